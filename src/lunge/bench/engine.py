@@ -1,0 +1,175 @@
+"""``lunge bench engine``: the attack engine against a bare aiohttp loop, on the same fast target.
+
+In one invocation:
+
+- a fast loopback target runs in its own process (:mod:`lunge.bench.target`);
+- a bare aiohttp loop (one session, ``WORKERS`` coroutines) measures what a client alone reaches;
+- lunge's engine runs the default policy over a generated record and its attack rate is measured
+  the same way (requests sent / wall time), with its CPU seconds per 10k requests;
+- peak RSS is taken from fresh processes running the engine over 1k and 10k baselines, to show that
+  memory stays flat as records grow.
+
+Each rate is the median of ``runs`` runs, bare and engine interleaved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from lunge.checks import load
+from lunge.engine.runner import RunConfig, RunEngine
+from lunge.http import Request, Response
+from lunge.policy import BUILTIN
+from lunge.store import open_store
+from lunge.store.models import NewBaseline
+
+ENDPOINTS = 20  # distinct endpoints in a generated record: CI suites repeat the same calls
+
+
+def generated_baselines(record_id: int, count: int, origin: str) -> Iterator[NewBaseline]:
+    """``count`` realistic baselines over a few endpoints: query parameters, a path id, JSON bodies."""
+    body = b"<html><body><h1>Item</h1><p>in stock</p></body></html>"
+    for i in range(count):
+        endpoint = i % ENDPOINTS
+        if endpoint % 4 == 3:
+            request = Request.from_url(f"{origin}/api/v1/orders/{i}", "POST",
+                                       [("Content-Type", "application/json")],
+                                       json.dumps({"item": f"sku-{i}", "qty": i % 7 + 1, "note": "gift"}).encode())
+        else:
+            request = Request.from_url(f"{origin}/shop/{endpoint}/item.php?id={i}&q=word{i % 13}&page=2")
+        yield NewBaseline(record_id, request, Response(200, body=body))
+
+
+def make_record(url: str, count: int, origin: str) -> int:
+    store = open_store(url)
+    try:
+        record = store.create_record(f"bench {count}")
+        batch: list[NewBaseline] = []
+        for baseline in generated_baselines(record.id, count, origin):
+            batch.append(baseline)
+            if len(batch) == 1000:
+                store.add_baselines(batch)
+                batch = []
+        if batch:
+            store.add_baselines(batch)
+        store.close_record(record.id)
+        return record.id
+    finally:
+        store.close()
+
+
+async def bare_loop(origin: str, requests: int, workers: int) -> float:
+    """Requests per second of a bare aiohttp loop (the same session settings as the engine)."""
+    connector = aiohttp.TCPConnector(limit=workers * 2, limit_per_host=0)
+    counter = iter(range(requests))
+    async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar()) as session:
+        async def worker() -> None:
+            for i in counter:
+                async with session.get(f"{origin}/shop/{i % ENDPOINTS}/item.php?id={i}&q=word&page=2",
+                                       allow_redirects=False) as resp:
+                    await resp.read()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        return requests / (time.perf_counter() - started)
+
+
+def engine_run(url: str, record_id: int, workers: int) -> dict[str, float]:
+    """Run the default policy over the record in this process: rate, requests, CPU per 10k."""
+    store = open_store(url)
+    try:
+        registry = load()
+        policy = BUILTIN["default"]
+        config = RunConfig(policy=policy, checks=tuple(registry.select(policy.checks)), workers=workers)
+        run = store.create_run(name="bench", record_id=record_id, policy_name=policy.name)
+        engine = RunEngine(store, run, config)
+        cpu0 = _cpu()
+        started = time.perf_counter()
+        final = asyncio.run(engine.execute())
+        wall = time.perf_counter() - started
+        cpu = _cpu() - cpu0
+        return {"rps": final.requests_sent / wall, "requests": final.requests_sent, "seconds": wall,
+                "cpu_s_per_10k": cpu / max(final.requests_sent, 1) * 10_000, "state": final.state.value}
+    finally:
+        store.close()
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@contextmanager
+def target_process() -> Iterator[str]:
+    """A fast target in its own process; yields its origin."""
+    with _free_port_socket() as port:
+        proc = subprocess.Popen([sys.executable, "-m", "lunge.bench.target", str(port)], stdout=subprocess.PIPE,
+                                text=True)
+    try:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the benchmark target did not start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@contextmanager
+def _free_port_socket() -> Iterator[int]:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    yield port
+
+
+def rss_child(url: str, record_id: int, workers: int) -> dict[str, float]:
+    """Peak RSS (MB) of a fresh process running the engine over the record."""
+    code = ("import json,resource,sys;from lunge.bench.engine import engine_run;"
+            f"r=engine_run({url!r},{record_id},{workers});"
+            "r['rss_mb']=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024;print(json.dumps(r))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run(*, baselines: int = 1000, large: int = 10_000, workers: int = 10, runs: int = 3) -> dict[str, Any]:
+    """The whole benchmark; returns the figures (``bare_rps``, ``engine_rps``, ``ratio``, ...)."""
+    with tempfile.TemporaryDirectory() as tmp, target_process() as origin:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        small_id = make_record(url, baselines, origin)
+        bare, engine, cpu = [], [], []
+        last: dict[str, float] = {}
+        for _ in range(runs):
+            last = engine_run(url, small_id, workers)
+            engine.append(last["rps"])
+            cpu.append(last["cpu_s_per_10k"])
+            bare.append(asyncio.run(bare_loop(origin, int(last["requests"]), workers)))
+        large_id = make_record(url, large, origin)
+        rss_small = rss_child(url, small_id, workers)
+        rss_large = rss_child(url, large_id, workers)
+    bare_rps, engine_rps = statistics.median(bare), statistics.median(engine)
+    return {
+        "bare_rps": round(bare_rps, 1), "engine_rps": round(engine_rps, 1), "ratio": round(engine_rps / bare_rps, 3),
+        "cpu_s_per_10k": round(statistics.median(cpu), 3), "requests_per_run": int(last["requests"]),
+        "baselines": baselines, "workers": workers, "runs": runs,
+        "rss_mb_1k": round(rss_small["rss_mb"], 1), "rss_mb_10k": round(rss_large["rss_mb"], 1),
+        "rss_ratio": round(rss_large["rss_mb"] / rss_small["rss_mb"], 3),
+        "requests_10k": int(rss_large["requests"]), "seconds_10k": round(rss_large["seconds"], 1),
+        "bare_rps_runs": [round(x, 1) for x in bare], "engine_rps_runs": [round(x, 1) for x in engine],
+    }

@@ -1,0 +1,39 @@
+"""Checks: detectors of one vulnerability class each, pure (no I/O), registered by entry point.
+
+Owns: the check contract (:mod:`~lunge.checks.base`), the noise model differential checks share
+(:mod:`~lunge.checks.noise`), the registry (entry-point group ``lunge.checks``) and one module per
+built-in check (``sqli``, ``xss``, ``cmdi``, ``traversal``, ``redirect``).
+
+May import: :mod:`lunge.http` (and :mod:`lunge.errors`).
+"""
+
+from __future__ import annotations
+
+from lunge.checks.base import (
+    Attack,
+    Check,
+    CheckContext,
+    Confidence,
+    Exchange,
+    Probe,
+    Severity,
+    TimingStats,
+    Verdict,
+)
+from lunge.checks.noise import NoiseModel
+from lunge.checks.registry import Registry, load
+
+__all__ = [
+    "Attack",
+    "Check",
+    "CheckContext",
+    "Confidence",
+    "Exchange",
+    "NoiseModel",
+    "Probe",
+    "Registry",
+    "Severity",
+    "TimingStats",
+    "Verdict",
+    "load",
+]

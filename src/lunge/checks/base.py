@@ -1,0 +1,242 @@
+"""The check contract: what a check is given, what it yields, what it returns.
+
+A check is pure. It never opens a socket, sleeps or reads a clock; it is a generator that *yields*
+batches of :class:`Attack` and is *sent back* the :class:`Exchange` of each (same order), as many
+rounds as it needs (probe, then context payloads, then confirmation). When it is done it *returns*
+the :class:`Verdict` list: only confirmed vulnerabilities, each with its evidence. The engine owns
+every byte sent, the rate limits, the concurrency and the clock.
+
+Example: a toy check that reports a point whose payload comes back verbatim::
+
+    def run(ctx: CheckContext) -> Probe:
+        marker = ctx.marker()
+        (probe,) = yield [ctx.attack(marker, label="probe")]
+        if probe.response is None or marker not in probe.response.text():
+            return []
+        (again,) = yield [ctx.attack(ctx.marker(), label="confirm")]
+        ...
+        return [ctx.verdict(CHECK, probe, proof=marker, confirmation="reflected twice")]
+
+Drive it in a test with :func:`lunge.checks.testing.drive` and a fake responder; no server needed.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from lunge.http import Request, Response
+from lunge.http.points import Point, Points
+
+if TYPE_CHECKING:
+    from lunge.checks.noise import NoiseModel
+
+
+class Severity(StrEnum):
+    """How bad a finding is; ``fail_on`` in a policy compares against this order."""
+
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+class Confidence(StrEnum):
+    """How sure the check is (Burp's scale). The build fails on ``firm`` and above by default;
+    ``tentative`` findings are reported with their evidence but do not fail it."""
+
+    TENTATIVE = "tentative"
+    FIRM = "firm"
+    CERTAIN = "certain"
+
+    @property
+    def rank(self) -> int:
+        return list(Confidence).index(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Attack:
+    """One request a check wants sent.
+
+    - ``payload``: the value placed at the point (for the evidence and the report).
+    - ``label``: what the attack is for within the check ("probe", "true", "false", "delay-4").
+    - ``timing``: send it in the per-host quiet lane (nothing else in flight to that host) and
+      measure its latency precisely; for time-based probes and their controls.
+    - ``timeout``: seconds to wait for this one (a time-based probe needs delay + margin).
+    """
+
+    request: Request
+    payload: str
+    label: str = ""
+    timing: bool = False
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """An attack and what came back. ``response`` is None when no response arrived; ``error``
+    says why ("timeout", "connection refused", ...). ``elapsed`` is seconds from the request's
+    last byte written to the response's first byte, excluding any queueing in the engine."""
+
+    attack: Attack
+    response: Response | None
+    elapsed: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.response is not None
+
+    @property
+    def text(self) -> str:
+        """The decoded response body ('' when there is none)."""
+        return self.response.text() if self.response is not None else ""
+
+    @property
+    def status(self) -> int:
+        return self.response.status if self.response is not None else 0
+
+
+@dataclass(frozen=True, slots=True)
+class TimingStats:
+    """Latency samples (seconds) of normal, unattacked requests to the baseline's host."""
+
+    samples: tuple[float, ...] = ()
+
+    @property
+    def mean(self) -> float:
+        return sum(self.samples) / len(self.samples) if self.samples else 0.0
+
+    @property
+    def stdev(self) -> float:
+        n = len(self.samples)
+        if n < 2:
+            return 0.0
+        mean = self.mean
+        return (sum((s - mean) ** 2 for s in self.samples) / (n - 1)) ** 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A confirmed vulnerability as a check reports it; the engine adds ids and stores it as a
+    finding.
+
+    ``exchange`` is the attack that proves it; ``proof`` the exact text in its response that does
+    (the excerpt shown around it is cut by the engine); ``confirmation`` says in one sentence how
+    the check made sure; ``controls`` are the other exchanges that convinced it (the false
+    condition, the zero-delay control, the encoded twin); ``details`` the numbers behind the
+    decision (ratios, delays, thresholds).
+    """
+
+    check_id: str
+    title: str
+    severity: Severity
+    cwe: int
+    confidence: Confidence
+    point: str
+    payload: str
+    exchange: Exchange
+    proof: str
+    confirmation: str
+    controls: tuple[Exchange, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+# The generator protocol: yield a list of attacks, receive their exchanges, return verdicts.
+Probe = Generator[list[Attack], list[Exchange], list[Verdict]]
+
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+@dataclass(frozen=True, slots=True)
+class CheckContext:
+    """Everything a check may read about the baseline and the point under attack.
+
+    - ``baseline``: the recorded request (already moved to the run's target).
+    - ``recorded``: the response recorded with it (None if it was not kept).
+    - ``replays``: fresh replays of the baseline made before any attack (at least one): the
+      current normal behaviour.
+    - ``noise``: what differs between those normal responses, for differential checks.
+    - ``timing``: latency of normal requests to this host, for time-based checks.
+    - ``light``: the point was seen many times already; send only a cheap probe and escalate to
+      the full check only if it shows server-side processing.
+    - ``time_delay``: the delay (seconds) time-based checks should ask for.
+    - ``sinks``: for second-order checks (stored XSS), requests of other baselines whose responses
+      showed a value planted at this point; the check yields them (``Attack(sink, ...)``) after
+      storing a payload, and judges their responses.
+    """
+
+    baseline: Request
+    recorded: Response | None
+    replays: tuple[Exchange, ...]
+    point: Point
+    points: Points
+    noise: NoiseModel
+    timing: TimingStats = TimingStats()
+    rng: random.Random = field(default_factory=random.Random)
+    light: bool = False
+    time_delay: float = 3.0
+    sinks: tuple[Request, ...] = ()
+
+    @property
+    def normal(self) -> Exchange:
+        """The first fresh replay: the reference "normal" exchange."""
+        return self.replays[0]
+
+    def marker(self, length: int = 10) -> str:
+        """A random lowercase alphanumeric marker, unique per call (starts with a letter)."""
+        return self.rng.choice(string.ascii_lowercase) + "".join(
+            self.rng.choice(_ALPHABET) for _ in range(length - 1)
+        )
+
+    def number(self, low: int = 1000, high: int = 9999) -> int:
+        return self.rng.randint(low, high)
+
+    def inject(self, payload: str, *, raw: bool = False) -> Request:
+        """The baseline with this point's value replaced by ``payload`` (encoded for its place)."""
+        return self.points.replace(self.point, payload, raw=raw)
+
+    def attack(self, payload: str, label: str = "", *, raw: bool = False, timing: bool = False,
+               timeout: float | None = None) -> Attack:
+        """An :class:`Attack` carrying ``payload`` at this point."""
+        return Attack(self.inject(payload, raw=raw), payload, label, timing, timeout)
+
+    def replay(self, label: str = "replay", *, timing: bool = False, timeout: float | None = None) -> Attack:
+        """The baseline itself, unchanged (a control, or a timing sample)."""
+        return Attack(self.baseline, self.point.value, label, timing, timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A detector of one vulnerability class, registered under a stable kebab-case ``id``.
+
+    - ``kind``: FAST's type code (sqli, xss, rce, ptrav, redir, ...), which policies may select.
+    - ``applies``: a cheap gate on the point (value shape, kind, location); False = not attacked.
+    - ``run``: the generator described in the module docstring.
+    """
+
+    id: str
+    title: str
+    kind: str
+    severity: Severity
+    cwe: int
+    description: str
+    run: Callable[[CheckContext], Probe]
+    applies: Callable[[CheckContext], bool] = lambda ctx: True
+    remediation: str = ""
+
+    def verdict(self, ctx: CheckContext, exchange: Exchange, *, proof: str, confirmation: str,
+                confidence: Confidence = Confidence.FIRM, controls: tuple[Exchange, ...] = (),
+                details: Mapping[str, Any] | None = None, severity: Severity | None = None) -> Verdict:
+        """A :class:`Verdict` of this check for ``ctx``'s point."""
+        return Verdict(self.id, self.title, severity or self.severity, self.cwe, confidence, ctx.point.name,
+                       exchange.attack.payload, exchange, proof, confirmation, controls, dict(details or {}))

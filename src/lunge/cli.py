@@ -1,0 +1,583 @@
+"""The ``lunge`` command line: thin. Each command turns its options into settings and calls one
+function in :mod:`lunge.node`; errors become one line and an exit code (2 for bad input).
+
+Every command that lists or measures takes ``--json`` and then prints exactly one JSON document.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from lunge import __version__
+from lunge.errors import ConfigError, LungeError
+from lunge.node.exit import ExitCode
+
+app = typer.Typer(
+    name="lunge",
+    help="Record the traffic of your functional tests, replay it with attacks, fail the build on "
+    "confirmed vulnerabilities.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+bench_app = typer.Typer(help="Measure lunge against a bare baseline in one run.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+# CI logs are not terminals: rich would wrap tables at 80 columns there.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
+
+
+def print_json(document: Any) -> None:
+    """The single JSON document of a ``--json`` command, on stdout."""
+    sys.stdout.write(json.dumps(document, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"lunge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """lunge: security tests from your functional tests."""
+
+
+# ---------------------------------------------------------------------- points
+# (section: insertion points)
+@app.command("points")
+def points_command(
+    file: Annotated[str, typer.Argument(
+        metavar="FILE", help="A raw HTTP request, or a curl command line; '-' reads stdin.")],
+    base_url: Annotated[str | None, typer.Option(
+        "--base-url", help="Where the request goes (http[s]://host[:port]) when the file has no Host header.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the insertion points of a request, with the names a policy matches."""
+    from lunge.node.points import list_points
+
+    listing = list_points(file, base_url=base_url)
+    if as_json:
+        print_json(listing.as_dict())
+    else:
+        console.print(_points_table(listing))
+
+
+def _points_table(listing: Any) -> Any:
+    from rich.table import Table
+    from rich.text import Text  # plain text: a name or value like "[b]" is not markup
+
+    from lunge.node.points import display_value
+
+    request = listing.request
+    title = Text(f"{request.method} {display_value(request.url, 100)}: {len(listing.points)} points")
+    table = Table(title=title, title_justify="left")
+    table.add_column("name", overflow="fold")  # what a policy copies: folded, never cut
+    table.add_column("value", overflow="ellipsis", no_wrap=True, max_width=40)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("layers", overflow="fold")
+    for point in listing.points:
+        table.add_row(Text(display_value(point.name, 10_000)), Text(display_value(point.value)), point.kind.value,
+                      " > ".join(point.layers))
+    return table
+
+
+# ---------------------------------------------------------------------- record
+# (section: recording, CA, records)
+records_app = typer.Typer(help="Test records: list them, show one's baselines.", invoke_without_command=True)
+app.add_typer(records_app, name="records")
+_RecordDb = Annotated[str | None, typer.Option("--db", help="Database URL or SQLite file (LUNGE_DB).")]
+_RecordDataDir = Annotated[str | None, typer.Option("--data-dir", help="Data directory: store, CA (LUNGE_DATA_DIR).")]
+_CaCert = Annotated[str | None, typer.Option("--ca-cert", help="CA certificate, PEM (LUNGE_CA_CERT, CA_CERT).",
+                                             rich_help_panel="HTTPS")]
+_CaKey = Annotated[str | None, typer.Option("--ca-key", help="CA private key, PEM (LUNGE_CA_KEY, CA_KEY).",
+                                            rich_help_panel="HTTPS")]
+_Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log every recorded request.")]
+
+
+@app.command("record")
+def record_command(
+    port: Annotated[int | None, typer.Option("--port", help="Proxy port (PROXY_PORT, default 8080).",
+                                             rich_help_panel="Proxy")] = None,
+    bind: Annotated[str | None, typer.Option("--bind", help="Address to listen on (LUNGE_PROXY_BIND, default "
+                                             "127.0.0.1).", rich_help_panel="Proxy")] = None,
+    reverse: Annotated[str | None, typer.Option("--reverse", metavar="URL", help="Reverse-proxy mode: forward "
+                                                "everything to URL (REVERSE_PROXY + BACKEND).",
+                                                rich_help_panel="Proxy")] = None,
+    record_name: Annotated[str | None, typer.Option("--record-name", help="Name of the test record "
+                                                    "(TEST_RECORD_NAME).", rich_help_panel="Record")] = None,
+    build_id: Annotated[str | None, typer.Option("--build-id", help="CI workflow id (BUILD_ID).",
+                                                 rich_help_panel="Record")] = None,
+    allowed_hosts: Annotated[str | None, typer.Option("--allowed-hosts", help="Record only these hosts "
+                                                      "(ALLOWED_HOSTS).", rich_help_panel="Record")] = None,
+    exclude_extensions: Annotated[str | None, typer.Option("--exclude-extensions", help="Do not record these "
+                                                           "static extensions, jpg|png (FILE_EXTENSIONS_TO_EXCLUDE).",
+                                                           rich_help_panel="Record")] = None,
+    dedup: Annotated[bool | None, typer.Option("--dedup/--no-dedup", help="Skip duplicate baselines "
+                                               "(LUNGE_DEDUP, default on).", rich_help_panel="Record")] = None,
+    max_body: Annotated[int | None, typer.Option("--max-body", help="Response body bytes kept per baseline "
+                                                 "(LUNGE_MAX_BODY).", rich_help_panel="Record")] = None,
+    inactivity_timeout: Annotated[int | None, typer.Option("--inactivity-timeout", help="Stop after this many "
+                                                           "seconds without a request (INACTIVITY_TIMEOUT).",
+                                                           rich_help_panel="Record")] = None,
+    ca_cert: _CaCert = None,
+    ca_key: _CaKey = None,
+    upstream_verify: Annotated[bool | None, typer.Option("--upstream-verify/--no-upstream-verify",
+                                                         help="Verify the target's TLS certificate "
+                                                         "(LUNGE_UPSTREAM_VERIFY, default on).",
+                                                         rich_help_panel="HTTPS")] = None,
+    db: _RecordDb = None,
+    data_dir: _RecordDataDir = None,
+    verbose: _Verbose = False,
+    as_json: JsonFlag = False,
+) -> int:
+    """Record baselines: run the proxy until SIGTERM/SIGINT or INACTIVITY_TIMEOUT, then summarise."""
+    flags = {"port": port, "bind": bind, "reverse": reverse, "record_name": record_name, "build_id": build_id,
+             "allowed_hosts": allowed_hosts, "exclude_extensions": exclude_extensions, "dedup": dedup,
+             "max_body": max_body, "inactivity_timeout": inactivity_timeout, "ca_cert": ca_cert, "ca_key": ca_key,
+             "upstream_verify": upstream_verify, "db": db, "data_dir": data_dir}
+    return _record(flags, verbose, as_json)
+
+
+def _record(flags: dict[str, Any], verbose: bool, as_json: bool) -> int:
+    from lunge.node.recording import run_recording, summary_table
+
+    outcome = run_recording(flags, verbose=verbose)
+    if as_json:
+        print_json(outcome.as_dict())
+    else:
+        console.print(summary_table(outcome))
+    return int(outcome.exit_code)
+
+
+@app.command("node")
+def node_command(verbose: _Verbose = False, as_json: JsonFlag = False) -> int:
+    """Run the mode CI_MODE names (recording or testing), configured by environment variables, as FAST's node."""
+    from lunge.node.recording import node_mode
+
+    if node_mode() == "recording":
+        return _record({}, verbose, as_json)
+    from lunge.node.summary import print_summary, summary_document
+    from lunge.node.testing import run_testing
+
+    outcome = run_testing({}, console=err_console if as_json else console, json_output=as_json)
+    if as_json:
+        print_json(summary_document(outcome.run, outcome.record, outcome.findings, outcome.reports,
+                                    int(outcome.exit_code)))
+    else:
+        print_summary(console, outcome.run, outcome.record, outcome.findings, outcome.reports)
+    return int(outcome.exit_code)
+
+
+@app.command("ca")
+def ca_command(ca_cert: _CaCert = None, ca_key: _CaKey = None, data_dir: _RecordDataDir = None,
+               as_json: JsonFlag = False) -> None:
+    """Where the proxy's CA certificate is (created if absent): make your test clients trust it."""
+    from lunge.node.recording import ca_files
+
+    files = ca_files({"ca_cert": ca_cert, "ca_key": ca_key, "data_dir": data_dir})
+    if as_json:
+        print_json(files.as_dict())
+        return
+    lines = (f"CA certificate (PEM): {files.cert_pem}", f"CA certificate (DER): {files.cert_der}",
+             f"subject: {files.subject}; SHA-256: {files.sha256}; valid until {files.not_after:%Y-%m-%d}",
+             "also served through the proxy at http://lunge.ca/cert.pem and http://lunge.ca/cert.der")
+    for line in lines:  # soft_wrap: a path must stay on one line to be copied
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+@bench_app.command("proxy")
+def bench_proxy_command(
+    runs: Annotated[int, typer.Option("--runs", min=1, help="Runs (a fresh proxy each); medians are reported.")] = 3,
+    latency_requests: Annotated[int, typer.Option("--latency-requests", min=10, help="Requests at concurrency 1.")]
+    = 500,
+    throughput_requests: Annotated[int, typer.Option("--throughput-requests", min=10,
+                                                     help="Requests at concurrency 10.")] = 3000,
+    ingest_rows: Annotated[int, typer.Option("--ingest-rows", min=100, help="Rows for the store's ingest rate.")]
+    = 20_000,
+    as_json: JsonFlag = False,
+) -> None:
+    """Measure the recording proxy: added latency, throughput with recording on, store ingest rate."""
+    from lunge.bench.proxy import run, table
+
+    figures = run(runs=runs, latency_requests=latency_requests, throughput_requests=throughput_requests,
+                  ingest_rows=ingest_rows)
+    if as_json:
+        print_json(figures)
+    else:
+        console.print(table(figures))
+
+
+@records_app.callback()
+def records_command(ctx: typer.Context, limit: Annotated[int, typer.Option("--limit", help="At most this many.")]
+                    = 100, db: _RecordDb = None, data_dir: _RecordDataDir = None, as_json: JsonFlag = False) -> None:
+    """List test records, newest first (id, name, BUILD_ID, state, baselines, created)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from lunge.node.records import list_records, records_table
+
+    records = list_records({"db": db, "data_dir": data_dir}, limit)
+    if as_json:
+        print_json(records)
+    else:
+        console.print(records_table(records))
+
+
+@records_app.command("show")
+def records_show_command(
+    record_id: Annotated[str, typer.Argument(metavar="ID", help="Record id, e.g. 12 or rec_0012.")],
+    limit: Annotated[int, typer.Option("--limit", help="At most this many baselines; 0 for all.")] = 1000,
+    db: _RecordDb = None,
+    data_dir: _RecordDataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a test record and its baselines."""
+    from lunge.node.records import baselines_table, show_record
+
+    document = show_record(record_id, {"db": db, "data_dir": data_dir}, limit)
+    if as_json:
+        print_json(document)
+    else:
+        console.print(baselines_table(document))
+
+
+# ---------------------------------------------------------------------- import
+# (section: importers)
+_ImportDb = Annotated[str | None, typer.Option("--db", help="Database URL or SQLite file (LUNGE_DB).",
+                                                rich_help_panel="Store")]
+_ImportDataDir = Annotated[str | None, typer.Option("--data-dir", help="Data directory (LUNGE_DATA_DIR).",
+                                                    rich_help_panel="Store")]
+
+
+@app.command("import")
+def import_command(
+    fmt: Annotated[str, typer.Argument(metavar="FORMAT", help="har, openapi, postman or curl.")],
+    file: Annotated[str, typer.Argument(metavar="FILE", help="The file to import.")],
+    record_name: Annotated[str | None, typer.Option("--record-name", help="Name of the new test record "
+                                                    "(default: Imported FORMAT FILE).")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", metavar="URL", help="Send the requests here: an "
+                                                 "origin replaces the file's (an OpenAPI server keeps its path); "
+                                                 "a URL with a path replaces an OpenAPI server entirely.")] = None,
+    var: Annotated[list[str] | None, typer.Option("--var", metavar="NAME=VALUE", help="A Postman variable, an "
+                                                  "OpenAPI server variable or security scheme credential; "
+                                                  "repeatable.")] = None,
+    build_id: Annotated[str | None, typer.Option("--build-id", envvar="BUILD_ID", help="Tag the record with this "
+                                                 "CI workflow id (BUILD_ID).")] = None,
+    db: _ImportDb = None,
+    data_dir: _ImportDataDir = None,
+    as_json: JsonFlag = False,
+) -> int:
+    """Create a test record from a HAR, OpenAPI 3.x, Postman v2.1 or curl file."""
+    from lunge.node.importing import import_table, parse_variables, run_import
+
+    summary = run_import(fmt, file, record_name=record_name, base_url=base_url, variables=parse_variables(var or []),
+                         build_id=build_id, store_flags={"db": db, "data_dir": data_dir})
+    if as_json:
+        print_json(summary)
+    else:
+        console.print(import_table(summary))
+    return int(ExitCode.PASSED)
+
+
+
+# ---------------------------------------------------------------------- test
+# (section: testing, reports, policies, checks)
+policy_app = typer.Typer(help="Test policies: validate a policy file, show the built-in ones.", no_args_is_help=True)
+checks_app = typer.Typer(help="The checks lunge knows.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+app.add_typer(checks_app, name="checks")
+DbOption = Annotated[str | None, typer.Option("--db", help="Database URL or SQLite file (LUNGE_DB).")]
+DataDirOption = Annotated[str | None, typer.Option("--data-dir", help="lunge's data directory (LUNGE_DATA_DIR).")]
+
+
+@app.command("test")
+def test_command(
+    record: Annotated[str | None, typer.Option("--record", help="Record to test (TEST_RECORD_ID).")] = None,
+    build_id: Annotated[str | None, typer.Option("--build-id", help="Test the latest record of this BUILD_ID.")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Test run name (TEST_RUN_NAME).")] = None,
+    desc: Annotated[str | None, typer.Option("--desc", help="Test run description (TEST_RUN_DESC).")] = None,
+    policy: Annotated[str | None, typer.Option("--policy", help="Built-in name or YAML file (TEST_RUN_POLICY_ID).")]
+    = None,
+    target: Annotated[str | None, typer.Option("--target", help="Where the target is now (TEST_RUN_URI).")] = None,
+    rps: Annotated[int | None, typer.Option("--rps", help="Attack requests per second, 1-1000 (TEST_RUN_RPS).")]
+    = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Concurrent requests (WORKERS).")] = None,
+    processes: Annotated[str | None, typer.Option("--processes", help="Worker processes or auto (PROCESSES).")]
+    = None,
+    stop_on_first_fail: Annotated[bool | None, typer.Option("--stop-on-first-fail/--no-stop-on-first-fail",
+                                                            help="TEST_RUN_STOP_ON_FIRST_FAIL")] = None,
+    report_dir: Annotated[str | None, typer.Option("--report-dir", help="Where reports go (REPORT_DIR).")] = None,
+    report_formats: Annotated[str | None, typer.Option("--report-formats", help="txt,json (REPORT_FORMATS).")]
+    = None,
+    verify_tls: Annotated[bool | None, typer.Option("--verify-tls/--no-verify-tls",
+                                                    help="Verify the target's TLS certificate.")] = None,
+    db: DbOption = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonFlag = False,
+) -> int:
+    """Test a record: replay every baseline with attacks; exit 0 passed, 1 failed or error, 2 bad input."""
+    from lunge.node.summary import print_summary, summary_document
+    from lunge.node.testing import run_testing
+
+    flags = {"record": record, "build_id": build_id, "name": name, "desc": desc, "policy": policy,
+             "target": target, "rps": rps, "workers": workers, "processes": processes,
+             "stop_on_first_fail": stop_on_first_fail, "report_dir": report_dir, "report_formats": report_formats,
+             "verify_tls": verify_tls, "db": db, "data_dir": data_dir}
+    outcome = run_testing(flags, console=err_console if as_json else console, json_output=as_json)
+    if as_json:
+        print_json(summary_document(outcome.run, outcome.record, outcome.findings, outcome.reports,
+                                    int(outcome.exit_code)))
+    else:
+        print_summary(console, outcome.run, outcome.record, outcome.findings, outcome.reports)
+    return int(outcome.exit_code)
+
+
+@app.command("report")
+def report_command(
+    run: Annotated[str | None, typer.Argument(help="Run id (e.g. 7 or run_0007); default: the latest.")] = None,
+    report_dir: Annotated[str | None, typer.Option("--report-dir", help="Where reports go (REPORT_DIR).")] = None,
+    report_formats: Annotated[str | None, typer.Option("--report-formats", help="txt,json (REPORT_FORMATS).")]
+    = None,
+    db: DbOption = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonFlag = False,
+) -> int:
+    """Write the reports of a past test run again; exit code as the run's state."""
+    from lunge.node.runs import rerender_reports
+    from lunge.node.summary import print_summary, summary_document
+    from lunge.node.testing import exit_code_for
+
+    flags = {"report_dir": report_dir, "report_formats": report_formats, "db": db, "data_dir": data_dir}
+    test_run, record, findings, reports = rerender_reports(run, flags)
+    code = int(exit_code_for(test_run.state))
+    if as_json:
+        print_json(summary_document(test_run, record, findings, reports, code))
+    else:
+        print_summary(console, test_run, record, findings, reports)
+    return code
+
+
+@app.command("runs")
+def runs_command(db: DbOption = None, data_dir: DataDirOption = None, as_json: JsonFlag = False) -> None:
+    """List test runs, newest first."""
+    from lunge.node.runs import list_runs, runs_table
+
+    runs = list_runs({"db": db, "data_dir": data_dir})
+    if as_json:
+        print_json(runs)
+    else:
+        console.print(runs_table(runs))
+
+
+@policy_app.command("validate")
+def policy_validate_command(
+    file: Annotated[Path, typer.Argument(help="The policy YAML file.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Check a policy file; errors name the line. Exit 0 when valid, 2 when not."""
+    from lunge.node.runs import print_policy, validate_policy
+
+    summary = validate_policy(file)
+    if as_json:
+        print_json({"valid": True, "policy": summary})
+    else:
+        console.print(f"[green]{file} is a valid policy[/]")
+        print_policy(console, summary)
+
+
+@policy_app.command("show")
+def policy_show_command(
+    name: Annotated[str, typer.Argument(help="A built-in policy: default or full.")] = "default",
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a built-in policy."""
+    from lunge.errors import ConfigError
+    from lunge.node.runs import builtin_policies, print_policy
+
+    policies = builtin_policies()
+    if name not in policies:
+        raise ConfigError(f"no built-in policy {name!r}; built-in policies: {', '.join(policies)}")
+    if as_json:
+        print_json(policies[name])
+    else:
+        print_policy(console, policies[name])
+
+
+@checks_app.command("list")
+def checks_list_command(as_json: JsonFlag = False) -> None:
+    """List the checks (built-in and plugins) with their ids, kinds and severities."""
+    from lunge.node.runs import checks_table, list_checks
+
+    checks = list_checks()
+    if as_json:
+        print_json(checks)
+    else:
+        console.print(checks_table(checks))
+
+
+# ---------------------------------------------------------------------- demo
+# (section: demo)
+@app.command("demo")
+def demo_command(
+    manifest: Annotated[bool, typer.Option("--manifest", help="Print the demo's endpoints as JSON and exit.")]
+    = False,
+    report_dir: Annotated[str | None, typer.Option("--report-dir", help="Where reports go (REPORT_DIR).")] = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonFlag = False,
+) -> int:
+    """Start the bundled vulnerable shop, record its test suite, test it, print the findings (exit 1)."""
+    if manifest:
+        from lunge.demo import manifest as demo_manifest
+
+        print_json(demo_manifest())
+        return 0
+    from lunge.node.demo import demo_document, print_comparison, run_demo
+    from lunge.node.summary import print_summary
+
+    outcome = run_demo({"report_dir": report_dir, "data_dir": data_dir}, console=err_console if as_json else console,
+                       quiet=as_json)
+    t = outcome.testing
+    if as_json:
+        print_json(demo_document(outcome))
+    else:
+        print_summary(console, t.run, t.record, t.findings, t.reports)
+        print_comparison(console, outcome)
+    return int(t.exit_code)
+
+
+# ---------------------------------------------------------------------- bench
+# (section: benchmarks)
+@bench_app.command("points")
+def bench_points_command(
+    runs: Annotated[int, typer.Option(min=1, help="Runs of each measurement; the median is reported.")] = 5,
+    seconds: Annotated[float, typer.Option(min=0.05, help="CPU seconds per run.")] = 0.4,
+    as_json: JsonFlag = False,
+) -> None:
+    """Requests parsed into points and attack variants built per second, on one core."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from lunge.bench.points import run as run_bench
+
+    figures = run_bench(runs=runs, seconds_per_run=seconds).as_dict()
+    if as_json:
+        print_json(figures)
+        return
+    table = Table(title="lunge bench points (a ~2 KB JSON request with a JWT and a base64 cookie)",
+                  title_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in figures.items():
+        table.add_row(key, f"{value:,}" if isinstance(value, int | float) else Text(str(value)))
+    console.print(table)
+
+
+@bench_app.command("store")
+def bench_store_command(
+    db: Annotated[str | None, typer.Option("--db", help="Database URL to measure (default: a throwaway SQLite "
+                                                        "file; the benchmark writes ~140k baselines into it).")]
+    = None,
+    rows: Annotated[int, typer.Option(help="Baselines per measured batch run.")] = 20_000,
+    batch: Annotated[int, typer.Option(help="Baselines per statement and commit.")] = 500,
+    as_json: JsonFlag = False,
+) -> None:
+    """The store's batched ingest rate and the batching writer's latency."""
+    import tempfile
+
+    from rich.table import Table
+
+    from lunge.bench.store import ingest
+
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = ingest(db or f"sqlite:///{tmp}/bench.db", rows, batch)
+    if as_json:
+        print_json(figures)
+        return
+    table = Table(title="lunge bench store", title_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in figures.items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+@bench_app.command("engine")
+def bench_engine_command(
+    baselines: Annotated[int, typer.Option(help="Baselines in the record the rates are measured on.")] = 1000,
+    large: Annotated[int, typer.Option(help="Baselines in the larger record of the memory comparison.")] = 10_000,
+    workers: Annotated[int, typer.Option(help="Concurrent requests, for both the bare loop and the engine.")] = 10,
+    runs: Annotated[int, typer.Option(help="Runs of each rate measurement; the median is reported.")] = 3,
+    as_json: JsonFlag = False,
+) -> None:
+    """The attack engine against a bare aiohttp loop on one fast loopback target; memory at 1k and 10k."""
+    from rich.table import Table
+
+    from lunge.bench.engine import run as run_bench
+
+    if not as_json:
+        err_console.print(f"measuring ({runs} runs of {baselines} baselines, then memory at {baselines} and "
+                          f"{large} baselines; this takes a few minutes) ...")
+    figures = run_bench(baselines=baselines, large=large, workers=workers, runs=runs)
+    if as_json:
+        print_json(figures)
+        return
+    table = Table(title="lunge bench engine", title_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in figures.items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+
+# ---------------------------------------------------------------------- entry point
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; bad input exits 2 with one line, other lunge errors exit 1 with one line."""
+    try:
+        result = app(args=argv, standalone_mode=False)
+    except ConfigError as exc:
+        err_console.print(f"lunge: {exc}", markup=False, highlight=False, soft_wrap=True)  # one line, never wrapped
+        return int(ExitCode.CONFIG)
+    except LungeError as exc:
+        err_console.print(f"lunge: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return int(ExitCode.FAILED)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        err_console.print("lunge: aborted", markup=False)
+        return 130
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # click usage errors carry their own exit code (2)
+        from click.exceptions import ClickException
+
+        # typer >= 0.20 raises the errors of its own vendored copy of click
+        vendored = getattr(getattr(getattr(typer, "_click", None), "exceptions", None), "ClickException",
+                           ClickException)
+        if isinstance(exc, ClickException | vendored):
+            exc.show()
+            return int(exc.exit_code)
+        raise
+    return int(result) if isinstance(result, int) else 0
+
+
+def _entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    _entry()
+
+__all__ = ["Path", "app", "main"]

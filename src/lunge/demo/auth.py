@@ -1,0 +1,128 @@
+"""Logging in: password checks, session tokens, and HS256 JSON Web Tokens (standard library only).
+
+:func:`jwt_claims_unverified` is the deliberate mistake the vulnerable ``/api/me`` makes: it reads
+the claims without checking the signature. :func:`jwt_verify` is what the safe twin does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+from typing import Any
+
+from lunge.demo.db import DB_ERRORS, Database, password_hash
+
+JWT_HEADER = {"alg": "HS256", "typ": "JWT"}
+
+
+async def check_password(db: Database, username: str, password: str) -> tuple[int, str] | None:
+    """``(user id, username)`` when the credentials are right (parametrised query), else None."""
+    try:
+        rows = await db.fetch("SELECT id, username, salt, password_hash FROM users WHERE username = ?", (username,))
+    except DB_ERRORS:  # text SQLite cannot bind (NUL, lone surrogates) names nobody
+        return None
+    if not rows:
+        return None
+    user_id, name, salt, expected = rows[0]
+    if not hmac.compare_digest(password_hash(password, salt), expected):
+        return None
+    return int(user_id), str(name)
+
+
+async def new_session(db: Database, user_id: int) -> str:
+    """A new session token for ``user_id``; sessions last as long as the application runs."""
+    token = secrets.token_hex(16)
+    await db.execute("INSERT INTO sessions (token, user_id) VALUES (?, ?)", (token, user_id))
+    return token
+
+
+async def jwt_secret(db: Database) -> bytes:
+    """The signing key, created with the database (so it survives a restart on the same file)."""
+    rows = await db.fetch("SELECT value FROM settings WHERE key = 'jwt_secret'")
+    return bytes.fromhex(rows[0][0])
+
+
+def b64url(data: bytes) -> str:
+    """Unpadded base64url.
+
+    >>> b64url(b'{"a":1}')
+    'eyJhIjoxfQ'
+    """
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def b64url_decode(text: str) -> bytes:
+    """The bytes of unpadded base64url ``text``; ValueError when it is not base64url."""
+    if not text or any(ch not in _B64URL for ch in text):
+        raise ValueError("not base64url")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except binascii.Error as exc:
+        raise ValueError("not base64url") from exc
+
+
+_B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def jwt_sign(claims: dict[str, Any], secret: bytes) -> str:
+    """An HS256 token carrying ``claims``.
+
+    >>> token = jwt_sign({"sub": "alice"}, b"k")
+    >>> jwt_verify(token, b"k")
+    {'sub': 'alice'}
+    >>> jwt_verify(token, b"other") is None
+    True
+    """
+    head = b64url(json.dumps(JWT_HEADER, separators=(",", ":")).encode())
+    body = b64url(json.dumps(claims, separators=(",", ":")).encode())
+    return f"{head}.{body}.{_signature(f'{head}.{body}', secret)}"
+
+
+def _signature(signing_input: str, secret: bytes) -> str:
+    return b64url(hmac.new(secret, signing_input.encode("ascii"), hashlib.sha256).digest())
+
+
+def jwt_verify(token: str, secret: bytes) -> dict[str, Any] | None:
+    """The claims of ``token`` if it is exactly the HS256 token we signed, else None."""
+    parts = token.split(".")
+    if len(parts) != 3 or _json_object(parts[0]) != JWT_HEADER:
+        return None
+    try:
+        expected = _signature(f"{parts[0]}.{parts[1]}", secret)
+    except UnicodeEncodeError:
+        return None
+    if not hmac.compare_digest(expected.encode(), parts[2].encode("utf-8", "replace")):
+        return None
+    return _json_object(parts[1])
+
+
+def jwt_claims_unverified(token: str) -> dict[str, Any] | None:
+    """The claims of ``token`` **without checking its signature** (the vulnerable way)."""
+    parts = token.split(".")
+    return _json_object(parts[1]) if len(parts) == 3 else None
+
+
+def _json_object(part: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(b64url_decode(part))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def bearer(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header.
+
+    >>> bearer("Bearer abc"), bearer("Basic abc"), bearer(None)
+    ('abc', None, None)
+    """
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None

@@ -1,0 +1,107 @@
+"""What lunge should find in the demo shop, and what it must not.
+
+One entry per (endpoint, point, check): the vulnerable endpoints with ``vulnerable: true`` and their
+safe twins, under the check they twin, with ``vulnerable: false``. ``path`` is the path the
+functional suite requests (no query string); ``point`` is the name lunge gives the value (FAST's
+point grammar); ``check`` is the id of the lunge check that finds it. Every other point of every
+request the suite sends gives nothing to any check. A scan of the suite's recording with the demo
+policy (:data:`POLICY_PATH`) should report exactly the vulnerable entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+POLICY_PATH = Path(__file__).with_name("policy.yaml")
+
+CHECKS = ("sqli", "xss-reflected", "xss-stored", "cmdi", "path-traversal", "open-redirect")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One (endpoint, point, check) of the demo shop.
+
+    ``technique`` says how the answer gives it away (for SQL injection: ``error``, ``boolean`` or
+    ``time``); a twin keeps its vulnerable sibling's technique, as the attack it must resist.
+    """
+
+    method: str
+    path: str
+    point: str
+    check: str
+    vulnerable: bool
+    technique: str
+    description: str
+
+
+def _pair(method: str, path: str, point: str, check: str, technique: str, what: str, safe_path: str,
+          safe_point: str, how: str) -> tuple[Entry, Entry]:
+    return (Entry(method, path, point, check, True, technique, what),
+            Entry(method, safe_path, safe_point, check, False, technique, f"safe twin of {method} {path}: {how}"))
+
+
+_COOKIE = "HEADER_COOKIE_COOKIE_"
+
+MANIFEST: tuple[Entry, ...] = (
+    *_pair("GET", "/products", "GET_id_value", "sqli", "error",
+           "numeric id pasted into SQL; the SQLite error is shown (500)",
+           "/safe/products", "GET_id_value", "digits only, parametrised; anything else is a 400"),
+    *_pair("POST", "/login-check", "POST_FORM_URLENCODED_username_value", "sqli", "boolean",
+           "username pasted into a quoted SQL string; answers only taken/available, errors hidden",
+           "/safe/login-check", "POST_FORM_URLENCODED_username_value", "parametrised"),
+    *_pair("POST", "/api/orders/search", "POST_JSON_DOC_HASH_customer_HASH_name_value", "sqli", "time",
+           "JSON field pasted into SQL; the answer is constant, only sleep() delays it",
+           "/safe/api/orders/search", "POST_JSON_DOC_HASH_customer_HASH_name_value", "parametrised"),
+    *_pair("GET", "/account", f"{_COOKIE}session_value", "sqli", "error",
+           "session cookie pasted into SQL; the SQLite error is shown (500)",
+           "/safe/account", f"{_COOKIE}session_value", "parametrised"),
+    *_pair("GET", "/api/tenant", "HEADER_X-TENANT_value", "sqli", "boolean",
+           "X-Tenant header pasted into SQL; found or 404, errors hidden",
+           "/safe/api/tenant", "HEADER_X-TENANT_value", "parametrised"),
+    *_pair("GET", "/users/2/profile", "PATH_1_value", "sqli", "error",
+           "numeric path segment pasted into SQL; the SQLite error is shown inline (200)",
+           "/safe/users/2/profile", "PATH_2_value", "digits only, parametrised; anything else is a 404"),
+    *_pair("GET", "/preferences", f"{_COOKIE}prefs_BASE64_JSON_DOC_HASH_lang_value", "sqli", "boolean",
+           "lang inside the base64-JSON prefs cookie pasted into SQL; supported or not, errors hidden",
+           "/safe/preferences", f"{_COOKIE}prefs_BASE64_JSON_DOC_HASH_lang_value", "parametrised"),
+    *_pair("GET", "/api/me", "HEADER_AUTHORIZATION_JWT_PAYLOAD_HASH_sub_value", "sqli", "error",
+           "sub claim of an unverified JWT pasted into SQL; the SQLite error is in the JSON (500)",
+           "/safe/api/me", "HEADER_AUTHORIZATION_JWT_PAYLOAD_HASH_sub_value",
+           "signature verified (a changed claim is a 401), parametrised"),
+    *_pair("GET", "/search", "GET_q_value", "xss-reflected", "html-text",
+           "search text echoed unescaped in HTML text",
+           "/safe/search", "GET_q_value", "HTML-escaped"),
+    *_pair("POST", "/newsletter", "POST_FORM_URLENCODED_email_value", "xss-reflected", "html-attribute",
+           "e-mail echoed unescaped in a double-quoted value attribute",
+           "/safe/newsletter", "POST_FORM_URLENCODED_email_value", "HTML-escaped, quotes included"),
+    *_pair("GET", "/greet", "GET_name_value", "xss-reflected", "script-string",
+           "name echoed unescaped in a single-quoted JavaScript string inside <script>",
+           "/safe/greet", "GET_name_value", "JSON-encoded with <, > and & escaped"),
+    *_pair("POST", "/comments", "POST_FORM_URLENCODED_text_value", "xss-stored", "html-text",
+           "comment stored and shown unescaped on GET /comments",
+           "/safe/comments", "POST_FORM_URLENCODED_text_value", "shown HTML-escaped on GET /safe/comments"),
+    *_pair("POST", "/tools/ping", "POST_FORM_URLENCODED_host_value", "cmdi", "output",
+           "host pasted into /bin/sh -c 'test -n <host> && echo reachable'; the output is shown",
+           "/safe/tools/ping", "POST_FORM_URLENCODED_host_value", "IP or host name only, no shell"),
+    *_pair("GET", "/download", "GET_file_value", "path-traversal", "read",
+           "file name joined to the documents directory without normalisation",
+           "/safe/download", "GET_file_value", "resolved and kept inside the documents directory"),
+    *_pair("GET", "/docs/readme.txt/raw", "PATH_1_value", "path-traversal", "read",
+           "path segment (percent-decoded) joined to the documents directory without normalisation",
+           "/safe/docs/readme.txt/raw", "PATH_2_value", "resolved and kept inside the documents directory"),
+    *_pair("GET", "/go", "GET_next_value", "open-redirect", "location",
+           "302 to whatever next says",
+           "/safe/go", "GET_next_value", "only paths on this site; anything else is a 400"),
+)
+
+
+def manifest() -> list[dict[str, Any]]:
+    """The manifest as plain data (a new list each call), for ``lunge demo --manifest``."""
+    return [asdict(entry) for entry in MANIFEST]
+
+
+def vulnerable() -> list[Entry]:
+    """The entries a scan must report."""
+    return [entry for entry in MANIFEST if entry.vulnerable]

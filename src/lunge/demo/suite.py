@@ -1,0 +1,245 @@
+"""The demo shop's functional test suite: the traffic lunge records.
+
+Like a pipeline's own end-to-end tests, it drives the shop as a browser and an API client would
+(signing in, keeping cookies, carrying a bearer token), uses every endpoint, vulnerable and safe,
+with legitimate values, and checks the normal answers. Through ``proxy`` (lunge's recording proxy)
+every request it sends becomes a baseline.
+
+>>> import asyncio
+>>> from lunge.demo.app import start
+>>> async def main() -> bool:
+...     async with await start() as server:
+...         return (await run_suite(server.url)).ok
+>>> asyncio.run(main())
+True
+
+Each test gets a fresh client, as test frameworks give each test a fresh fixture, so cookies are
+only sent where a test signed in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "lunge-demo-suite/1.0"
+TIMEOUT = 15.0  # seconds per request
+
+
+@dataclass(frozen=True, slots=True)
+class SentRequest:
+    """One request of the suite: method, target (path and query) and the status (0: no answer)."""
+
+    method: str
+    target: str
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteResult:
+    """What the suite did: its requests in order, the failed expectations, and the time taken."""
+
+    requests: tuple[SentRequest, ...]
+    failures: tuple[str, ...]
+    elapsed: float
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    text: str
+    headers: dict[str, str]
+
+
+class SuiteFailure(Exception):
+    """A request of a test could not be made; the test stops, the suite goes on."""
+
+
+class Browser:
+    """One test's HTTP client: a cookie jar, an optional proxy, and expectations."""
+
+    def __init__(self, base_url: str, proxy: str | None, test: str, sent: list[SentRequest],
+                 failures: list[str]) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.proxy = proxy
+        self.test = test
+        self._sent = sent
+        self._failures = failures
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Browser:
+        # unsafe=True: keep cookies of an IP-address host (127.0.0.1), as browsers do.
+        self._session = aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True), headers={"User-Agent": USER_AGENT},
+            timeout=aiohttp.ClientTimeout(total=TIMEOUT), proxy=self.proxy,
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def send(self, method: str, target: str, *, expect: int, contains: Iterable[str] = (),
+                   **options: Any) -> Answer:
+        """Send one request (no redirect is followed) and check its status and body."""
+        assert self._session is not None
+        try:
+            async with self._session.request(method, self.base_url + target, allow_redirects=False,
+                                             **options) as resp:
+                answer = Answer(resp.status, await resp.text(errors="replace"), dict(resp.headers))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self._sent.append(SentRequest(method, target, 0))
+            raise SuiteFailure(f"{method} {target}: no answer ({type(exc).__name__}: {exc})") from exc
+        self._sent.append(SentRequest(method, target, answer.status))
+        self.expect(answer.status == expect, f"{method} {target}: status {answer.status}, expected {expect}")
+        for text in contains:
+            self.expect(text in answer.text, f"{method} {target}: {text!r} not in the answer")
+        return answer
+
+    def expect(self, condition: bool, failure: str) -> None:
+        """Record ``failure`` (for this test) unless ``condition`` holds."""
+        if not condition:
+            self._failures.append(f"{self.test}: {failure}")
+
+
+Test = Callable[[Browser], Awaitable[None]]
+
+
+# ---------------------------------------------------------------------- the tests (named so pytest never collects them)
+async def visit_home(b: Browser) -> None:
+    await b.send("GET", "/", expect=200, contains=["Welcome", "Sign in"])
+
+
+async def view_product(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/products?id=1&view=full", expect=200, contains=["Widget", "$9.99"])
+
+
+async def check_username(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("POST", f"{prefix}/login-check", data={"username": "alice"}, expect=200,
+                     contains=["This username is taken."])
+
+
+async def search_orders(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        answer = await b.send("POST", f"{prefix}/api/orders/search", json={"customer": {"name": "alice"}},
+                              expect=202, contains=['"accepted"'])
+        b.expect(answer.headers.get("Content-Type", "").startswith("application/json"), "orders: not JSON")
+
+
+async def use_account(b: Browser) -> None:
+    login = await b.send("POST", "/login", data={"username": "alice", "password": "wonderland"}, expect=303)
+    b.expect(login.headers.get("Location") == "/account", "login: not redirected to /account")
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/account", expect=200, contains=["Signed in as <strong>alice</strong>"])
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/preferences", expect=200, contains=["Interface language: English"])
+
+
+async def query_tenant(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/api/tenant", headers={"X-Tenant": "acme"}, expect=200,
+                     contains=['"plan": "gold"'])
+
+
+async def view_profile(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/users/2/profile", expect=200, contains=["Bob Builder"])
+
+
+async def call_me_api(b: Browser) -> None:
+    answer = await b.send("POST", "/api/token", json={"username": "alice", "password": "wonderland"}, expect=200)
+    token = _json_field(answer.text, "token")
+    b.expect(bool(token), "token: no token in the answer")
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/api/me", headers={"Authorization": f"Bearer {token}"}, expect=200,
+                     contains=['"username": "alice"'])
+
+
+async def search_products(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/search?q=widget&page=1", expect=200,
+                     contains=["<b>widget</b>", "<li>Widget Pro</li>"])
+
+
+async def subscribe_newsletter(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("POST", f"{prefix}/newsletter", data={"email": "alice@example.com"}, expect=200,
+                     contains=['value="alice@example.com"'])
+
+
+async def greet_visitor(b: Browser) -> None:
+    await b.send("GET", "/greet?name=alice&lang=en", expect=200, contains=["var name = 'alice';"])
+    await b.send("GET", "/safe/greet?name=alice&lang=en", expect=200, contains=['var name = "alice";'])
+
+
+async def post_comments(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        posted = await b.send("POST", f"{prefix}/comments", data={"text": "Great shop!"}, expect=303)
+        b.expect(posted.headers.get("Location") == f"{prefix}/comments", "comments: not redirected to the board")
+        await b.send("GET", f"{prefix}/comments", expect=200, contains=["<p>Great shop!</p>"])
+
+
+async def check_connectivity(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("POST", f"{prefix}/tools/ping", data={"host": "127.0.0.1"}, expect=200,
+                     contains=["<pre class=\"output\">reachable\n</pre>"])
+
+
+async def read_documents(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/download?file=report.txt&disposition=inline", expect=200,
+                     contains=["Quarterly report"])
+        await b.send("GET", f"{prefix}/docs/readme.txt/raw", expect=200, contains=["Documents of the lunge demo"])
+
+
+async def follow_redirect(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        answer = await b.send("GET", f"{prefix}/go?next=/home&src=nav", expect=302)
+        b.expect(answer.headers.get("Location") == "/home", "go: not redirected to /home")
+
+
+def _json_field(text: str, name: str) -> str:
+    try:
+        value = json.loads(text).get(name)
+    except (ValueError, AttributeError):
+        return ""
+    return value if isinstance(value, str) else ""
+
+
+TESTS: tuple[Test, ...] = (
+    visit_home, view_product, check_username, search_orders, use_account, query_tenant,
+    view_profile, call_me_api, search_products, subscribe_newsletter, greet_visitor, post_comments,
+    check_connectivity, read_documents, follow_redirect,
+)
+
+
+async def run_suite(base_url: str, proxy: str | None = None) -> SuiteResult:
+    """Run every test against the shop at ``base_url``, through ``proxy`` (``http://host:port``) when
+    given. Tests run one after another, in a fixed order, so a recording is always the same."""
+    sent: list[SentRequest] = []
+    failures: list[str] = []
+    started = time.monotonic()
+    for test in TESTS:
+        name = test.__name__
+        try:
+            async with Browser(base_url, proxy, name, sent, failures) as browser:
+                await test(browser)
+        except SuiteFailure as exc:
+            failures.append(f"{name}: {exc}")
+    elapsed = time.monotonic() - started
+    logger.info("demo suite: %d requests, %d failures, %.2fs", len(sent), len(failures), elapsed)
+    return SuiteResult(tuple(sent), tuple(failures), elapsed)

@@ -1,0 +1,73 @@
+"""A per-host quiet lane: timing probes run with nothing else in flight to their host.
+
+Ordinary requests hold the host's lane *shared*; a timing probe holds it *exclusively*, so it waits
+for the host's in-flight requests to drain and new ones wait behind it (a writer-preferring
+readers-writer lock). Concurrency on other hosts, and on this host between probes, is untouched:
+time-based checks never force the whole run single-threaded, and concurrent attacks never fake a
+delay (detection.md §15.3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+
+class HostLane:
+    """A writer-preferring readers-writer lock for one host."""
+
+    def __init__(self) -> None:
+        self._readers = 0
+        self._writer = False
+        self._writers_waiting = 0
+        self._changed = asyncio.Condition()
+
+    @asynccontextmanager
+    async def shared(self) -> AsyncIterator[None]:
+        """Hold the lane alongside other ordinary requests."""
+        if self._writer or self._writers_waiting:
+            async with self._changed:
+                await self._changed.wait_for(lambda: not self._writer and not self._writers_waiting)
+                self._readers += 1
+        else:
+            # Fast path: nothing exclusive pending. Checking and counting happen without an await in
+            # between, so no other task can slip in (one event loop, one thread).
+            self._readers += 1
+        try:
+            yield
+        finally:
+            self._readers -= 1
+            if self._writers_waiting and self._readers == 0:
+                async with self._changed:
+                    self._changed.notify_all()
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Hold the lane alone: no other request to this host is in flight meanwhile."""
+        async with self._changed:
+            self._writers_waiting += 1
+            try:
+                await self._changed.wait_for(lambda: not self._writer and self._readers == 0)
+            finally:
+                self._writers_waiting -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._writer = False
+                self._changed.notify_all()
+
+
+class Lanes:
+    """One :class:`HostLane` per (host, port), created on first use."""
+
+    def __init__(self) -> None:
+        self._lanes: dict[tuple[str, int], HostLane] = {}
+
+    def __getitem__(self, key: tuple[str, int]) -> HostLane:
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = HostLane()
+        return lane

@@ -1,0 +1,187 @@
+"""The sender: the only place attack requests leave lunge.
+
+One ``aiohttp.ClientSession`` per process (keep-alive, no cookie jar, no redirects followed,
+target TLS not verified unless asked), a global token bucket (``TEST_RUN_RPS``), a concurrency
+semaphore (``WORKERS``), the per-host quiet lane for timing probes, and an allow-list of origins:
+a request to anywhere else is refused before it is sent (scope safety).
+
+Latency is measured from just before the request is handed to aiohttp to the moment the response
+head is read, after the limiter, the semaphore and the lane: their queueing never counts. The
+connection pool is twice the concurrency limit, so a request never waits for a connection either.
+aiohttp's exceptions are translated here; nothing above sees ``aiohttp.*``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiolimiter import AsyncLimiter
+from multidict import CIMultiDict
+from yarl import URL
+
+from lunge.checks.base import Attack, Exchange
+from lunge.engine.lane import Lanes
+from lunge.errors import TargetError
+from lunge.http import Headers, Request, Response
+
+logger = logging.getLogger(__name__)
+
+# Headers aiohttp computes itself; sending the recorded ones too would frame the body twice.
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection"})
+MAX_BODY = 4 * 1024 * 1024  # bytes of a response body read; the rest is not needed to judge
+
+
+@dataclass(slots=True)
+class SenderStats:
+    """What the sender did, for progress and the report."""
+
+    sent: int = 0
+    errors: int = 0
+    timeouts: int = 0
+    refused_out_of_scope: int = 0
+    started: float = field(default_factory=time.monotonic)
+    recent: deque[float] = field(default_factory=deque)  # send times of the last ~10 s, for current rps
+
+    def rps(self, window: float = 10.0) -> float:
+        now = time.monotonic()
+        cutoff = now - window
+        while self.recent and self.recent[0] < cutoff:
+            self.recent.popleft()
+        span = min(window, max(now - self.started, 1e-3))
+        return len(self.recent) / span
+
+
+class Sender:
+    """Sends :class:`Attack` requests within the run's limits and returns :class:`Exchange`\\ s.
+
+    Use as an async context manager::
+
+        async with Sender(workers=10, rps=None, timeout=10, allowed={("app", 8000)}) as sender:
+            exchange = await sender.send(attack)
+    """
+
+    def __init__(self, *, workers: int, rps: int | None, timeout: float,
+                 allowed: Iterable[tuple[str, int]] | None = None, verify_tls: bool = False,
+                 on_sent: Callable[[Exchange], None] | None = None) -> None:
+        self.workers = workers
+        self.timeout = timeout
+        self.allowed = None if allowed is None else {(h.lower(), p) for h, p in allowed}
+        self.stats = SenderStats()
+        self._semaphore = asyncio.Semaphore(workers)
+        self._limiter = AsyncLimiter(rps, 1.0) if rps else None
+        self._lanes = Lanes()
+        self._verify_tls = verify_tls
+        self._session: aiohttp.ClientSession | None = None
+        self._on_sent = on_sent
+
+    async def __aenter__(self) -> Sender:
+        ssl_context: ssl.SSLContext | bool = False
+        if self._verify_tls:
+            ssl_context = ssl.create_default_context()
+        connector = aiohttp.TCPConnector(limit=self.workers * 2, limit_per_host=0, ssl=ssl_context,
+                                         ttl_dns_cache=300, enable_cleanup_closed=True)
+        self._session = aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
+            auto_decompress=True, timeout=aiohttp.ClientTimeout(total=self.timeout),
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def in_scope(self, request: Request) -> bool:
+        return self.allowed is None or (request.host.lower(), request.port) in self.allowed
+
+    async def send(self, attack: Attack) -> Exchange:
+        """Send one attack (in the host's quiet lane, alone, when ``attack.timing``)."""
+        request = attack.request
+        if not self.in_scope(request):
+            self.stats.refused_out_of_scope += 1
+            logger.error("refused to send outside the run's target: %s", request.origin)
+            return Exchange(attack, None, 0.0, "refused: outside the run's target")
+        lane = self._lanes[(request.host.lower(), request.port)]
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        if attack.timing:
+            async with lane.exclusive(), self._semaphore:
+                exchange = await self._send(attack)
+        else:
+            async with lane.shared(), self._semaphore:
+                exchange = await self._send(attack)
+        if self._on_sent is not None:
+            self._on_sent(exchange)
+        return exchange
+
+    async def send_all(self, attacks: list[Attack]) -> list[Exchange]:
+        """Send a batch: ordinary attacks concurrently, timing attacks one after another (so each
+        is alone in its lane and they do not queue behind each other's delays)."""
+        if not attacks:
+            return []
+        if len(attacks) == 1:
+            return [await self.send(attacks[0])]
+        if any(a.timing for a in attacks):
+            return [await self.send(a) for a in attacks]
+        return list(await asyncio.gather(*(self.send(a) for a in attacks)))
+
+    async def _send(self, attack: Attack) -> Exchange:
+        assert self._session is not None, "use the Sender as an async context manager"
+        request = attack.request
+        timeout = aiohttp.ClientTimeout(total=attack.timeout or self.timeout)
+        self.stats.sent += 1
+        self.stats.recent.append(time.monotonic())
+        url = URL(request.url, encoded=True)
+        headers = _wire_headers(request.headers)
+        started = time.perf_counter()
+        try:
+            async with self._session.request(
+                request.method, url, headers=headers, data=request.body or None, allow_redirects=False,
+                timeout=timeout,
+            ) as resp:
+                elapsed = time.perf_counter() - started  # the response head has been read
+                body = await resp.content.read(MAX_BODY)
+                response = _response(resp, body)
+        except TimeoutError:
+            self.stats.timeouts += 1
+            return Exchange(attack, None, time.perf_counter() - started, "timeout")
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            self.stats.errors += 1
+            return Exchange(attack, None, time.perf_counter() - started, _describe(exc))
+        return Exchange(attack, response, elapsed)
+
+
+def _wire_headers(headers: Headers) -> CIMultiDict[str]:
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers:
+        if name.lower() not in _FRAMING:
+            out.add(name, value)
+    return out
+
+
+def _response(resp: aiohttp.ClientResponse, body: bytes) -> Response:
+    # aiohttp already undid the content coding; drop the header so nothing decodes twice.
+    fields = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers
+              if k.lower() != b"content-encoding"]
+    version = f"HTTP/{resp.version.major}.{resp.version.minor}" if resp.version else "HTTP/1.1"
+    return Response(resp.status, resp.reason or "", version, Headers(fields), body)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"connection failed: {exc.os_error.strerror or exc}" if exc.os_error else "connection failed"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "server disconnected"
+    return f"{type(exc).__name__}: {exc}"[:200]
+
+
+def target_error(exchange: Exchange) -> TargetError:
+    """A :class:`TargetError` describing a failed exchange."""
+    return TargetError(f"{exchange.attack.request.method} {exchange.attack.request.url}: {exchange.error}")

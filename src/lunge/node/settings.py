@@ -1,0 +1,290 @@
+"""Settings: read once, here, from CLI flags and environment variables (FAST's names), validated
+into typed, frozen groups. Nothing below ``node`` reads ``os.environ``.
+
+A flag wins over its variable, a variable over the default. A bad value raises
+:class:`~lunge.errors.SettingError` naming the variable (or flag), the value and what is allowed;
+the CLI prints that one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lunge.errors import SettingError
+
+_BUILD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+DEFAULT_EXCLUDED_EXTENSIONS = (
+    "css|js|mjs|map|png|jpg|jpeg|gif|ico|svg|webp|avif|bmp|tif|tiff|woff|woff2|ttf|otf|eot|"
+    "mp3|mp4|webm|ogg|wav|avi|mov|pdf|zip|gz|tgz|rar|7z|swf"
+)
+REPORT_FORMATS = ("txt", "json")
+
+
+# ---------------------------------------------------------------------- groups
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    data_dir: Path
+    url: str  # SQLAlchemy URL
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingSettings:
+    record_name: str
+    build_id: str | None
+    port: int
+    bind: str
+    allowed_hosts: str | None
+    excluded_extensions: str
+    inactivity_timeout: float
+    ca_cert: Path | None
+    ca_key: Path | None
+    reverse: str | None  # upstream URL in reverse-proxy mode
+    upstream_verify: bool
+    dedup: bool
+    max_body: int
+
+
+@dataclass(frozen=True, slots=True)
+class TestingSettings:
+    __test__ = False
+
+    record_id: int | None
+    build_id: str | None
+    run_name: str
+    run_desc: str
+    policy: str | None  # builtin name, id, or YAML path
+    target: str | None  # TEST_RUN_URI
+    rps: int | None
+    workers: int
+    processes: int
+    stop_on_first_fail: bool
+    report_dir: Path
+    report_formats: tuple[str, ...]
+    verify_tls: bool
+
+
+# ---------------------------------------------------------------------- reading
+class _Source:
+    """Where each setting's text comes from: a CLI flag (by flag name) or environment variables
+    (first one set wins)."""
+
+    def __init__(self, flags: Mapping[str, Any], environ: Mapping[str, str]) -> None:
+        self.flags = flags
+        self.environ = environ
+
+    def get(self, flag: str, *env_names: str) -> tuple[str, Any] | None:
+        """(name to blame in errors, raw value) or None when unset."""
+        value = self.flags.get(flag)
+        if value is not None:
+            return "--" + flag.replace("_", "-"), value
+        for name in env_names:
+            if name in self.environ:
+                return name, self.environ[name]
+        return None
+
+
+def _parse[T](src: _Source, flag: str, env: tuple[str, ...], default: T, convert: Callable[[Any], T],
+              allowed: str) -> T:
+    found = src.get(flag, *env)
+    if found is None:
+        return default
+    name, raw = found
+    try:
+        return convert(raw)
+    except (ValueError, TypeError) as exc:
+        raise SettingError(name, raw, allowed) from exc
+
+
+def _int_in(low: int, high: int) -> Callable[[Any], int]:
+    def convert(raw: Any) -> int:
+        value = int(str(raw).strip())
+        if not low <= value <= high:
+            raise ValueError(value)
+        return value
+
+    return convert
+
+
+def _bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(raw)
+
+
+def _build_id(raw: Any) -> str | None:
+    text = str(raw).strip()
+    if not text:
+        return None
+    if not _BUILD_ID.match(text):
+        raise ValueError(text)
+    return text
+
+
+def _text(raw: Any) -> str:
+    return str(raw)
+
+
+def _optional_text(raw: Any) -> str | None:
+    text = str(raw).strip()
+    return text or None
+
+
+def _url(raw: Any) -> str:
+    text = str(raw).strip().rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", text):
+        raise ValueError(text)
+    return text
+
+
+def _path(raw: Any) -> Path:
+    return Path(str(raw)).expanduser()
+
+
+def _processes(raw: Any) -> int:
+    text = str(raw).strip().lower()
+    if text == "auto":
+        return max(1, (os.cpu_count() or 2) // 2)
+    return _int_in(1, 256)(text)
+
+
+def _formats(raw: Any) -> tuple[str, ...]:
+    items = tuple(f.strip().lower() for f in re.split(r"[,\s]+", str(raw)) if f.strip())
+    if not items or any(f not in REPORT_FORMATS for f in items):
+        raise ValueError(raw)
+    return items
+
+
+def _now_label(prefix: str) -> str:
+    return f"{prefix} {datetime.now(UTC):%b %d %H:%M UTC}"
+
+
+def default_data_dir(environ: Mapping[str, str]) -> Path:
+    if environ.get("LUNGE_DATA_DIR"):
+        return Path(environ["LUNGE_DATA_DIR"]).expanduser()
+    base = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "lunge"
+
+
+def store_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> StoreSettings:
+    """Where the data directory and the database are (``LUNGE_DATA_DIR``, ``LUNGE_DB``)."""
+    env = os.environ if environ is None else environ
+    src = _Source(flags or {}, env)
+    data_dir = _parse(src, "data_dir", ("LUNGE_DATA_DIR",), default_data_dir(env), _path, "a directory path")
+    default_url = f"sqlite:///{data_dir / 'lunge.db'}"
+    url = _parse(src, "db", ("LUNGE_DB",), default_url, _db_url,
+                 "a SQLAlchemy URL: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB, or a file path")
+    return StoreSettings(data_dir, url)
+
+
+def _db_url(raw: Any) -> str:
+    text = str(raw).strip()
+    if not text:
+        raise ValueError(text)
+    if "://" not in text:
+        return f"sqlite:///{Path(text).expanduser().resolve()}"
+    if not re.match(r"^(sqlite|postgresql(\+psycopg)?)://", text):
+        raise ValueError(text)
+    return text
+
+
+def recording_settings(flags: Mapping[str, Any] | None = None,
+                       environ: Mapping[str, str] | None = None) -> RecordingSettings:
+    """The settings of ``lunge record`` / ``CI_MODE=recording``."""
+    env = os.environ if environ is None else environ
+    src = _Source(flags or {}, env)
+    reverse = _parse(src, "reverse", ("LUNGE_REVERSE",), None, _url, "an http:// or https:// URL of the target")
+    if reverse is None and _parse(src, "reverse_proxy", ("REVERSE_PROXY",), False, _bool, "true or false"):
+        reverse = _parse(src, "backend", ("BACKEND",), None, _url, "an http:// or https:// URL of the target")
+        if reverse is None:
+            raise SettingError("BACKEND", env.get("BACKEND", ""),
+                               "an http:// or https:// URL (REVERSE_PROXY=true needs it)")
+    ca_cert = _parse(src, "ca_cert", ("LUNGE_CA_CERT", "CA_CERT"), None, _path, "a path to a PEM certificate")
+    ca_key = _parse(src, "ca_key", ("LUNGE_CA_KEY", "CA_KEY"), None, _path, "a path to a PEM private key")
+    if (ca_cert is None) != (ca_key is None):
+        missing = "LUNGE_CA_KEY" if ca_key is None else "LUNGE_CA_CERT"
+        raise SettingError(missing, "", "set both LUNGE_CA_CERT and LUNGE_CA_KEY, or neither")
+    return RecordingSettings(
+        record_name=_parse(src, "record_name", ("TEST_RECORD_NAME",), _now_label("TestRecord"), _text, "a name"),
+        build_id=_parse(src, "build_id", ("BUILD_ID",), None, _build_id,
+                        "letters and digits (and . _ -), at most 128 characters"),
+        port=_parse(src, "port", ("PROXY_PORT",), 8080, _int_in(1, 65535), "a TCP port, 1-65535"),
+        bind=_parse(src, "bind", ("LUNGE_PROXY_BIND",), "127.0.0.1", _text, "an IP address to listen on"),
+        allowed_hosts=_parse(src, "allowed_hosts", ("ALLOWED_HOSTS",), None, _optional_text,
+                             "host names, .suffix, *, a|b alternation or ~regex"),
+        excluded_extensions=_parse(src, "exclude_extensions", ("FILE_EXTENSIONS_TO_EXCLUDE",),
+                                   DEFAULT_EXCLUDED_EXTENSIONS, _text, "extensions separated by |, e.g. jpg|png"),
+        inactivity_timeout=_parse(src, "inactivity_timeout", ("INACTIVITY_TIMEOUT",), 600.0,
+                                  lambda r: float(_int_in(1, 691200)(r)), "whole seconds, 1-691200"),
+        ca_cert=ca_cert,
+        ca_key=ca_key,
+        reverse=reverse,
+        upstream_verify=_parse(src, "upstream_verify", ("LUNGE_UPSTREAM_VERIFY",), True, _bool, "true or false"),
+        dedup=_parse(src, "dedup", ("LUNGE_DEDUP",), True, _bool, "true or false"),
+        max_body=_parse(src, "max_body", ("LUNGE_MAX_BODY",), 1_048_576, _int_in(0, 1 << 30),
+                        "bytes of response body kept per baseline, 0-1073741824"),
+    )
+
+
+def testing_settings(flags: Mapping[str, Any] | None = None,
+                     environ: Mapping[str, str] | None = None) -> TestingSettings:
+    """The settings of ``lunge test`` / ``CI_MODE=testing``."""
+    env = os.environ if environ is None else environ
+    src = _Source(flags or {}, env)
+
+    def record_id(raw: Any) -> int | None:
+        from lunge.store.models import parse_id
+
+        text = str(raw).strip()
+        if not text:
+            return None
+        value = parse_id(text)
+        if value is None:
+            raise ValueError(text)
+        return value
+
+    return TestingSettings(
+        record_id=_parse(src, "record", ("TEST_RECORD_ID",), None, record_id, "a record id such as 12 or rec_0012"),
+        build_id=_parse(src, "build_id", ("BUILD_ID",), None, _build_id,
+                        "letters and digits (and . _ -), at most 128 characters"),
+        run_name=_parse(src, "name", ("TEST_RUN_NAME",), _now_label("TestRun"), _text, "a name"),
+        run_desc=_parse(src, "desc", ("TEST_RUN_DESC",), "", _text, "a description"),
+        policy=_parse(src, "policy", ("TEST_RUN_POLICY_ID",), None, _optional_text,
+                      "a built-in policy name, a policy id or a path to a policy YAML file"),
+        target=_parse(src, "target", ("TEST_RUN_URI",), None, _url, "an http:// or https:// URL such as http://app:8000"),
+        rps=_parse(src, "rps", ("TEST_RUN_RPS",), None, _int_in(1, 1000), "an integer 1-1000"),
+        workers=_parse(src, "workers", ("WORKERS",), 10, _int_in(1, 1000), "an integer 1-1000"),
+        processes=_parse(src, "processes", ("PROCESSES",), 1, _processes, "an integer 1-256 or auto"),
+        stop_on_first_fail=_parse(src, "stop_on_first_fail", ("TEST_RUN_STOP_ON_FIRST_FAIL",), False, _bool,
+                                  "true or false"),
+        report_dir=_parse(src, "report_dir", ("REPORT_DIR",), Path("reports"), _path, "a directory path"),
+        report_formats=_parse(src, "report_formats", ("REPORT_FORMATS",), REPORT_FORMATS, _formats,
+                              "a comma-separated list of: " + ", ".join(REPORT_FORMATS)),
+        verify_tls=_parse(src, "verify_tls", ("LUNGE_VERIFY_TLS",), False, _bool, "true or false"),
+    )
+
+
+def ci_mode(environ: Mapping[str, str] | None = None) -> str | None:
+    """``recording``, ``testing`` or None (``CI_MODE``)."""
+    env = os.environ if environ is None else environ
+    mode = env.get("CI_MODE", "").strip().lower() or None
+    if mode not in (None, "recording", "testing"):
+        raise SettingError("CI_MODE", env.get("CI_MODE"), "recording or testing")
+    return mode
+
+
+def require_pg(environ: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if environ is None else environ
+    return env.get("LUNGE_REQUIRE_PG", "").strip().lower() in _TRUE

@@ -1,0 +1,251 @@
+"""Test policies: which points to attack, which checks to run, the limits, and what fails the build.
+
+A policy is YAML (``lunge policy validate FILE`` checks one, with line numbers)::
+
+    name: api
+    description: JSON API, cookies included
+    checks: [sqli, xss, rce, ptrav, redir]     # check ids or FAST type codes; "all" for every check
+    points:
+      include: ['GET_.*', 'POST_.*', 'URI', 'PATH_.*', 'ACTION_NAME', 'ACTION_EXT', 'HEADER_COOKIE_.*']
+      exclude: ['.*_csrf.*']
+      attack_names: false                      # also attack names (JSON keys, XML PI targets)
+    limits: {rps: 200, workers: 10, timeout: 10, time_delay: 3}
+    replay_coverage_threshold: 0.8
+    fail_on: {severity: low, confidence: firm}
+    stop_on_first_fail: false
+    light_after: 1                               # full attacks per (endpoint, point, kind); lighter after
+
+Point patterns are regular expressions matched against whole point names; the trailing service
+word may be left out (``URI`` matches ``URI_value``), as in FAST's policy editor.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lunge.checks.base import Confidence, Severity
+from lunge.errors import PolicyError
+
+FAST_DEFAULT_POINTS = ("GET_.*", "POST_.*", "URI", "PATH_.*", "ACTION_NAME", "ACTION_EXT")
+DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    rps: int | None = None  # attack requests per second for the run; None = unlimited
+    workers: int | None = None  # concurrent requests; None = the node's WORKERS
+    timeout: float = 10.0  # seconds per request
+    time_delay: float = 3.0  # seconds time-based checks ask the target to sleep
+
+
+@dataclass(frozen=True, slots=True)
+class TestPolicy:
+    """A validated test policy."""
+
+    __test__ = False
+
+    name: str
+    description: str = ""
+    checks: tuple[str, ...] = DEFAULT_CHECKS
+    include: tuple[str, ...] = FAST_DEFAULT_POINTS
+    exclude: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    replay_coverage_threshold: float = 0.8
+    fail_on_severity: Severity = Severity.LOW
+    fail_on_confidence: Confidence = Confidence.FIRM
+    stop_on_first_fail: bool = False
+    light_after: int = 1
+    attack_names: bool = False
+    _include_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
+    _exclude_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_include_re", tuple(_point_pattern(p) for p in self.include))
+        object.__setattr__(self, "_exclude_re", tuple(_point_pattern(p) for p in self.exclude))
+
+    def selects(self, point_name: str) -> bool:
+        """Whether the policy allows attacking the point called ``point_name``."""
+        if point_name.endswith("_name") and not self.attack_names:
+            return False
+        if not any(p.fullmatch(point_name) for p in self._include_re):
+            return False
+        return not any(p.fullmatch(point_name) for p in self._exclude_re)
+
+    def fails(self, severity: Severity, confidence: Confidence) -> bool:
+        """Whether a finding of this severity and confidence fails the build."""
+        return severity.rank >= self.fail_on_severity.rank and confidence.rank >= self.fail_on_confidence.rank
+
+    def summary(self) -> dict[str, Any]:
+        """The policy as plain data, for reports."""
+        return {
+            "name": self.name, "description": self.description, "checks": list(self.checks),
+            "include": list(self.include), "exclude": list(self.exclude),
+            "limits": {"rps": self.limits.rps, "workers": self.limits.workers, "timeout": self.limits.timeout,
+                       "time_delay": self.limits.time_delay},
+            "replay_coverage_threshold": self.replay_coverage_threshold,
+            "fail_on": {"severity": self.fail_on_severity.value, "confidence": self.fail_on_confidence.value},
+            "stop_on_first_fail": self.stop_on_first_fail, "light_after": self.light_after,
+            "attack_names": self.attack_names,
+        }
+
+
+_FAST_HEADER = re.compile(r"^HEADER_([A-Za-z0-9-]+)(?=_|$)")
+
+
+def fast_spelling(pattern: str) -> str:
+    """A FAST point pattern in lunge's spelling: header names upper-case, ``JSON_OBJ_`` as
+    ``HASH_``, ``JSON_ARRAY_`` as ``ARRAY_`` (FAST accepts both; lunge names use one).
+
+    >>> fast_spelling("HEADER_Cookie_COOKIE_sid_value"), fast_spelling("POST_JSON_DOC_JSON_OBJ_a_JSON_ARRAY_1_value")
+    ('HEADER_COOKIE_COOKIE_sid_value', 'POST_JSON_DOC_HASH_a_ARRAY_1_value')
+    """
+    pattern = _FAST_HEADER.sub(lambda m: "HEADER_" + m.group(1).upper(), pattern)
+    return pattern.replace("JSON_OBJ_", "HASH_").replace("JSON_ARRAY_", "ARRAY_")
+
+
+def _point_pattern(pattern: str) -> re.Pattern[str]:
+    # FAST writes "URI" or "ACTION_NAME" for the points "URI_value", "ACTION_NAME_value".
+    return re.compile(f"(?:{fast_spelling(pattern)})(?:_(?:value|name))?")
+
+
+BUILTIN: dict[str, TestPolicy] = {
+    "default": TestPolicy(
+        name="default",
+        description="FAST's default policy: GET, POST, URI, PATH and ACTION points; SQL injection, XSS, "
+        "command injection, path traversal and open redirect.",
+    ),
+    "full": TestPolicy(
+        name="full",
+        description="The default policy plus every header and cookie (base64, JWT and JSON inside included).",
+        include=(*FAST_DEFAULT_POINTS, "HEADER_.*"),
+        exclude=("HEADER_HOST_.*", "HEADER_CONTENT-TYPE_.*", "HEADER_ACCEPT-ENCODING_.*"),
+    ),
+}
+
+
+# ---------------------------------------------------------------------- the YAML schema
+class _LimitsModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rps: int | None = Field(default=None, ge=1, le=1000)
+    workers: int | None = Field(default=None, ge=1, le=1000)
+    timeout: float = Field(default=10.0, gt=0, le=600)
+    time_delay: float = Field(default=3.0, ge=1, le=30)
+
+
+class _PointsModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    include: list[str] = Field(default_factory=lambda: list(FAST_DEFAULT_POINTS))
+    exclude: list[str] = Field(default_factory=list)
+    attack_names: bool = False
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _regexes(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a valid regular expression ({exc})") from exc
+        return patterns
+
+
+class _FailOnModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    severity: Literal["info", "low", "medium", "high", "critical"] = "low"
+    confidence: Literal["tentative", "firm", "certain"] = "firm"
+
+
+class _PolicyModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    description: str = ""
+    checks: list[str] = Field(default_factory=lambda: list(DEFAULT_CHECKS), min_length=1)
+    points: _PointsModel = Field(default_factory=_PointsModel)
+    limits: _LimitsModel = Field(default_factory=_LimitsModel)
+    replay_coverage_threshold: float = Field(default=0.8, ge=0, le=1)
+    fail_on: _FailOnModel | Literal["info", "low", "medium", "high", "critical"] = Field(default_factory=_FailOnModel)
+    stop_on_first_fail: bool = False
+    light_after: int = Field(default=1, ge=1)
+
+
+def parse_policy(text: str, source: str = "<policy>", known_checks: set[str] | None = None) -> TestPolicy:
+    """A policy from YAML text. Raises :class:`~lunge.errors.PolicyError` with ``source:line:``
+    and what is wrong. ``known_checks`` (ids and kinds) makes unknown check names an error."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PolicyError(f"{source}{line}: not valid YAML: {problem}") from exc
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}:1: a policy is a mapping with at least 'name'")
+    try:
+        model = _PolicyModel.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        raise PolicyError(f"{source}:{_line_of(node, loc)}: {'.'.join(map(str, loc)) or 'policy'}: "
+                          f"{first['msg']}") from exc
+    if known_checks is not None:
+        for i, name in enumerate(model.checks):
+            if name != "all" and name not in known_checks:
+                raise PolicyError(f"{source}:{_line_of(node, ('checks', i))}: checks: unknown check {name!r} "
+                                  f"(known: {', '.join(sorted(known_checks))}, or all)")
+    return _from_model(model)
+
+
+def _from_model(model: _PolicyModel) -> TestPolicy:
+    fail_on = model.fail_on if isinstance(model.fail_on, _FailOnModel) else _FailOnModel(severity=model.fail_on)
+    limits = model.limits
+    return TestPolicy(
+        name=model.name, description=model.description, checks=tuple(model.checks),
+        include=tuple(model.points.include), exclude=tuple(model.points.exclude),
+        limits=Limits(limits.rps, limits.workers, limits.timeout, limits.time_delay),
+        replay_coverage_threshold=model.replay_coverage_threshold,
+        fail_on_severity=Severity(fail_on.severity), fail_on_confidence=Confidence(fail_on.confidence),
+        stop_on_first_fail=model.stop_on_first_fail, light_after=model.light_after,
+        attack_names=model.points.attack_names,
+    )
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
+    """The 1-based line of the YAML node at ``loc`` (or of its closest existing parent)."""
+    line = node.start_mark.line + 1 if node is not None else 1
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
+            if match is None:
+                return line
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            return line
+        line = node.start_mark.line + 1
+    return line
+
+
+def load_policy(spec: str | None, known_checks: set[str] | None = None) -> TestPolicy:
+    """The policy named by ``TEST_RUN_POLICY_ID``: None or ``0`` for the default, a built-in name
+    (``default``, ``full``), or a path to a YAML file."""
+    if spec is None or spec.strip() in ("", "0"):
+        return BUILTIN["default"]
+    if spec in BUILTIN:
+        return BUILTIN[spec]
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise PolicyError(f"TEST_RUN_POLICY_ID={spec!r}: no such built-in policy ({', '.join(BUILTIN)}) "
+                          f"or policy file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{path}: cannot read the policy file: {exc}") from exc
+    return parse_policy(text, str(path), known_checks)

@@ -1,0 +1,110 @@
+"""Writing reports to ``REPORT_DIR``: ``<run name>.<unix time>.<format>`` as FAST named them.
+
+The JSON report is complete (every baseline's outcome, every finding with its evidence) and is
+written as a stream, so a run over 100k baselines never holds them all. The TXT report is brief:
+the result, the baseline counts and the findings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from lunge.report.document import ReportInput, finding_section, head, run_section, test_set_section
+from lunge.store.models import Finding, TestSet
+
+FORMATS = ("txt", "json")
+_UNSAFE = re.compile(r"[\x00-\x1f/\\:*?\"<>|]+")
+
+
+def report_stem(run_name: str, unix_time: int) -> str:
+    """``<run name>.<unix time>`` with characters that cannot be in a file name replaced.
+
+    >>> report_stem("TestRun Nov 23 18:00 UTC", 1763920800)
+    'TestRun Nov 23 18_00 UTC.1763920800'
+    """
+    return f"{_UNSAFE.sub('_', run_name).strip() or 'run'}.{unix_time}"
+
+
+def write_reports(data: ReportInput, directory: Path, formats: Iterable[str], unix_time: int,
+                  test_sets_factory: Callable[[], Iterable[TestSet]] | None = None) -> list[Path]:
+    """Write each requested format; returns the paths written. ``test_sets_factory`` gives a fresh
+    iterator of the run's test sets for each writer that needs them (they are streamed)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = report_stem(data.run.name, unix_time)
+    written = []
+    for fmt in formats:
+        path = directory / f"{stem}.{fmt}"
+        sets = test_sets_factory() if test_sets_factory is not None else data.test_sets
+        with path.open("w", encoding="utf-8") as out:
+            WRITERS[fmt](data, sets, out)
+        written.append(path)
+    return written
+
+
+def write_json(data: ReportInput, test_sets: Iterable[TestSet], out: IO[str]) -> None:
+    statuses: Counter[str] = Counter()
+    out.write('{\n  "test_sets": [')
+    first = True
+    for test_set in test_sets:
+        statuses[test_set.status.value] += 1
+        out.write(("\n    " if first else ",\n    ") + json.dumps(test_set_section(test_set), ensure_ascii=False))
+        first = False
+    out.write("\n  ],\n")
+    body = json.dumps(head(data, statuses), indent=2, ensure_ascii=False, default=str)
+    out.write(body[1:].lstrip("\n"))  # the rest of the object, after its opening brace
+    out.write("\n")
+
+
+def write_txt(data: ReportInput, test_sets: Iterable[TestSet], out: IO[str]) -> None:
+    statuses: Counter[str] = Counter(t.status.value for t in test_sets)
+    run = run_section(data.run)
+    lines = [
+        "TESTRUN RESULTS",
+        f"{data.run.name} ({data.run.label}) result - {data.run.state.value}",
+        f"record: {data.record.name} ({data.record.label})   policy: {data.run.policy_name}   "
+        f"target: {data.run.target or 'as recorded'}",
+    ]
+    if data.run.error:
+        lines.append(f"error: {data.run.error}")
+    coverage = run["replay_coverage"]
+    lines += [
+        "",
+        "BASELINE CHECKS",
+        f"  passed: {statuses.get('passed', 0)}   failed: {statuses.get('failed', 0)}   "
+        f"not tested: {statuses.get('not_tested', 0)}   errors: {statuses.get('error', 0)}",
+        f"  replay coverage: {coverage:.0%}" if isinstance(coverage, float) else "  replay coverage: n/a",
+        f"  requests sent: {data.run.requests_sent}   duration: {run['duration_s']} s",
+    ]
+    reasons = data.run.stats.get("not_tested_reasons") or {}
+    for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  not tested ({count}): {reason}")
+    lines += ["", f"FOUND {len(data.findings)} VULNS:" if data.findings else "NO VULNERABILITIES FOUND"]
+    for finding in data.findings:
+        lines += _finding_lines(finding)
+    out.write("\n".join(lines) + "\n")
+
+
+def _finding_lines(finding: Finding) -> list[str]:
+    section: dict[str, Any] = finding_section(finding)
+    return [
+        "",
+        f"[{finding.severity.value.upper()}/{finding.confidence.value}] {finding.title} ({finding.check_id}, "
+        f"CWE-{finding.cwe})",
+        f"  {finding.method} {finding.url}",
+        f"  point:   {finding.point}",
+        f"  payload: {finding.payload!r}",
+        f"  proof:   {finding.proof[:300]!r}",
+        f"  how:     {finding.confirmation}",
+        f"  id:      {section['label']}   fingerprint: {finding.fingerprint}",
+    ]
+
+
+WRITERS: dict[str, Callable[[ReportInput, Iterable[TestSet], IO[str]], None]] = {
+    "json": write_json,
+    "txt": write_txt,
+}

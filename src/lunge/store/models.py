@@ -1,0 +1,220 @@
+"""The records the store keeps: test records, baselines, test runs, test sets and findings.
+
+Plain frozen dataclasses, independent of any database: reports read these and nothing else.
+Ids are integers; ``TestRecord.label`` and ``TestRun.label`` give FAST-style display ids
+(``rec_12``, ``run_7``), and :func:`parse_id` accepts either form back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from lunge.checks.base import Confidence, Severity
+from lunge.http import Request, Response
+
+__all__ = [
+    "Baseline",
+    "Confidence",
+    "Finding",
+    "NewBaseline",
+    "NewFinding",
+    "RecordState",
+    "RunState",
+    "Severity",
+    "TestRecord",
+    "TestRun",
+    "TestSet",
+    "TestSetStatus",
+    "parse_id",
+]
+
+
+class RecordState(StrEnum):
+    RECORDING = "recording"
+    CLOSED = "closed"
+
+
+class RunState(StrEnum):
+    """``created → running → passed / failed / error / interrupted``; ``running ⇄ paused``."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def finished(self) -> bool:
+        return self in (RunState.PASSED, RunState.FAILED, RunState.ERROR, RunState.INTERRUPTED)
+
+
+class TestSetStatus(StrEnum):
+    """What happened to one baseline in a run (FAST's per-baseline check statuses)."""
+
+    __test__ = False
+
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_TESTED = "not_tested"  # the replay failed or nothing in the policy applied: reason says why
+    ERROR = "error"
+    INTERRUPTED = "interrupted"
+
+
+_ID = re.compile(r"^(?:(?:rec|run|bl|fnd)_)?0*(\d+)$")
+
+
+def parse_id(text: str | int) -> int | None:
+    """An integer id from ``12``, ``"12"`` or a display id such as ``"rec_0012"``.
+
+    >>> parse_id("rec_0012"), parse_id(7), parse_id("x")
+    (12, 7, None)
+    """
+    if isinstance(text, int):
+        return text
+    match = _ID.match(text.strip())
+    return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class TestRecord:
+    """A named, ordered collection of baselines that one recording session filled."""
+
+    __test__ = False  # not a pytest test class
+
+    id: int
+    name: str
+    build_id: str | None
+    state: RecordState
+    created_at: datetime
+    closed_at: datetime | None = None
+    baseline_count: int = 0
+    stats: dict[str, Any] = field(default_factory=dict)  # duplicates, excluded, per-host counts
+
+    @property
+    def label(self) -> str:
+        return f"rec_{self.id:04d}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewBaseline:
+    """A baseline about to be stored (the store gives it its id and order)."""
+
+    record_id: int
+    request: Request
+    response: Response | None
+    response_truncated: bool = False
+    elapsed_ms: float = 0.0
+    recorded_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """One legitimate request recorded from real traffic, with the response the target gave it.
+
+    ``seq`` is its position in the record (1, 2, ...); the response body may be cut at the
+    store's size limit, which ``response_truncated`` says."""
+
+    id: int
+    record_id: int
+    seq: int
+    request: Request
+    response: Response | None
+    response_truncated: bool
+    elapsed_ms: float
+    recorded_at: datetime
+
+    @property
+    def label(self) -> str:
+        return f"bl_{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class TestRun:
+    """One execution of a policy over a test record against a target."""
+
+    __test__ = False
+
+    id: int
+    name: str
+    description: str
+    record_id: int
+    policy_name: str
+    state: RunState
+    created_at: datetime
+    build_id: str | None = None
+    target: str | None = None  # TEST_RUN_URI, when set
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    requests_sent: int = 0
+    baselines_total: int = 0
+    baselines_tested: int = 0
+    baselines_not_tested: int = 0
+    findings_count: int = 0
+    error: str | None = None
+    stats: dict[str, Any] = field(default_factory=dict)  # replay coverage, points, timings ...
+
+    @property
+    def label(self) -> str:
+        return f"run_{self.id:04d}"
+
+
+@dataclass(frozen=True, slots=True)
+class TestSet:
+    """The outcome of one baseline in a run."""
+
+    __test__ = False
+
+    run_id: int
+    baseline_id: int
+    status: TestSetStatus
+    reason: str = ""
+    requests_sent: int = 0
+    findings_count: int = 0
+    points_tested: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NewFinding:
+    """A confirmed vulnerability about to be stored.
+
+    ``attack_request`` is the raw attack with secrets masked; ``response_excerpt`` the part of the
+    response around ``proof``; ``fingerprint`` is stable across runs (check + method + normalised
+    path + point), so the same vulnerability found again is recognised."""
+
+    run_id: int
+    baseline_id: int
+    check_id: str
+    title: str
+    severity: Severity
+    cwe: int
+    confidence: Confidence
+    method: str
+    url: str
+    point: str
+    payload: str
+    attack_request: str
+    response_status: int
+    response_excerpt: str
+    proof: str
+    confirmation: str
+    fingerprint: str
+    details: dict[str, Any] = field(default_factory=dict)
+    controls: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding(NewFinding):
+    """A stored finding."""
+
+    id: int = 0
+    created_at: datetime | None = None
+
+    @property
+    def label(self) -> str:
+        return f"fnd_{self.id}"

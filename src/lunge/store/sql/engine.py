@@ -1,0 +1,171 @@
+"""Connecting: the URL, the SQLAlchemy engine with lunge's SQLite settings, and :class:`Database`,
+the short read and write transactions every part of the SQL store runs in.
+
+SQLite runs in WAL mode with ``synchronous=NORMAL`` (``?synchronous=full`` in the URL for
+durability against power loss), a 5 s busy timeout and foreign keys on. Write transactions start
+with ``BEGIN IMMEDIATE`` so two writers queue on the lock instead of failing halfway with
+``database is locked``; reads use a plain ``BEGIN`` and never block a writer (WAL).
+PostgreSQL runs with the server's defaults.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, RowMapping, Select, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from lunge.errors import SettingError, StoreError
+from lunge.store.sql.errors import map_exceptions
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 500
+BUSY_TIMEOUT_MS = 5000
+SYNCHRONOUS = ("normal", "full", "extra")
+_URL_HELP = "a SQLAlchemy URL: sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB"
+_WRITE = "lunge_write"
+
+
+class Database:
+    """An engine plus the transactions the store runs: :meth:`write`, :meth:`read`, :meth:`stream`."""
+
+    def __init__(self, engine: Engine, label: str) -> None:
+        self.engine = engine
+        self.label = label  # the URL with its password masked, for messages
+        self.dialect = engine.dialect.name
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction, committed when the block ends (rolled back if it raises)."""
+        with map_exceptions(self.label), self.engine.connect() as conn:
+            conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A short read transaction, ended when the block ends."""
+        with map_exceptions(self.label), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def schema_change(self) -> Iterator[Connection]:
+        """A write transaction for migrations.
+
+        On SQLite, foreign keys are off for it: Alembic's batch mode rebuilds a table by copy,
+        drop and rename, and dropping a parent table with foreign keys on would cascade-delete its
+        children (the baselines of every record). ``foreign_key_check`` then proves nothing was
+        left dangling, and the connection is discarded so nobody gets it with foreign keys off.
+        """
+        with map_exceptions(self.label), self.engine.connect() as conn:
+            sqlite = self.dialect == "sqlite"
+            if sqlite:  # outside any transaction, or SQLite ignores it
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+            try:
+                conn.execution_options(**{_WRITE: True})
+                with conn.begin():
+                    yield conn
+                    if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                        raise StoreError(f"database {self.label}: a migration left rows pointing nowhere")
+            finally:
+                if sqlite:
+                    conn.invalidate()
+
+    def stream[K](self, page: Callable[[K | None], Select[Any]],
+                  key: Callable[[RowMapping], K]) -> Iterator[RowMapping]:
+        """Rows page by page (keyset pagination), each page in its own short transaction, so
+        neither memory nor a database snapshot grows with the result. ``page(last_key)`` builds the
+        query for the page after ``last_key`` (None: the first); ``key(row)`` is a row's key."""
+        last: K | None = None
+        while True:
+            with self.read() as conn:
+                rows = conn.execute(page(last)).mappings().all()
+            yield from rows
+            if len(rows) < PAGE_SIZE:
+                return
+            last = key(rows[-1])
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def connect(url_text: str) -> Database:
+    """A :class:`Database` for ``url_text`` (not yet contacted).
+
+    Raises :class:`~lunge.errors.SettingError` for a URL lunge cannot use and
+    :class:`~lunge.errors.StoreError` when the SQLite file's directory cannot be created.
+    """
+    url = _parse_url(url_text)
+    label = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite":
+        return Database(_sqlite_engine(url, label), label)
+    return Database(_postgres_engine(url), label)
+
+
+def _parse_url(text: str) -> URL:
+    try:
+        url = make_url(text.strip())
+    except ArgumentError as exc:
+        raise SettingError("LUNGE_DB", _mask(text), _URL_HELP) from exc
+    backend, driver = url.get_backend_name(), url.get_driver_name()
+    if backend == "postgresql" and driver in ("psycopg2", "psycopg"):
+        return url.set(drivername="postgresql+psycopg")  # psycopg 3 is the driver lunge ships with
+    if backend == "sqlite" and driver == "pysqlite":
+        if url.database in (None, "", ":memory:"):
+            raise SettingError("LUNGE_DB", text, "a SQLite file (sqlite:///PATH); in-memory databases lose everything")
+        return url
+    raise SettingError("LUNGE_DB", url.render_as_string(hide_password=True), _URL_HELP)
+
+
+def _mask(text: str) -> str:
+    """``text`` with anything between ``user:`` and ``@`` hidden, for URLs that do not parse."""
+    scheme, sep, rest = text.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in creds:
+        return text
+    return f"{scheme}://{creds.partition(':')[0]}:***@{host}"
+
+
+def _sqlite_engine(url: URL, label: str) -> Engine:
+    synchronous = str(url.query.get("synchronous", "normal")).lower()
+    if synchronous not in SYNCHRONOUS:
+        raise SettingError("LUNGE_DB", label, f"?synchronous= one of {', '.join(SYNCHRONOUS)}")
+    path = Path(url.database or "").expanduser()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"database {label}: cannot create the directory {path.parent}: {exc.strerror}") from exc
+    engine = create_engine(url.difference_update_query(["synchronous"]).set(database=str(path)))
+    _install_sqlite_hooks(engine, synchronous)
+    return engine
+
+
+def _install_sqlite_hooks(engine: Engine, synchronous: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take BEGIN away from the sqlite3 module (it would skip it for SELECT and DDL) and set the
+        # per-connection pragmas; journal_mode=WAL is persistent but cheap to assert.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        for pragma in ("journal_mode=WAL", f"synchronous={synchronous}", f"busy_timeout={BUSY_TIMEOUT_MS}",
+                       "foreign_keys=ON"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _postgres_engine(url: URL) -> Engine:
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = 10  # an unreachable host fails in 10 s, not minutes
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)

@@ -1,0 +1,144 @@
+"""The test-run aggregate: test runs and their test sets (one outcome per baseline).
+
+:meth:`Runs.update_run` changes columns in place; ``stats`` is merged key by key into the stored
+JSON under the run's row lock, so two updaters never lose each other's keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Insert, RowMapping, Select, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from lunge.errors import NotFoundError
+from lunge.store.models import RunState, TestRun, TestSet, TestSetStatus
+from lunge.store.sql.engine import PAGE_SIZE, Database
+from lunge.store.sql.schema import test_records, test_runs, test_sets
+
+# The fields update_run may change, with the conversion each value goes through.
+_UPDATABLE: dict[str, Callable[[Any], Any]] = {
+    "name": str, "description": str, "policy_name": str, "build_id": lambda v: v, "target": lambda v: v,
+    "state": lambda v: RunState(v).value, "error": lambda v: None if v is None else str(v),
+    "started_at": lambda v: v, "finished_at": lambda v: v,
+    "requests_sent": int, "baselines_total": int, "baselines_tested": int, "baselines_not_tested": int,
+    "findings_count": int,
+}
+
+
+class Runs:
+    """Test runs and test sets in SQL (the run half of :class:`~lunge.store.sql.SqlStore`)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # ------------------------------------------------------------------ test runs
+    def create_run(self, *, name: str, record_id: int, policy_name: str, description: str = "",
+                   build_id: str | None = None, target: str | None = None) -> TestRun:
+        values = {"name": name, "description": description, "record_id": record_id, "policy_name": policy_name,
+                  "state": RunState.CREATED.value, "created_at": datetime.now(UTC), "build_id": build_id,
+                  "target": target, "requests_sent": 0, "baselines_total": 0, "baselines_tested": 0,
+                  "baselines_not_tested": 0, "findings_count": 0, "error": None, "stats": {}}
+        with self._db.write() as conn:
+            if conn.execute(select(test_records.c.id).where(test_records.c.id == record_id)).first() is None:
+                raise NotFoundError(f"no test record {record_id} to create a run for")
+            row = conn.execute(insert(test_runs).values(values).returning(*test_runs.c)).mappings().one()
+        return _run(row)
+
+    def update_run(self, run_id: int, **changes: Any) -> TestRun:
+        values = _column_values(changes)
+        with self._db.write() as conn:
+            if "stats" in changes:
+                values["stats"] = {**_locked_stats(conn, run_id), **dict(changes["stats"] or {})}
+            query = update(test_runs).where(test_runs.c.id == run_id)
+            if values:
+                query = query.values(values)
+            else:  # nothing to change: still answer with the run (or NotFoundError)
+                query = query.values(id=test_runs.c.id)
+            row = conn.execute(query.returning(*test_runs.c)).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no test run {run_id}")
+        return _run(row)
+
+    def get_run(self, run_id: int) -> TestRun:
+        with self._db.read() as conn:
+            row = conn.execute(select(test_runs).where(test_runs.c.id == run_id)).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no test run {run_id}")
+        return _run(row)
+
+    def latest_run(self, build_id: str | None = None) -> TestRun | None:
+        query = select(test_runs).order_by(test_runs.c.id.desc()).limit(1)
+        if build_id is not None:
+            query = query.where(test_runs.c.build_id == build_id)
+        with self._db.read() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else _run(row)
+
+    def list_runs(self, limit: int = 100, state: RunState | None = None) -> list[TestRun]:
+        query = select(test_runs).order_by(test_runs.c.id.desc()).limit(limit)
+        if state is not None:
+            query = query.where(test_runs.c.state == RunState(state).value)
+        with self._db.read() as conn:
+            return [_run(row) for row in conn.execute(query).mappings()]
+
+    # ------------------------------------------------------------------ test sets
+    def add_test_sets(self, items: Sequence[TestSet]) -> None:
+        # The last outcome of a (run, baseline) wins, inside the batch as across batches.
+        latest = {(item.run_id, item.baseline_id): item for item in items}
+        if not latest:
+            return
+        rows = [_test_set_row(item) for item in latest.values()]
+        with self._db.write() as conn:
+            conn.execute(_upsert_test_sets(self._db.dialect), rows)
+
+    def iter_test_sets(self, run_id: int) -> Iterator[TestSet]:
+        def page(last: int | None) -> Select[Any]:
+            query = select(test_sets).where(test_sets.c.run_id == run_id)
+            if last is not None:
+                query = query.where(test_sets.c.baseline_id > last)
+            return query.order_by(test_sets.c.baseline_id).limit(PAGE_SIZE)
+
+        for row in self._db.stream(page, lambda row: int(row["baseline_id"])):
+            yield _test_set(row)
+
+
+def _column_values(changes: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(changes) - set(_UPDATABLE) - {"stats"})
+    if unknown:
+        raise TypeError(f"update_run() cannot change {', '.join(unknown)}; it changes {', '.join(sorted(_UPDATABLE))}"
+                        " and stats")
+    return {name: _UPDATABLE[name](value) for name, value in changes.items() if name != "stats"}
+
+
+def _locked_stats(conn: Connection, run_id: int) -> dict[str, Any]:
+    row = conn.execute(select(test_runs.c.stats).where(test_runs.c.id == run_id).with_for_update()).first()
+    if row is None:
+        raise NotFoundError(f"no test run {run_id}")
+    return dict(row[0] or {})
+
+
+def _upsert_test_sets(dialect: str) -> Insert:
+    stmt = postgresql.insert(test_sets) if dialect == "postgresql" else sqlite.insert(test_sets)
+    keys = {"run_id", "baseline_id"}
+    changed = {col.name: stmt.excluded[col.name] for col in test_sets.c if col.name not in keys}
+    return stmt.on_conflict_do_update(index_elements=sorted(keys), set_=changed)
+
+
+def _test_set_row(item: TestSet) -> dict[str, Any]:
+    return {"run_id": item.run_id, "baseline_id": item.baseline_id, "status": TestSetStatus(item.status).value,
+            "reason": item.reason, "requests_sent": item.requests_sent, "findings_count": item.findings_count,
+            "points_tested": item.points_tested}
+
+
+def _test_set(row: RowMapping) -> TestSet:
+    return TestSet(run_id=row["run_id"], baseline_id=row["baseline_id"], status=TestSetStatus(row["status"]),
+                   reason=row["reason"], requests_sent=row["requests_sent"], findings_count=row["findings_count"],
+                   points_tested=row["points_tested"])
+
+
+def _run(row: RowMapping) -> TestRun:
+    fields = {name: row[name] for name in TestRun.__dataclass_fields__ if name not in ("state", "stats")}
+    return TestRun(**fields, state=RunState(row["state"]), stats=dict(row["stats"] or {}))

@@ -1,0 +1,77 @@
+"""Nothing but the manifest: every point of every request the suite sends (every point the demo
+policy would attack, JSON keys included) gets every hand-written attack, and the points where one
+works are exactly the manifest's vulnerable entries. This is the demo's false-positive trap battery
+(detection.md §15.2): safe twins, routing segments, validated parameters, ignored cookies, signed
+tokens and escaped echoes must all stay silent."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+
+from lunge.demo import POLICY_PATH
+from lunge.demo.manifest import vulnerable
+from lunge.http import Request, parse
+from lunge.policy import TestPolicy, load_policy
+from tests.demo import attacks
+from tests.demo.conftest import Recording
+
+CONCURRENCY = 8
+Finding = tuple[str, str, str, str]  # method, path, point, check
+
+
+def _policy() -> TestPolicy:
+    policy = load_policy(str(POLICY_PATH))
+    if any(f.name == "attack_names" for f in dataclasses.fields(policy)):
+        policy = dataclasses.replace(policy, attack_names=True)  # a stricter sweep than the demo's
+    return policy
+
+
+def _targets(recording: Recording) -> list[tuple[Request, str]]:
+    policy = _policy()
+    return [(request, point.name) for request in recording.requests for point in parse(request)
+            if policy.selects(point.name)]
+
+
+async def _sweep(recording: Recording) -> dict[Finding, str]:
+    found: dict[Finding, str] = {}
+    sinks = tuple(r for r in recording.requests if r.method == "GET")
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def run(request: Request, point: str, check: str, attack: attacks.Attack) -> None:
+        async with gate:
+            evidence = await attack(request, point, sinks)
+        if evidence:
+            found[(request.method, request.path, point, check)] = evidence
+
+    async with asyncio.TaskGroup() as group:
+        for request, point in _targets(recording):
+            for check, family in attacks.BY_CHECK.items():
+                if check == "xss-stored" and request.method == "GET":
+                    continue  # a GET stores nothing
+                for attack in family:
+                    if attack is not attacks.sqli_time:
+                        group.create_task(run(request, point, check, attack))
+    # Time-based probes one at a time, after everything else: nothing else loads the shop meanwhile.
+    # Like a scanner, they skip points another SQL injection technique already proved.
+    for request, point in _targets(recording):
+        if (request.method, request.path, point, "sqli") in found:
+            continue
+        evidence = await attacks.sqli_time(request, point)
+        if evidence:
+            found[(request.method, request.path, point, "sqli")] = evidence
+    return found
+
+
+@pytest.mark.slow
+async def test_the_attacks_that_work_are_exactly_the_manifest(recording: Recording) -> None:
+    assert len(_targets(recording)) > 150  # the sweep really covers the recording
+
+    found = await _sweep(recording)
+
+    expected = {(e.method, e.path, e.point, e.check) for e in vulnerable()}
+    unexpected = {key: evidence for key, evidence in found.items() if key not in expected}
+    assert unexpected == {}
+    assert set(found) == expected

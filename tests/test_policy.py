@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lunge.checks.base import Confidence, Severity
+from lunge.errors import PolicyError
+from lunge.policy import BUILTIN, load_policy, parse_policy
+
+KNOWN = {"sqli", "xss", "rce", "ptrav", "redir", "xss-reflected"}
+GOOD = """\
+name: api
+description: JSON API
+checks: [sqli, xss]
+points:
+  include: ['GET_.*', 'POST_JSON_DOC_.*', 'URI']
+  exclude: ['.*_csrf_value']
+limits: {rps: 50, workers: 4, timeout: 5, time_delay: 2}
+replay_coverage_threshold: 0.5
+fail_on: {severity: medium, confidence: certain}
+stop_on_first_fail: true
+"""
+
+
+def test_parse_valid_policy() -> None:
+    policy = parse_policy(GOOD, "api.yaml", KNOWN)
+    assert policy.name == "api" and policy.checks == ("sqli", "xss")
+    assert policy.limits.rps == 50 and policy.limits.time_delay == 2
+    assert policy.selects("GET_q_value") and policy.selects("URI_value")
+    assert not policy.selects("GET_csrf_value") and not policy.selects("HEADER_X_value")
+    assert not policy.selects("POST_JSON_DOC_HASH_a_name")  # keys only with attack_names
+    assert policy.fails(Severity.HIGH, Confidence.CERTAIN)
+    assert not policy.fails(Severity.HIGH, Confidence.FIRM)
+    assert not policy.fails(Severity.LOW, Confidence.CERTAIN)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: x\nlimits:\n  rps: 5000\n", "p.yaml:3: limits.rps"),
+        ("name: x\npoints:\n  include: ['GET_(']\n", "p.yaml:3: points.include"),
+        ("name: x\nchecks:\n  - sqli\n  - nope\n", "p.yaml:4: checks: unknown check 'nope'"),
+        ("name: x\nfail_on: severe\n", "p.yaml:2: fail_on"),
+        ("name: x\nbogus: 1\n", "p.yaml:2: bogus"),
+        ("name: [unclosed\n", "p.yaml:2: not valid YAML"),
+        ("- a list\n", "p.yaml:1: a policy is a mapping"),
+        ("description: no name\n", "p.yaml:1: name"),
+    ],
+)
+def test_errors_name_file_and_line(text: str, message: str) -> None:
+    with pytest.raises(PolicyError) as err:
+        parse_policy(text, "p.yaml", KNOWN)
+    assert str(err.value).startswith(message), str(err.value)
+
+
+def test_load_policy_specs(tmp_path: Path) -> None:
+    assert load_policy(None) is BUILTIN["default"]
+    assert load_policy("0") is BUILTIN["default"]
+    assert load_policy("full") is BUILTIN["full"]
+    path = tmp_path / "p.yaml"
+    path.write_text(GOOD)
+    assert load_policy(str(path), KNOWN).name == "api"
+    with pytest.raises(PolicyError, match="TEST_RUN_POLICY_ID='nope'"):
+        load_policy("nope")
+
+
+def test_fail_on_shorthand() -> None:
+    policy = parse_policy("name: x\nfail_on: high\n", "p.yaml", KNOWN)
+    assert policy.fail_on_severity is Severity.HIGH and policy.fail_on_confidence is Confidence.FIRM
+
+
+def test_fast_spellings_select_lunge_names() -> None:
+    policy = parse_policy("name: x\npoints:\n  include: ['HEADER_Cookie_COOKIE_sid', 'POST_JSON_DOC_JSON_OBJ_a_.*']\n",
+                          "p.yaml", KNOWN)
+    assert policy.selects("HEADER_COOKIE_COOKIE_sid_value")
+    assert policy.selects("POST_JSON_DOC_HASH_a_ARRAY_0_value")
+    assert not policy.selects("HEADER_COOKIE_COOKIE_other_value")
