@@ -16,6 +16,7 @@ from rich.console import Console
 
 from lunge import __version__
 from lunge.errors import ConfigError, LungeError
+from lunge.logs import configure_logging
 from lunge.node.exit import ExitCode
 
 app = typer.Typer(
@@ -53,6 +54,7 @@ def _root(
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """lunge: security tests from your functional tests."""
+    configure_logging()
 
 
 # ---------------------------------------------------------------------- points

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from lunge.checks import load
 from lunge.engine.runner import RunConfig, RunEngine
-from lunge.http import Request, Response
+from lunge.http import Request
 from lunge.policy import BUILTIN, Limits
 from lunge.store import open_store
 from lunge.store.models import NewBaseline, RunState
@@ -69,7 +69,9 @@ def _trap_routes(rng: random.Random) -> web.RouteTableDef:
 
     @routes.get("/trap/json-echo")
     async def json_echo(request: web.Request) -> web.Response:
-        return web.json_response({"q": request.query.get("q", "")}, dumps=lambda o: '{"q": "%s"}' % o["q"])
+        # Raw reflection on purpose: JSON is not rendered as HTML, so XSS must stay silent here.
+        body = '{"q": "' + request.query.get("q", "") + '"}'
+        return web.Response(text=body, content_type="application/json")
 
     @routes.get("/trap/own-redirect")
     async def own_redirect(request: web.Request) -> web.Response:

@@ -67,6 +67,8 @@ class Request:
             raise MessageError(f"unsupported URL scheme {parts.scheme!r} in {url!r} (http or https)")
         if not parts.hostname:
             raise MessageError(f"no host in URL {url!r}")
+        if any(c.isspace() or ord(c) < 0x20 for c in parts.netloc):
+            raise MessageError(f"whitespace or control characters in the host of URL {url!r}")
         port = _url_port(parts, url) or DEFAULT_PORTS[scheme]
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         target = quote(target, safe=_TARGET_SAFE, errors="surrogateescape")

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from lunge.errors import ConfigError, SettingError
+from lunge.logs import configure_logging
 from lunge.node.exit import ExitCode
 from lunge.node.records import record_document
 from lunge.node.settings import RecordingSettings, ci_mode, recording_settings, store_settings
@@ -281,18 +282,3 @@ def summary_table(outcome: RecordingOutcome) -> Table:
     if extra:
         table.caption = "; ".join(extra)
     return table
-
-
-def configure_logging(verbose: bool = False) -> None:
-    """Log lunge's lines (FAST's ``TestRecord#... starts to record``) to stderr, once per process, one
-    plain line each (CI logs are not terminals); mitmproxy's per-connection chatter stays below
-    WARNING."""
-    logging.getLogger("mitmproxy").setLevel(logging.WARNING)
-    lunge_logger = logging.getLogger("lunge")
-    lunge_logger.setLevel(logging.DEBUG if verbose else logging.INFO)
-    root = logging.getLogger()
-    if any(not type(h).__module__.startswith("mitmproxy") for h in root.handlers):
-        return  # someone (a test harness, an embedding program) already decided where logs go
-    handler = logging.StreamHandler()  # stderr: stdout is kept for the summary (one JSON document with --json)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
-    root.addHandler(handler)
