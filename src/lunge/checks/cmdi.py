@@ -76,9 +76,9 @@ for _form in TABLE.forms:  # a form naming no command is a broken table: fail at
     TABLE.command(_form.command)
 SHELL_ERROR = datafiles.pattern("cmdi_payloads.yaml", "|".join(f"(?:{e})" for e in TABLE.shell_errors))
 
-_IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
-_HOST = re.compile(r"^(?=.{1,253}$)[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,62}\.)+[a-zA-Z]{2,63}\.?$")
-_FILE = re.compile(r"^[\w\-./\\ ]+\.[A-Za-z0-9]{1,5}$")
+_IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}\Z")
+_HOST = re.compile(r"^(?=.{1,253}\Z)[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,62}\.)+[a-zA-Z]{2,63}\.?\Z")
+_FILE = re.compile(r"^[\w\-./\\ ]+\.[A-Za-z0-9]{1,5}\Z")
 _SPACES = re.compile(r"\s+")
 
 

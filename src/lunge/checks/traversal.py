@@ -88,7 +88,7 @@ NAME_WORDS = frozenset({
 })
 MAX_UNCONFIRMED = 2  # signature hits that failed confirmation before the point is given up
 # a name with an extension holding a letter ("a.txt", "x.mp3"; not "127.0.0.1" or "1.5")
-_FILE_NAME = re.compile(r"^[\w\-. ]+\.(?=[A-Za-z0-9]{0,4}[A-Za-z])[A-Za-z0-9]{1,5}$")
+_FILE_NAME = re.compile(r"^[\w\-. ]+\.(?=[A-Za-z0-9]{0,4}[A-Za-z])[A-Za-z0-9]{1,5}\Z")
 _WINDOWS_SERVER = re.compile(r"microsoft-iis|asp\.net|win(?:32|64|dows)", re.IGNORECASE)
 
 

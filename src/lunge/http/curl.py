@@ -55,7 +55,7 @@ _IGNORED_VALUE_OPTIONS = frozenset({
 _FLAG_ACTIONS = {"-G": "get", "--get": "get", "-I": "head", "--head": "head"}
 # Short options that take a value; any other letter in a cluster such as -sSLk is a flag.
 _SHORT_WITH_VALUE = frozenset("XHbAueFdoTmxwKrEcUyYzCQtPD")
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 
 
 @dataclass(frozen=True, slots=True)

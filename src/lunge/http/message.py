@@ -18,8 +18,8 @@ from lunge.http.encoding import dechunk, decode_content
 from lunge.http.headers import Framing, HeaderPair, Headers, wire_bytes
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
-_REQUEST_LINE = re.compile(r"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) (HTTP/\d(?:\.\d)?)$")
-_STATUS_LINE = re.compile(r"^(HTTP/\d(?:\.\d)?) (\d{3})(?: (.*))?$")
+_REQUEST_LINE = re.compile(r"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) (HTTP/\d(?:\.\d)?)\Z")
+_STATUS_LINE = re.compile(r"^(HTTP/\d(?:\.\d)?) (\d{3})(?: (.*))?\Z")
 _CHARSET = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 _DIGITS = re.compile(r"[0-9]+")

@@ -42,8 +42,8 @@ EXTENSIONS_HELP = "file extensions separated by | or commas, e.g. jpg|png|css"
 HostRule = Callable[[str, int | None], bool]
 _SEPARATORS = re.compile(r"[,\s]+")
 # [*. or .] name [. trailing dot] [:port]
-_HOST_ITEM = re.compile(r"^(\*\.|\.)?([a-z0-9_-]+(?:\.[a-z0-9_-]+)*)\.?(?::(\d{1,5}))?$")
-_EXTENSION = re.compile(r"^[a-z0-9_+\-]{1,32}$")
+_HOST_ITEM = re.compile(r"^(\*\.|\.)?([a-z0-9_-]+(?:\.[a-z0-9_-]+)*)\.?(?::(\d{1,5}))?\Z")
+_EXTENSION = re.compile(r"^[a-z0-9_+\-]{1,32}\Z")
 
 
 class ScopeVerdict(StrEnum):

@@ -66,7 +66,7 @@ class TestSetStatus(StrEnum):
     INTERRUPTED = "interrupted"
 
 
-_ID = re.compile(r"^(?:(?:rec|run|bl|fnd)_)?0*(\d+)$")
+_ID = re.compile(r"^(?:(?:rec|run|bl|fnd)_)?0*(\d+)\Z")
 
 
 def parse_id(text: str | int) -> int | None:

@@ -17,7 +17,7 @@ from lunge.http.points.model import Leaf, Step
 # Characters left as they are when a new value is encoded: the unreserved set plus the sub-delims
 # that carry no meaning inside a query value. '&', '=', '+', '#', '%' and ';' are always escaped.
 _SAFE = "-._~!$'()*,/:@"
-_BRACKETS = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])+)$")
+_BRACKETS = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])+)\Z")
 
 
 def encode_value(value: str) -> str:

@@ -24,7 +24,7 @@ from lunge.record.importers.build import utf8
 from lunge.record.importers.schema import FileValue
 from lunge.record.importers.styles import text
 
-_XML_NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
+_XML_NAME = re.compile(r"^[A-Za-z_][\w.-]*\Z")
 
 
 def media_rank(media_type: str) -> int:

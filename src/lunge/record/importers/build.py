@@ -23,7 +23,7 @@ from lunge.http.message import DEFAULT_PORTS
 if TYPE_CHECKING:
     from lunge.record.importers.doc import Node
 
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 HTTP_SCHEMES = ("http", "https")
 
 

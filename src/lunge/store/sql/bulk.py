@@ -42,6 +42,13 @@ class BulkInsert:
             params = [dict(zip(self._names, self._row(row), strict=True)) for row in rows]
         conn.exec_driver_sql(self.sql, params)
 
+    def execute_driver(self, cursor: Any, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert ``rows`` with a bare driver cursor (see :meth:`Database.driver_write`)."""
+        if self._positional:
+            cursor.executemany(self.sql, [tuple(self._row(row)) for row in rows])
+        else:
+            cursor.executemany(self.sql, [dict(zip(self._names, self._row(row), strict=True)) for row in rows])
+
     def _row(self, row: dict[str, Any]) -> list[Any]:
         values = list(self._values(row))
         for i, process in self._processed:

@@ -8,6 +8,7 @@ Everything SQLAlchemy, psycopg or sqlite3 raises inside the SQL store leaves it 
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -47,5 +48,17 @@ def map_exceptions(database: str) -> Iterator[None]:
         raise StoreError(f"database {database}: {reason_of(exc)}") from exc
     except sa_exc.SQLAlchemyError as exc:
         raise StoreError(f"store failed: {reason_of(exc)}") from exc
-    except sqlite3.Error as exc:  # raised by the driver outside SQLAlchemy (connect-time pragmas)
+    except sqlite3.Error as exc:  # raised by the driver outside SQLAlchemy (pragmas, driver_write)
         raise StoreError(f"database {database}: {reason_of(exc)}") from exc
+    except Exception as exc:
+        if not _is_psycopg_error(exc):
+            raise
+        if type(exc).__name__ in ("IntegrityError", "UniqueViolation", "ForeignKeyViolation", "NotNullViolation"):
+            raise StoreError(f"refused by the database: {reason_of(exc)}") from exc
+        raise StoreError(f"database {database}: {reason_of(exc)}") from exc
+
+
+def _is_psycopg_error(exc: Exception) -> bool:
+    """An error psycopg raised outside SQLAlchemy (driver_write); psycopg is an optional extra."""
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.Error)

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, Select, case, insert, select, update
+from sqlalchemy import Connection, Dialect, RowMapping, Select, bindparam, case, insert, select, update
 
 from lunge.errors import NotFoundError
 from lunge.store.models import Baseline, NewBaseline, RecordState, TestRecord
@@ -29,6 +29,7 @@ class Records:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._insert_baselines = BulkInsert(baselines, BASELINE_COLUMNS, db.engine.dialect)
+        self._allocate_seqs = _SeqAllocator(db.engine.dialect)
 
     # ------------------------------------------------------------------ test records
     def create_record(self, name: str, build_id: str | None = None) -> TestRecord:
@@ -82,14 +83,14 @@ class Records:
         for item in items:
             by_record[item.record_id].append(item)
         now = datetime.now(UTC)
-        with self._db.write() as conn:
+        with self._db.driver_write() as cursor:
             rows: list[dict[str, Any]] = []
             # Sorted, so two writers that both touch records 3 and 7 lock them in the same order.
             for record_id in sorted(by_record):
                 group = by_record[record_id]
-                first = _allocate_seqs(conn, record_id, len(group))
+                first = self._allocate_seqs(cursor, record_id, len(group))
                 rows.extend(baseline_row(item, first + i, now) for i, item in enumerate(group))
-            self._insert_baselines.execute(conn, rows)
+            self._insert_baselines.execute_driver(cursor, rows)
 
     def iter_baselines(self, record_id: int, *, after_seq: int = 0) -> Iterator[Baseline]:
         def page(last: int | None) -> Select[Any]:
@@ -116,17 +117,27 @@ class Records:
         return self.get_record(record_id).baseline_count
 
 
-def _allocate_seqs(conn: Connection, record_id: int, count: int) -> int:
-    """Reserve ``count`` seqs of the record (locking its row until commit); the first one."""
-    new_count = conn.execute(
-        update(test_records)
-        .where(test_records.c.id == record_id)
-        .values(baseline_count=test_records.c.baseline_count + count)
-        .returning(test_records.c.baseline_count)
-    ).scalar()
-    if new_count is None:
-        raise NotFoundError(f"no test record {record_id} to add baselines to")
-    return int(new_count) - count + 1
+class _SeqAllocator:
+    """``UPDATE test_records SET baseline_count = baseline_count + n ... RETURNING``, compiled once
+    for the dialect and run on a bare driver cursor."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        statement = (update(test_records)
+                     .where(test_records.c.id == bindparam("record_id"))
+                     .values(baseline_count=test_records.c.baseline_count + bindparam("count"))
+                     .returning(test_records.c.baseline_count))
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self._order = list(compiled.positiontup or ()) if compiled.positional else None
+
+    def __call__(self, cursor: Any, record_id: int, count: int) -> int:
+        """Reserve ``count`` seqs of the record (locking its row until commit); the first one."""
+        values = {"record_id": record_id, "count": count}
+        cursor.execute(self.sql, tuple(values[name] for name in self._order) if self._order is not None else values)
+        row = cursor.fetchone()
+        if row is None:
+            raise NotFoundError(f"no test record {record_id} to add baselines to")
+        return int(row[0]) - count + 1
 
 
 def _lock_record(conn: Connection, record_id: int) -> RowMapping:
