@@ -133,7 +133,7 @@ def _output_based(ctx: CheckContext, forms: Sequence[Form],
         marker = _marker(ctx)
         payload = _place(form, ctx.point.value, marker.fill(command))
         (exchange,) = yield [ctx.attack(payload, form.name)]
-        proof = _computed(exchange, marker.pattern(command), payload)
+        proof = _computed(exchange, marker, command, payload)
         if proof is None:
             trail.shell_error = trail.shell_error or _shell_error(ctx, exchange)
             trail.controls.append(exchange)
@@ -149,7 +149,7 @@ def _confirm(ctx: CheckContext, form: Form, command: Command, hit: Exchange, pro
     fresh = _marker(ctx)
     payload = _place(form, ctx.point.value, fresh.fill(command))
     (again,) = yield [ctx.attack(payload, "confirm")]
-    if _computed(again, fresh.pattern(command), payload) is None:
+    if _computed(again, fresh, command, payload) is None:
         trail.controls.extend((hit, again))
         return None
     return CMDI.verdict(
@@ -163,11 +163,15 @@ def _confirm(ctx: CheckContext, form: Form, command: Command, hit: Exchange, pro
     )
 
 
-def _computed(exchange: Exchange, pattern: re.Pattern[str], payload: str) -> str | None:
+def _computed(exchange: Exchange, marker: _Marker, command: Command, payload: str) -> str | None:
     """The marker's computed output in the response, as found after normalising it, or None."""
     if exchange.response is None:
         return None
-    match = pattern.search(normalise(exchange.text, payload))
+    text = exchange.text
+    # Most responses cannot hold the output: the sum's digits appear nowhere, not even escaped.
+    if str(marker.a + marker.b) not in text and "&#" not in text and "%3" not in text:
+        return None
+    match = marker.pattern(command).search(normalise(text, payload))
     return match.group(0) if match else None
 
 

@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
@@ -49,6 +50,8 @@ _ANCHOR = 20  # characters of stable text on each side of a dynamic region (sqlm
 _ANCHOR_MAX = 80  # anchors grow up to this length until they are unique in the page
 _INNER_MIN = 32  # a stable run shorter than this between two dynamic regions is chance, not structure
 _ANCHOR_MIN = 8  # an anchor not found whole is tried shortened, down to this length
+_CLEANED: dict[tuple[Any, ...], str] = {}  # NoiseModel.clean results, recent ones
+_CLEANED_MAX = 1024
 _DELIMITERS = frozenset("<>\"'\n\t =&;,()[]{}")  # where dynamic regions usually start and end
 _CHAR_LIMIT = 2_000  # differing middles longer than this are matched by segments: difflib is quadratic
 _MAX_DEPTH = 3  # segment alignment nested in gaps this deep at most
@@ -105,6 +108,18 @@ class NoiseModel:
         """``text`` as this model compares it: dynamic tokens, dynamic regions and reflected values
         removed; the JSON projection or the HTML skeleton in those modes."""
         values = (*self.reflected, *reflections)
+        # Attack responses repeat (the same error page, the same unchanged page) and each is
+        # compared several times: remember recent results. Pure: same inputs, same output.
+        key = (text, values, self.mode, self.anchors, self.excluded)
+        cleaned = _CLEANED.get(key)
+        if cleaned is None:
+            cleaned = self._clean(text, values)
+            if len(_CLEANED) >= _CLEANED_MAX:
+                _CLEANED.clear()
+            _CLEANED[key] = cleaned
+        return cleaned
+
+    def _clean(self, text: str, values: tuple[str, ...]) -> str:
         if self.mode is Mode.JSON:
             document = _parse_json(text)
             if document is not None:
@@ -549,13 +564,20 @@ def strip_reflections(text: str, values: Iterable[str]) -> str:
     >>> strip_reflections('{"q": "it\\'s \\\\"x\\\\""}', ['it\\'s "x"'])
     '{"q": ""}'
     """
+    for form in _removal_order(tuple(values)):
+        if form in text:
+            text = text.replace(form, "")
+    return text
+
+
+@lru_cache(maxsize=2048)
+def _removal_order(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Every encoded form of ``values`` (two characters or more), longest first."""
     forms: set[str] = set()
     for value in values:
         if value:
             forms.update(_encoded_forms(value))
-    for form in sorted((f for f in forms if len(f) >= 2), key=len, reverse=True):
-        text = text.replace(form, "")
-    return text
+    return tuple(sorted((f for f in forms if len(f) >= 2), key=len, reverse=True))
 
 
 def _encoded_forms(value: str) -> set[str]:

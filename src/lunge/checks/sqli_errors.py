@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -26,6 +26,7 @@ from lunge.errors import CheckError
 
 DATA_FILE = "sql_errors.yaml"
 _EXCERPT = 120  # characters of context kept on each side of a matched error
+_PRESENT_CACHE = 256  # texts whose signatures Signatures.present remembers
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,18 +71,30 @@ class Signatures:
     """The signature table, searched in order."""
 
     entries: tuple[Signature, ...]
+    # Each signature with its literals as a set, and every distinct literal of the table: a text is
+    # lowered and scanned once per literal (C substring search), then only signatures whose
+    # literals are all there run their regex. Per attack response this is most of sqli's CPU.
+    _indexed: tuple[tuple[Signature, frozenset[str]], ...] = field(init=False, repr=False, compare=False)
+    _literals: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _present_cache: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        indexed = tuple((s, frozenset(s.literals)) for s in self.entries)
+        object.__setattr__(self, "_indexed", indexed)
+        object.__setattr__(self, "_literals", tuple(sorted({lit for _, lits in indexed for lit in lits})))
+        object.__setattr__(self, "_present_cache", {})
 
     def search(self, text: str, *, kind: str = "error", exclude: frozenset[str] = frozenset(),
                dbms: str | None = None) -> ErrorMatch | None:
         """The first signature of ``kind`` (and ``dbms``) found in ``text`` whose pattern is not in
         ``exclude`` (the patterns normal responses already show)."""
-        lowered = text.lower()
-        for signature in self.entries:
-            if signature.kind != kind or signature.pattern in exclude:
+        seen = self._literals_in(text.lower())
+        for signature, literals in self._indexed:
+            if signature.kind != kind or not literals <= seen or signature.pattern in exclude:
                 continue
             if dbms is not None and signature.dbms != dbms:
                 continue
-            match = signature.find(text, lowered)
+            match = signature.regex.search(text)
             if match:
                 start, end = match.span()
                 excerpt = text[max(0, start - _EXCERPT) : end + _EXCERPT]
@@ -92,9 +105,23 @@ class Signatures:
         """The patterns (of any kind) found in any of ``texts``."""
         found: set[str] = set()
         for text in texts:
-            lowered = text.lower()
-            found.update(s.pattern for s in self.entries if s.pattern not in found and s.find(text, lowered))
+            found |= self._present_in(text)
         return frozenset(found)
+
+    def _present_in(self, text: str) -> frozenset[str]:
+        # The same normal responses are asked about for every point of a baseline: remember the
+        # last few hundred texts (a dict keyed by the text, whose hash Python caches).
+        found = self._present_cache.get(text)
+        if found is None:
+            seen = self._literals_in(text.lower())
+            found = frozenset(s.pattern for s, literals in self._indexed if literals <= seen and s.regex.search(text))
+            if len(self._present_cache) >= _PRESENT_CACHE:
+                self._present_cache.clear()
+            self._present_cache[text] = found
+        return found
+
+    def _literals_in(self, lowered: str) -> frozenset[str]:
+        return frozenset(literal for literal in self._literals if literal in lowered)
 
 
 # ---------------------------------------------------------------------- loading
