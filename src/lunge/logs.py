@@ -13,7 +13,7 @@ import re
 
 MASK = "****"
 
-_SECRET_NAME = (
+SECRET_NAME = (  # field names whose values are credentials (forms, JSON, query); shared with evidence
     r"(?:password|passwd|pwd|pass|secret|token|api[_-]?key|access[_-]?token|refresh[_-]?token|"
     r"client[_-]?secret|session[_-]?id|sessionid|jsessionid|phpsessid|credit[_-]?card|card[_-]?number|cvv)"
 )
@@ -23,8 +23,8 @@ _HEADER_LINE = re.compile(
 )
 _BEARER = re.compile(r"(?i)\b(bearer|basic|digest|token)(\s+)([A-Za-z0-9._~+/=-]{8,})")
 _URL_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)([^@\s/]+)(@)")
-_JSON_FIELD = re.compile(r'(?i)("' + _SECRET_NAME + r'"\s*:\s*")((?:[^"\\]|\\.)*)(")')
-_FORM_FIELD = re.compile(r"(?i)((?:^|[\s&?;,\"'(])" + _SECRET_NAME + r"=)([^&\s;,'\"]+)")
+_JSON_FIELD = re.compile(r'(?i)("' + SECRET_NAME + r'"\s*:\s*")((?:[^"\\]|\\.)*)(")')
+_FORM_FIELD = re.compile(r"(?i)((?:^|[\s&?;,\"'(])" + SECRET_NAME + r"=)([^&\s;,'\"]+)")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 
 

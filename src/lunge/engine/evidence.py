@@ -14,17 +14,16 @@ from typing import Any
 from lunge.checks.base import Exchange, Verdict
 from lunge.engine.planner import path_template
 from lunge.http import Request, Response
+from lunge.logs import MASK, SECRET_NAME
 from lunge.store.models import NewFinding
 
-MASK = "****"
 EXCERPT_RADIUS = 300
 _SECRET_HEADERS = re.compile(
     r"^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api-key|x-auth-token|x-access-token|"
     r"x-csrf-token|x-xsrf-token|.*-token|.*-secret|.*-key)$",
     re.IGNORECASE,
 )
-_SECRET_FIELD = r"(?:password|passwd|pwd|pass|secret|token|api[_-]?key|access[_-]?token|refresh[_-]?token|" \
-                r"client[_-]?secret|session[_-]?id|sessionid|credit[_-]?card|card[_-]?number|cvv)"
+_SECRET_FIELD = SECRET_NAME
 _SECRET_JSON = re.compile(r'("' + _SECRET_FIELD + r'"\s*:\s*")((?:[^"\\]|\\.)*)(")', re.IGNORECASE)
 _SECRET_FORM = re.compile(r"(^|[&?])(" + _SECRET_FIELD + r")=([^&\s]*)", re.IGNORECASE)
 

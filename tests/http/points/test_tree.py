@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from lunge.errors import MessageError
 from lunge.http import Headers, Request, parse, replace
-from lunge.http.points import Role, ValueKind
+from lunge.http.points import Point, Role, ValueKind
 from lunge.http.points.tree import to_latin1, utf8_bytes, wire_text
 from tests.http import strategies as gen
 from tests.http.points.support import SKIP, check_replace, expected_value, related
@@ -43,13 +43,24 @@ def test_replacing_one_point_changes_only_that_point(request: Request, value: st
         check_replace(points, p, value, expected)
 
 
+def _same_base64_layer(p: Point, q: Point) -> bool:
+    """Both inside one base64 value. Replacing them one by one re-parses in between, and unpadded
+    base64 whose new length is a multiple of 4 no longer shows it was unpadded: the second
+    re-encoding may pad where replace_many (which still knows the recorded form) does not."""
+    for i, step in enumerate(p.path):
+        if step.parser == "BASE64" and p.path[: i + 1] == q.path[: i + 1]:
+            return True
+    return False
+
+
 @FAST
 @given(gen.requests(), st.data())
 def test_replace_many_equals_successive_replaces_of_disjoint_points(request: Request, data: st.DataObject) -> None:
     points = parse(request)
     chosen: list = []
     for p in data.draw(st.permutations(list(points))):
-        if len(chosen) < 4 and p.role is Role.VALUE and not any(related(p, q) for q in chosen):
+        if (len(chosen) < 4 and p.role is Role.VALUE and not any(related(p, q) for q in chosen)
+                and not any(_same_base64_layer(p, q) for q in chosen)):
             chosen.append(p)
     # XML 1.0 cannot hold every character (see test_xmldoc): a NUL would unmake the document
     values = {p: data.draw(gen.xml_text if "XML" in [s.parser for s in p.path] else gen.hostile_text) for p in chosen}
