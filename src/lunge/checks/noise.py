@@ -108,26 +108,27 @@ class NoiseModel:
         """``text`` as this model compares it: dynamic tokens, dynamic regions and reflected values
         removed; the JSON projection or the HTML skeleton in those modes."""
         values = (*self.reflected, *reflections)
-        # Attack responses repeat (the same error page, the same unchanged page) and each is
-        # compared several times: remember recent results. Pure: same inputs, same output.
-        key = (text, values, self.mode, self.anchors, self.excluded)
-        cleaned = _CLEANED.get(key)
-        if cleaned is None:
-            cleaned = self._clean(text, values)
-            if len(_CLEANED) >= _CLEANED_MAX:
-                _CLEANED.clear()
-            _CLEANED[key] = cleaned
-        return cleaned
-
-    def _clean(self, text: str, values: tuple[str, ...]) -> str:
         if self.mode is Mode.JSON:
             document = _parse_json(text)
             if document is not None:
                 return "\n".join(sorted(_project(document, values, self.excluded)))
-        out = _DYNAMIC_TOKENS.sub(_DYNAMIC_MARK, strip_reflections(text, values))
-        if self.mode is Mode.SKELETON:
-            out = skeleton(out)
-        return _apply(out, self.anchors)
+        return self._clean_text(strip_reflections(text, values))
+
+    def _clean_text(self, text: str) -> str:
+        # Attack responses repeat (the same error page, the same unchanged page) and each is compared
+        # several times; once reflections are gone the result depends on the text alone, whatever
+        # the payload was: remember recent results. Pure: same inputs, same output.
+        key = (text, self.mode, self.anchors)
+        cleaned = _CLEANED.get(key)
+        if cleaned is None:
+            cleaned = _DYNAMIC_TOKENS.sub(_DYNAMIC_MARK, text)
+            if self.mode is Mode.SKELETON:
+                cleaned = skeleton(cleaned)
+            cleaned = _apply(cleaned, self.anchors)
+            if len(_CLEANED) >= _CLEANED_MAX:
+                _CLEANED.clear()
+            _CLEANED[key] = cleaned
+        return cleaned
 
     def ratio(self, text: str, reflections: Iterable[str] = ()) -> float:
         """Similarity of ``text`` (cleaned) to the normal response, 0.0 to 1.0."""

@@ -135,7 +135,9 @@ class Sender:
     async def _send(self, attack: Attack) -> Exchange:
         assert self._session is not None, "use the Sender as an async context manager"
         request = attack.request
-        timeout = aiohttp.ClientTimeout(total=attack.timeout or self.timeout)
+        # The session's own timeout is self.timeout: only an attack that asks for another (a
+        # time-based probe) pays for its own timeout object.
+        options = {"timeout": aiohttp.ClientTimeout(total=attack.timeout)} if attack.timeout else {}
         self.stats.sent += 1
         self.stats.recent.append(time.monotonic())
         url = URL(request.url, encoded=True)
@@ -143,8 +145,7 @@ class Sender:
         started = time.perf_counter()
         try:
             async with self._session.request(
-                request.method, url, headers=headers, data=request.body or None, allow_redirects=False,
-                timeout=timeout,
+                request.method, url, headers=headers, data=request.body or None, allow_redirects=False, **options,
             ) as resp:
                 elapsed = time.perf_counter() - started  # the response head has been read
                 body = await resp.content.read(MAX_BODY)
