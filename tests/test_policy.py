@@ -76,3 +76,9 @@ def test_fast_spellings_select_lunge_names() -> None:
     assert policy.selects("HEADER_COOKIE_COOKIE_sid_value")
     assert policy.selects("POST_JSON_DOC_HASH_a_ARRAY_0_value")
     assert not policy.selects("HEADER_COOKIE_COOKIE_other_value")
+
+
+@pytest.mark.parametrize("spelling", ["all", "[all]"])
+def test_checks_all_alone_or_in_a_list(spelling: str) -> None:
+    policy = parse_policy(f"name: p\nchecks: {spelling}\n", known_checks={"sqli", "xss"})
+    assert policy.checks == ("all",)

@@ -173,6 +173,11 @@ class _PolicyModel(BaseModel):
     stop_on_first_fail: bool = False
     light_after: int = Field(default=1, ge=1)
 
+    @field_validator("checks", mode="before")
+    @classmethod
+    def _all_alone(cls, value: object) -> object:
+        return [value] if value == "all" else value  # "checks: all" as well as "checks: [all]"
+
 
 def parse_policy(text: str, source: str = "<policy>", known_checks: set[str] | None = None) -> TestPolicy:
     """A policy from YAML text. Raises :class:`~lunge.errors.PolicyError` with ``source:line:``

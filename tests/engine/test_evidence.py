@@ -71,3 +71,47 @@ def test_to_finding_carries_evidence_and_controls() -> None:
     assert finding.details["ratios"] == [0.5, 0.99]
     assert finding.url == "http://app.test/users/42/edit?id=5"
     assert finding.details["proven_at"].startswith("POST http://app.test/users/42/edit")
+
+
+def _cookie_verdict(baseline: Request, attacked: Request, payload: str, echo: bytes,
+                    point: str = "HEADER_COOKIE_COOKIE_session_value") -> Verdict:
+    exchange = Exchange(Attack(attacked, payload, "error"), Response(500, body=echo), 0.01)
+    control = Exchange(Attack(attacked, payload + "x", "control"), Response(200, body=b"ok " + echo), 0.01)
+    return Verdict("sqli", "SQL injection", Severity.HIGH, 89, Confidence.FIRM, point, payload, exchange,
+                   "unrecognized token", "twice", (control,), {})
+
+
+def test_an_attacked_session_cookie_keeps_the_attack_but_hides_the_recorded_token() -> None:
+    token = "d199f143a36adc58ac40cac7cd115651"
+    baseline = Request.from_url("http://app.test/me", headers=[("Cookie", f"prefs=dark; session={token}")])
+    payload = token + ",(.,)"
+    attacked = Request.from_url("http://app.test/me", headers=[("Cookie", f"prefs=dark; session={payload}")])
+    echo = f"SQLITE_ERROR: unrecognized token near '{payload}'".encode()
+    finding = to_finding(_cookie_verdict(baseline, attacked, payload, echo), run_id=1, baseline_id=1,
+                         baseline=baseline)
+    shown = [finding.payload, finding.attack_request, finding.response_excerpt, str(finding.controls)]
+    assert all(token not in text for text in shown)
+    assert finding.payload == MASK + ",(.,)"
+    assert f"session={MASK},(.,)" in finding.attack_request
+    assert "unrecognized token" in finding.response_excerpt
+
+
+def test_short_cookie_values_and_jwt_claims_are_evidence_but_a_jwt_signature_is_not() -> None:
+    claims = base64.urlsafe_b64encode(b'{"sub":"alice\'"}').decode().rstrip("=")
+    signature = "c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
+    jwt = f"eyJhbGciOiJIUzI1NiJ9.{claims}.{signature}"
+    request = Request.from_url("http://app.test/", headers=[("Authorization", f"Bearer {jwt}")])
+    text = masked_request(request, "HEADER_AUTHORIZATION_JWT_PAYLOAD_HASH_sub_value", "alice'")
+    assert claims in text and signature not in text
+    baseline = Request.from_url("http://app.test/", headers=[("Cookie", "theme=dark")])
+    attacked = Request.from_url("http://app.test/", headers=[("Cookie", "theme=dark'")])
+    verdict = _cookie_verdict(baseline, attacked, "dark'", b"near 'dark''", "HEADER_COOKIE_COOKIE_theme_value")
+    finding = to_finding(verdict, run_id=1, baseline_id=1, baseline=baseline)
+    assert finding.payload == "dark'" and "theme=dark'" in finding.attack_request  # too short to be a token
+
+
+def test_a_cookie_attacked_through_a_nested_value_stays_visible() -> None:
+    blob = base64.b64encode(b'{"lang": "en\' AND 1=1"}').decode()
+    request = Request.from_url("http://app.test/", headers=[("Cookie", f"sid=s3cr3t-session; prefs={blob}")])
+    text = masked_request(request, "HEADER_COOKIE_COOKIE_prefs_BASE64_JSON_DOC_HASH_lang_value", "en' AND 1=1")
+    assert f"prefs={blob}" in text and "s3cr3t-session" not in text and f"sid={MASK}; prefs=" in text
