@@ -82,3 +82,11 @@ def test_fast_spellings_select_lunge_names() -> None:
 def test_checks_all_alone_or_in_a_list(spelling: str) -> None:
     policy = parse_policy(f"name: p\nchecks: {spelling}\n", known_checks={"sqli", "xss"})
     assert policy.checks == ("all",)
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN))
+def test_builtin_policy_as_yaml_reads_back_as_the_same_policy(name: str) -> None:
+    from lunge.node.runs import builtin_policies, policy_yaml
+
+    text = policy_yaml(builtin_policies()[name])
+    assert parse_policy(text, f"{name}.yaml").summary() == BUILTIN[name].summary()

@@ -403,16 +403,19 @@ def policy_validate_command(
 def policy_show_command(
     name: Annotated[str, typer.Argument(help="A built-in policy: default or full.")] = "default",
     as_json: JsonFlag = False,
+    as_yaml: Annotated[bool, typer.Option("--yaml", help="Print it as a policy file to start your own from.")] = False,
 ) -> None:
     """Show a built-in policy."""
     from lunge.errors import ConfigError
-    from lunge.node.runs import builtin_policies, print_policy
+    from lunge.node.runs import builtin_policies, policy_yaml, print_policy
 
     policies = builtin_policies()
     if name not in policies:
         raise ConfigError(f"no built-in policy {name!r}; built-in policies: {', '.join(policies)}")
     if as_json:
         print_json(policies[name])
+    elif as_yaml:
+        sys.stdout.write(policy_yaml(policies[name]))
     else:
         print_policy(console, policies[name])
 

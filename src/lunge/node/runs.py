@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -80,6 +81,19 @@ def validate_policy(path: Path) -> dict[str, Any]:
 
 def builtin_policies() -> dict[str, dict[str, Any]]:
     return {name: policy.summary() for name, policy in BUILTIN.items()}
+
+
+def policy_yaml(summary: dict[str, Any]) -> str:
+    """A policy's summary as a policy file (``lunge policy show default --yaml > mine.yaml``)."""
+    document = {
+        "name": summary["name"], "description": summary["description"], "checks": summary["checks"],
+        "points": {"include": summary["include"], "exclude": summary["exclude"],
+                   "attack_names": summary["attack_names"]},
+        "limits": {key: value for key, value in summary["limits"].items() if value is not None},
+        "replay_coverage_threshold": summary["replay_coverage_threshold"], "fail_on": summary["fail_on"],
+        "stop_on_first_fail": summary["stop_on_first_fail"], "light_after": summary["light_after"],
+    }
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
 
 
 def list_checks() -> list[dict[str, Any]]:
