@@ -153,6 +153,16 @@ def _path(raw: Any) -> Path:
     return Path(str(raw)).expanduser()
 
 
+def _data_dir(raw: Any) -> Path:
+    """A directory that exists or can be created (lunge keeps its store and CA there)."""
+    path = _path(raw)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(str(raw)) from exc
+    return path
+
+
 def _processes(raw: Any) -> int:
     text = str(raw).strip().lower()
     if text == "auto":
@@ -182,7 +192,8 @@ def store_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str,
     """Where the data directory and the database are (``LUNGE_DATA_DIR``, ``LUNGE_DB``)."""
     env = os.environ if environ is None else environ
     src = _Source(flags or {}, env)
-    data_dir = _parse(src, "data_dir", ("LUNGE_DATA_DIR",), default_data_dir(env), _path, "a directory path")
+    data_dir = _parse(src, "data_dir", ("LUNGE_DATA_DIR",), default_data_dir(env), _data_dir,
+                      "a directory that exists or can be created")
     default_url = f"sqlite:///{data_dir / 'lunge.db'}"
     url = _parse(src, "db", ("LUNGE_DB",), default_url, _db_url,
                  "a SQLAlchemy URL: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB, or a file path")
