@@ -57,7 +57,8 @@ def choose_record(store: Store, settings: TestingSettings) -> TestRecord:
         try:
             return store.get_record(settings.record_id)
         except NotFoundError as exc:
-            raise LungeError(f"TEST_RECORD_ID={settings.record_id}: no such test record") from exc
+            raise LungeError(f"no test record rec_{settings.record_id:04d} (TEST_RECORD_ID or --record); "
+                             "lunge records lists them") from exc
     record = store.latest_record(settings.build_id)
     if record is None:
         scope = f" for BUILD_ID={settings.build_id}" if settings.build_id else ""
@@ -89,7 +90,8 @@ def run_testing(flags: Mapping[str, Any] | None = None, *, console: Console | No
     try:
         record = choose_record(store, settings)
         run = store.create_run(name=settings.run_name, record_id=record.id, policy_name=policy.name,
-                               description=settings.run_desc, build_id=settings.build_id, target=settings.target)
+                               description=settings.run_desc, build_id=settings.build_id or record.build_id,
+                               target=settings.target)
         logger.info("Use TestRecord#%s for creating TestRun", record.label)
         logger.info("TestRun#%s created", run.label)
         if registry.failures:
