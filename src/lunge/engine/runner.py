@@ -148,6 +148,7 @@ class RunEngine:
             await self._first_pass()
             if self.config.stored_pass and not self.stopping():
                 await self._stored_pass()
+            self._report_progress()  # the stored pass sent more: the bar ends on the summary's count
         await self.results.flush()
         return await self.finish()
 
