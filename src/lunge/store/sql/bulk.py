@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Table, insert
+from sqlalchemy import Dialect, Table, insert
 
 
 class BulkInsert:
@@ -34,16 +34,9 @@ class BulkInsert:
         self._processed = [(i, proc) for i, proc in enumerate(processors) if proc is not None]
         self._values = itemgetter(*self._names)
 
-    def execute(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert ``rows`` (dicts keyed by column name) in the connection's transaction."""
-        if self._positional:
-            params: list[Any] = [tuple(self._row(row)) for row in rows]
-        else:
-            params = [dict(zip(self._names, self._row(row), strict=True)) for row in rows]
-        conn.exec_driver_sql(self.sql, params)
-
-    def execute_driver(self, cursor: Any, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert ``rows`` with a bare driver cursor (see :meth:`Database.driver_write`)."""
+    def execute(self, cursor: Any, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert ``rows`` (dicts keyed by column name) with a driver cursor, in its transaction
+        (see :meth:`~lunge.store.sql.engine.Database.driver_write`)."""
         if self._positional:
             cursor.executemany(self.sql, [tuple(self._row(row)) for row in rows])
         else:

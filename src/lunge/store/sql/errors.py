@@ -51,14 +51,11 @@ def map_exceptions(database: str) -> Iterator[None]:
     except sqlite3.Error as exc:  # raised by the driver outside SQLAlchemy (pragmas, driver_write)
         raise StoreError(f"database {database}: {reason_of(exc)}") from exc
     except Exception as exc:
-        if not _is_psycopg_error(exc):
+        # psycopg raises outside SQLAlchemy in driver_write; it is an optional extra, so it is only
+        # looked up when loaded (then the SQLAlchemy dialect in use has imported it).
+        psycopg = sys.modules.get("psycopg")
+        if psycopg is None or not isinstance(exc, psycopg.Error):
             raise
-        if type(exc).__name__ in ("IntegrityError", "UniqueViolation", "ForeignKeyViolation", "NotNullViolation"):
+        if isinstance(exc, psycopg.IntegrityError):
             raise StoreError(f"refused by the database: {reason_of(exc)}") from exc
         raise StoreError(f"database {database}: {reason_of(exc)}") from exc
-
-
-def _is_psycopg_error(exc: Exception) -> bool:
-    """An error psycopg raised outside SQLAlchemy (driver_write); psycopg is an optional extra."""
-    psycopg = sys.modules.get("psycopg")
-    return psycopg is not None and isinstance(exc, psycopg.Error)

@@ -90,7 +90,7 @@ class Records:
                 group = by_record[record_id]
                 first = self._allocate_seqs(cursor, record_id, len(group))
                 rows.extend(baseline_row(item, first + i, now) for i, item in enumerate(group))
-            self._insert_baselines.execute_driver(cursor, rows)
+            self._insert_baselines.execute(cursor, rows)
 
     def iter_baselines(self, record_id: int, *, after_seq: int = 0) -> Iterator[Baseline]:
         def page(last: int | None) -> Select[Any]:
