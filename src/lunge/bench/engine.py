@@ -9,7 +9,8 @@ In one invocation:
 - peak RSS is taken from fresh processes running the engine over 1k and 10k baselines, to show that
   memory stays flat as records grow.
 
-Each rate is the median of ``runs`` runs, bare and engine interleaved.
+Each rate is the median of ``runs`` runs, bare and engine interleaved. Both run on the same event
+loop, the one ``lunge test`` uses (:mod:`lunge.aio`: uvloop where installed).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 import aiohttp
 
+from lunge import aio
 from lunge.checks import load
 from lunge.engine.runner import RunConfig, RunEngine
 from lunge.http import Request, Response
@@ -98,7 +100,7 @@ def engine_run(url: str, record_id: int, workers: int) -> dict[str, float]:
         engine = RunEngine(store, run, config)
         cpu0 = _cpu()
         started = time.perf_counter()
-        final = asyncio.run(engine.execute())
+        final = aio.run(engine.execute())
         wall = time.perf_counter() - started
         cpu = _cpu() - cpu0
         return {"rps": final.requests_sent / wall, "requests": final.requests_sent, "seconds": wall,
@@ -159,7 +161,7 @@ def run(*, baselines: int = 1000, large: int = 10_000, workers: int = 10, runs: 
             last = engine_run(url, small_id, workers)
             engine.append(last["rps"])
             cpu.append(last["cpu_s_per_10k"])
-            bare.append(asyncio.run(bare_loop(origin, int(last["requests"]), workers)))
+            bare.append(aio.run(bare_loop(origin, int(last["requests"]), workers)))
         large_id = make_record(url, large, origin)
         rss_small = rss_child(url, small_id, workers)
         rss_large = rss_child(url, large_id, workers)
@@ -167,7 +169,7 @@ def run(*, baselines: int = 1000, large: int = 10_000, workers: int = 10, runs: 
     return {
         "bare_rps": round(bare_rps, 1), "engine_rps": round(engine_rps, 1), "ratio": round(engine_rps / bare_rps, 3),
         "cpu_s_per_10k": round(statistics.median(cpu), 3), "requests_per_run": int(last["requests"]),
-        "baselines": baselines, "workers": workers, "runs": runs,
+        "baselines": baselines, "workers": workers, "runs": runs, "event_loop": aio.loop_name(),
         "rss_mb_1k": round(rss_small["rss_mb"], 1), "rss_mb_10k": round(rss_large["rss_mb"], 1),
         "rss_ratio": round(rss_large["rss_mb"] / rss_small["rss_mb"], 3),
         "requests_10k": int(rss_large["requests"]), "seconds_10k": round(rss_large["seconds"], 1),

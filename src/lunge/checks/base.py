@@ -182,10 +182,21 @@ class CheckContext:
     points: Points
     noise: NoiseModel
     timing: TimingStats = TimingStats()
-    rng: random.Random = field(default_factory=random.Random)
+    seed: int | str = 0
     light: bool = False
     time_delay: float = 3.0
     sinks: tuple[Request, ...] = ()
+    # The generator behind ``rng``, made on first use: most probes of a repeated point send one
+    # cheap request and never draw a random number, and seeding costs more than that probe.
+    _rng: list[random.Random] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    @property
+    def rng(self) -> random.Random:
+        """This context's random numbers, seeded by ``seed``: the same run, baseline, point and
+        check draw the same markers and payloads."""
+        if not self._rng:
+            self._rng.append(random.Random(self.seed))
+        return self._rng[0]
 
     @property
     def normal(self) -> Exchange:
@@ -194,9 +205,13 @@ class CheckContext:
 
     def marker(self, length: int = 10) -> str:
         """A random lowercase alphanumeric marker, unique per call (starts with a letter)."""
-        return self.rng.choice(string.ascii_lowercase) + "".join(
-            self.rng.choice(_ALPHABET) for _ in range(length - 1)
-        )
+        # One draw of more bits than 26 * 36**(length-1) values need, read as base-36 digits.
+        bits, first = divmod(self.rng.getrandbits(6 * length), 26)
+        chars = [string.ascii_lowercase[first]]
+        for _ in range(length - 1):
+            bits, digit = divmod(bits, 36)
+            chars.append(_ALPHABET[digit])
+        return "".join(chars)
 
     def number(self, low: int = 1000, high: int = 9999) -> int:
         return self.rng.randint(low, high)

@@ -51,7 +51,9 @@ _ANCHOR_MAX = 80  # anchors grow up to this length until they are unique in the 
 _INNER_MIN = 32  # a stable run shorter than this between two dynamic regions is chance, not structure
 _ANCHOR_MIN = 8  # an anchor not found whole is tried shortened, down to this length
 _CLEANED: dict[tuple[Any, ...], str] = {}  # NoiseModel.clean results, recent ones
-_CLEANED_MAX = 1024
+_CLEANED_MAX = 256
+_ALNUM_RUN = re.compile(r"[A-Za-z0-9]+")
+_CACHED_TEXT_MAX = 64 * 1024  # longer texts are not remembered: the cache stays under ~32 MB
 _DELIMITERS = frozenset("<>\"'\n\t =&;,()[]{}")  # where dynamic regions usually start and end
 _CHAR_LIMIT = 2_000  # differing middles longer than this are matched by segments: difflib is quadratic
 _MAX_DEPTH = 3  # segment alignment nested in gaps this deep at most
@@ -125,9 +127,10 @@ class NoiseModel:
             if self.mode is Mode.SKELETON:
                 cleaned = skeleton(cleaned)
             cleaned = _apply(cleaned, self.anchors)
-            if len(_CLEANED) >= _CLEANED_MAX:
-                _CLEANED.clear()
-            _CLEANED[key] = cleaned
+            if len(text) <= _CACHED_TEXT_MAX:
+                if len(_CLEANED) >= _CLEANED_MAX:
+                    _CLEANED.clear()
+                _CLEANED[key] = cleaned
         return cleaned
 
     def ratio(self, text: str, reflections: Iterable[str] = ()) -> float:
@@ -565,10 +568,30 @@ def strip_reflections(text: str, values: Iterable[str]) -> str:
     >>> strip_reflections('{"q": "it\\'s \\\\"x\\\\""}', ['it\\'s "x"'])
     '{"q": ""}'
     """
-    for form in _removal_order(tuple(values)):
+    # Every encoding here keeps letters and digits as they are, so a value whose longest run of
+    # them is not in the text has no form in it either: most attack responses never reflect the
+    # payload, and this spares computing its nine encodings.
+    present = tuple(v for v in values if _may_appear(v, text))
+    if not present:
+        return text
+    for form in _removal_order(present):
         if form in text:
             text = text.replace(form, "")
     return text
+
+
+def _may_appear(value: str, text: str) -> bool:
+    anchor = _anchor(value)
+    return anchor is None or anchor in text
+
+
+@lru_cache(maxsize=4096)
+def _anchor(value: str) -> str | None:
+    """The value's longest run of ASCII letters and digits (3 or more), which every encoded form
+    contains; None when it has none (then only the forms themselves can tell)."""
+    runs = _ALNUM_RUN.findall(value)
+    longest = max(runs, key=len, default="")
+    return longest if len(longest) >= 3 else None
 
 
 @lru_cache(maxsize=2048)

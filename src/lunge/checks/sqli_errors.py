@@ -27,6 +27,8 @@ from lunge.errors import CheckError
 DATA_FILE = "sql_errors.yaml"
 _EXCERPT = 120  # characters of context kept on each side of a matched error
 _PRESENT_CACHE = 256  # texts whose signatures Signatures.present remembers
+_LITERALS_CACHE = 64  # texts whose literal scan Signatures remembers
+_CACHED_TEXT_MAX = 64 * 1024  # longer texts are not remembered: the caches stay a few MB at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,18 +79,20 @@ class Signatures:
     _indexed: tuple[tuple[Signature, frozenset[str]], ...] = field(init=False, repr=False, compare=False)
     _literals: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _present_cache: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
+    _literals_cache: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         indexed = tuple((s, frozenset(s.literals)) for s in self.entries)
         object.__setattr__(self, "_indexed", indexed)
         object.__setattr__(self, "_literals", tuple(sorted({lit for _, lits in indexed for lit in lits})))
         object.__setattr__(self, "_present_cache", {})
+        object.__setattr__(self, "_literals_cache", {})
 
     def search(self, text: str, *, kind: str = "error", exclude: frozenset[str] = frozenset(),
                dbms: str | None = None) -> ErrorMatch | None:
         """The first signature of ``kind`` (and ``dbms``) found in ``text`` whose pattern is not in
         ``exclude`` (the patterns normal responses already show)."""
-        seen = self._literals_in(text.lower())
+        seen = self._literals_in(text)
         for signature, literals in self._indexed:
             if signature.kind != kind or not literals <= seen or signature.pattern in exclude:
                 continue
@@ -113,15 +117,26 @@ class Signatures:
         # last few hundred texts (a dict keyed by the text, whose hash Python caches).
         found = self._present_cache.get(text)
         if found is None:
-            seen = self._literals_in(text.lower())
+            seen = self._literals_in(text)
             found = frozenset(s.pattern for s, literals in self._indexed if literals <= seen and s.regex.search(text))
-            if len(self._present_cache) >= _PRESENT_CACHE:
-                self._present_cache.clear()
-            self._present_cache[text] = found
+            if len(text) <= _CACHED_TEXT_MAX:
+                if len(self._present_cache) >= _PRESENT_CACHE:
+                    self._present_cache.clear()
+                self._present_cache[text] = found
         return found
 
-    def _literals_in(self, lowered: str) -> frozenset[str]:
-        return frozenset(literal for literal in self._literals if literal in lowered)
+    def _literals_in(self, text: str) -> frozenset[str]:
+        # A probe's text is searched for errors, then for cast errors, then with the neutral
+        # control's: keep the last few scans (keyed by the text, whose hash Python caches).
+        seen = self._literals_cache.get(text)
+        if seen is None:
+            lowered = text.lower()
+            seen = frozenset(literal for literal in self._literals if literal in lowered)
+            if len(text) <= _CACHED_TEXT_MAX:
+                if len(self._literals_cache) >= _LITERALS_CACHE:
+                    self._literals_cache.clear()
+                self._literals_cache[text] = seen
+        return seen
 
 
 # ---------------------------------------------------------------------- loading

@@ -13,7 +13,6 @@ attacks to it and returns the verdicts::
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 
 from lunge.checks import noise
@@ -48,7 +47,7 @@ def context(request: Request, point_name: str, responder: Responder, *, seed: in
     samples = tuple(exchange(base, responder).elapsed for _ in range(timing_samples))
     model = noise.build(done, None, point.value)
     return CheckContext(request, done[0].response, done, point, points, model, TimingStats(samples),
-                        random.Random(seed), light, time_delay)
+                        seed, light, time_delay)
 
 
 def drive(check: Check, ctx: CheckContext, responder: Responder | None = None, *,

@@ -26,6 +26,15 @@ class HostLane:
     @asynccontextmanager
     async def shared(self) -> AsyncIterator[None]:
         """Hold the lane alongside other ordinary requests."""
+        await self.enter_shared()
+        try:
+            yield
+        finally:
+            await self.leave_shared()
+
+    async def enter_shared(self) -> None:
+        """Take a shared hold (pair it with :meth:`leave_shared`). The sender calls this pair
+        directly: once per request, a context manager's generator costs more than the lock."""
         if self._writer or self._writers_waiting:
             async with self._changed:
                 await self._changed.wait_for(lambda: not self._writer and not self._writers_waiting)
@@ -34,13 +43,12 @@ class HostLane:
             # Fast path: nothing exclusive pending. Checking and counting happen without an await in
             # between, so no other task can slip in (one event loop, one thread).
             self._readers += 1
-        try:
-            yield
-        finally:
-            self._readers -= 1
-            if self._writers_waiting and self._readers == 0:
-                async with self._changed:
-                    self._changed.notify_all()
+
+    async def leave_shared(self) -> None:
+        self._readers -= 1
+        if self._writers_waiting and self._readers == 0:
+            async with self._changed:
+                self._changed.notify_all()
 
     @asynccontextmanager
     async def exclusive(self) -> AsyncIterator[None]:

@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 
 from lunge.http import Request
 from lunge.http.points import Point, Points
@@ -23,6 +24,7 @@ _VARIABLE_SEGMENT = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)  # asked for every check and point of a baseline; suites repeat paths
 def path_template(path: str) -> str:
     """The path with id-like segments generalised, so ``/users/12`` and ``/users/13`` are one
     endpoint.

@@ -9,10 +9,8 @@ XSS pass needs (small: planted markers and sink candidates).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
 import logging
-import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -99,13 +97,18 @@ class Events:
 @dataclass(slots=True)
 class _HostTiming:
     samples: list[float] = field(default_factory=list)
+    _snapshot: TimingStats | None = None  # every check context takes one: copy only after a change
 
     def add(self, values: list[float]) -> None:
-        self.samples.extend(values)
-        del self.samples[:-TIMING_SAMPLES_KEPT]
+        if values:
+            self.samples.extend(values)
+            del self.samples[:-TIMING_SAMPLES_KEPT]
+            self._snapshot = None
 
     def snapshot(self) -> TimingStats:
-        return TimingStats(tuple(self.samples))
+        if self._snapshot is None:
+            self._snapshot = TimingStats(tuple(self.samples))
+        return self._snapshot
 
 
 class RunEngine:
@@ -224,8 +227,11 @@ class RunEngine:
                     if self.stopping():
                         break
         finally:
-            for _ in range(consumers):
-                await queue.put(None)
+            # Cancelled (a consumer failed and the task group is unwinding): nobody will read the
+            # queue again, so waiting for room would hang the run instead of ending it.
+            if not asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                for _ in range(consumers):
+                    await queue.put(None)
 
     def _read_page(self, after: int) -> list[Baseline]:
         return list(itertools.islice(self.store.iter_baselines(self.run.record_id, after_seq=after), PAGE))
@@ -292,11 +298,29 @@ class RunEngine:
                     jobs.append((key, check, ctx))
         self.counters.points_attacked += len(selected)
         self.counters.points_lightened = self.frequency.lightened
-        results = await asyncio.gather(*(self._probe(check, ctx) for _, check, ctx in jobs))
+        results = await self._run_probes([(check, ctx) for _, check, ctx in jobs])
         for (key, _, _), result in zip(jobs, results, strict=True):
             if result.verdicts:
                 self.frequency.record_finding(key)
         return list(results)
+
+    async def _run_probes(self, jobs: list[tuple[Check, CheckContext]]) -> list[ProbeResult]:
+        """Run a baseline's probes concurrently, in at most ``WORKERS`` tasks that take the next
+        probe when one ends: more tasks could not send more at once, and each costs CPU."""
+        results: list[ProbeResult] = [ProbeResult()] * len(jobs)
+        pending = iter(range(len(jobs)))
+
+        async def runner() -> None:
+            for i in pending:
+                check, ctx = jobs[i]
+                results[i] = await self._probe(check, ctx)
+
+        width = min(len(jobs), self.config.effective_workers)
+        if width == 1:
+            await runner()
+        elif width > 1:
+            await asyncio.gather(*(runner() for _ in range(width)))
+        return results
 
     def _context(self, baseline: Baseline, request: Request, points: Points, point: Point,
                  replays: list[Exchange], point_noise: noise.NoiseModel, check: Check, depth: Depth,
@@ -304,7 +328,7 @@ class RunEngine:
         return CheckContext(
             baseline=request, recorded=baseline.response, replays=tuple(replays), point=point, points=points,
             noise=point_noise, timing=self._timing(request).snapshot(),
-            rng=random.Random(_seed(self.run.id, baseline.id, point.name, check.id)),
+            seed=_seed(self.run.id, baseline.id, point.name, check.id),
             light=depth is Depth.LIGHT, time_delay=self.config.policy.limits.time_delay, sinks=sinks,
         )
 
@@ -476,9 +500,10 @@ def _applies(check: Check, ctx: CheckContext) -> bool:
         return False
 
 
-def _seed(*parts: object) -> int:
-    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big")
+def _seed(*parts: object) -> str:
+    # random.Random hashes a str seed with SHA-512: deterministic across processes and runs (unlike
+    # hash()), and paid only by a check that draws a random number.
+    return "|".join(map(str, parts))
 
 
 def _origin(url: str) -> tuple[str, str, int]:

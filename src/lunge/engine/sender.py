@@ -77,6 +77,7 @@ class Sender:
         self._semaphore = asyncio.Semaphore(workers)
         self._limiter = AsyncLimiter(rps, 1.0) if rps else None
         self._lanes = Lanes()
+        self._in_flight = 0  # requests handed to send() and not answered yet (queued or on the wire)
         self._verify_tls = verify_tls
         self._session: aiohttp.ClientSession | None = None
         self._on_sent = on_sent
@@ -109,14 +110,22 @@ class Sender:
             logger.error("refused to send outside the run's target: %s", request.origin)
             return Exchange(attack, None, 0.0, "refused: outside the run's target")
         lane = self._lanes[(request.host.lower(), request.port)]
-        if self._limiter is not None:
-            await self._limiter.acquire()
-        if attack.timing:
-            async with lane.exclusive(), self._semaphore:
-                exchange = await self._send(attack)
-        else:
-            async with lane.shared(), self._semaphore:
-                exchange = await self._send(attack)
+        self._in_flight += 1
+        try:
+            if self._limiter is not None:
+                await self._limiter.acquire()
+            if attack.timing:
+                async with lane.exclusive(), self._semaphore:
+                    exchange = await self._send(attack)
+            else:
+                await lane.enter_shared()
+                try:
+                    async with self._semaphore:
+                        exchange = await self._send(attack)
+                finally:
+                    await lane.leave_shared()
+        finally:
+            self._in_flight -= 1
         if self._on_sent is not None:
             self._on_sent(exchange)
         return exchange
@@ -128,7 +137,10 @@ class Sender:
             return []
         if len(attacks) == 1:
             return [await self.send(attacks[0])]
-        if any(a.timing for a in attacks):
+        if any(a.timing for a in attacks) or self._in_flight >= self.workers - 1:
+            # Timing attacks must be alone. And when the worker slots are taken already (a busy
+            # run: other probes wait for them) the batch would only queue: a task per attack would
+            # cost CPU and buy no concurrency.
             return [await self.send(a) for a in attacks]
         return list(await asyncio.gather(*(self.send(a) for a in attacks)))
 
@@ -169,10 +181,10 @@ def _wire_headers(headers: Headers) -> CIMultiDict[str]:
 
 def _response(resp: aiohttp.ClientResponse, body: bytes) -> Response:
     # aiohttp already undid the content coding; drop the header so nothing decodes twice.
-    fields = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers
-              if k.lower() != b"content-encoding"]
+    fields = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers
+                   if k.lower() != b"content-encoding")
     version = f"HTTP/{resp.version.major}.{resp.version.minor}" if resp.version else "HTTP/1.1"
-    return Response(resp.status, resp.reason or "", version, Headers(fields), body)
+    return Response(resp.status, resp.reason or "", version, Headers.received(fields), body)
 
 
 def _describe(exc: BaseException) -> str:

@@ -59,6 +59,12 @@ class Headers:
         object.__setattr__(self, "_lower", tuple(k.lower() for k, _ in pairs))
 
     @classmethod
+    def received(cls, fields: tuple[HeaderPair, ...]) -> Headers:
+        """Headers as an HTTP client decoded them (str pairs, default framing), without the
+        per-field checks of ``Headers(...)``: one response is read per attack."""
+        return cls._make(fields, (_DEFAULT_FRAMING,) * len(fields), tuple(k.lower() for k, _ in fields))
+
+    @classmethod
     def _make(cls, fields: tuple[HeaderPair, ...], framing: tuple[Framing, ...], lower: tuple[str, ...]) -> Headers:
         # For the derived lists below, which are valid by construction: one variant of a request is
         # built per attack, so skipping the checks and the lower-casing of __init__ pays.

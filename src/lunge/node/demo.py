@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from rich.console import Console
 
+from lunge import aio
 from lunge.demo import POLICY_PATH, manifest, run_suite
 from lunge.errors import LungeError
 from lunge.node.recording import StopSignal, record
@@ -91,7 +92,7 @@ def run_demo(flags: Mapping[str, Any] | None = None, *, console: Console | None 
     with _shop() as shop_url:
         say = (lambda _m: None) if quiet else (lambda m: console.print(m, highlight=False))
         say(f"[bold]1/3[/] the demo shop is up at {shop_url} (127.0.0.1 only)")
-        record_id, baselines, requests = asyncio.run(_record_suite(shop_url, demo_dir, db_url))
+        record_id, baselines, requests = aio.run(_record_suite(shop_url, demo_dir, db_url))
         say(f"[bold]2/3[/] recorded its functional test suite through lunge's proxy: {requests} requests, "
             f"{baselines} baselines in record rec_{record_id:04d}")
         say("[bold]3/3[/] testing the record with the demo policy (default points + headers and cookies)")

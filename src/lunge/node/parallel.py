@@ -19,6 +19,7 @@ import signal
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 
+from lunge import aio
 from lunge.checks import load
 from lunge.engine.runner import PartitionResult, RunConfig, RunEngine
 from lunge.policy import TestPolicy
@@ -47,7 +48,7 @@ def run_in_processes(store: Store, run: TestRun, config: RunConfig, processes: i
                  config.target, config.verify_tls, config.stop_on_first_fail, (i, processes))
             for i in range(processes)]
     parent = RunEngine(store, run, replace(config, stored_pass=True))
-    asyncio.run(parent.start())
+    aio.run(parent.start())
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
         previous = signal.signal(signal.SIGTERM, lambda *_: _forward(pool))
@@ -56,7 +57,7 @@ def run_in_processes(store: Store, run: TestRun, config: RunConfig, processes: i
         finally:
             signal.signal(signal.SIGTERM, previous)
     parent.merge(parts)
-    return asyncio.run(_finish(parent, parts))
+    return aio.run(_finish(parent, parts))
 
 
 async def _finish(parent: RunEngine, parts: list[PartitionResult]) -> TestRun:
@@ -84,7 +85,7 @@ def _work(job: _Job) -> PartitionResult:
                            verify_tls=job.verify_tls, stop_on_first_fail=job.stop_on_first_fail,
                            partition=job.partition, stored_pass=False)
         engine = RunEngine(store, run, config)
-        return asyncio.run(_partition(engine))
+        return aio.run(_partition(engine))
     finally:
         store.close()
 

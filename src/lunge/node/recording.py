@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
+from lunge import aio
 from lunge.errors import ConfigError, SettingError
 from lunge.logs import configure_logging
 from lunge.node.exit import ExitCode
@@ -119,7 +120,7 @@ def run_recording(flags: Mapping[str, Any] | None = None, *, verbose: bool = Fal
             on_ready(port)
 
     try:
-        return asyncio.run(_record_with_signals(settings, store, ca, scope, ready), loop_factory=_loop_factory())
+        return aio.run(_record_with_signals(settings, store, ca, scope, ready))
     finally:
         store.close()
 
@@ -282,14 +283,3 @@ def summary_table(outcome: RecordingOutcome) -> Table:
     if extra:
         table.caption = "; ".join(extra)
     return table
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's event loop where it is installed (not on Windows): the proxy spends most of its CPU
-    in the event loop and mitmproxy's layers, and uvloop cuts the loop's share (measured +15 %
-    proxied requests per second); else asyncio's own."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop

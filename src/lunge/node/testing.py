@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from lunge import __version__
+from lunge import __version__, aio
 from lunge.checks import Registry, load
 from lunge.engine.runner import Events, RunConfig, RunEngine
 from lunge.engine.runner import Progress as RunProgress
@@ -114,7 +114,7 @@ def _execute(store: Store, run: TestRun, config: RunConfig, settings: TestingSet
         return parallel.run_in_processes(store, run, config, settings.processes, store_url=store_settings().url)
     with _LiveProgress(console, disabled=quiet) as live:
         engine = RunEngine(store, run, config, Events(progress=live.update, finding=live.finding))
-        return asyncio.run(_with_signals(engine))
+        return aio.run(_with_signals(engine))
 
 
 async def _with_signals(engine: RunEngine) -> TestRun:

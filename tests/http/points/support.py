@@ -48,11 +48,20 @@ def related(p: Point, q: Point) -> bool:
     """Whether replacing ``p`` may change ``q`` (see the module docstring)."""
     if _prefix(p.path, q.path) or _prefix(q.path, p.path):
         return True
+    if _layer_of_parent(p, q) or _layer_of_parent(q, p):
+        return True
     if "URI" in (p.family, q.family) and p.family in TARGET_FAMILIES and q.family in TARGET_FAMILIES:
         return True
     if {_head(p), _head(q)} & BODY_HEADERS and "POST" in (p.family, q.family):
         return True
     return _xml_dtd(p, q) or _xml_dtd(q, p)
+
+
+def _layer_of_parent(p: Point, q: Point) -> bool:
+    """``p`` is a whole layer recognised by decoding (a JWT, a base64 value) and ``q`` sits in the
+    same parent: the replaced text may no longer decode as that layer but as another one (a
+    percent-encoded newline where a JWT was), which the parser then shows under a new name."""
+    return bool(p.path) and p.path[-1].parser in WIRE_LAYERS and _prefix(p.path[:-1], q.path)
 
 
 def _head(p: Point) -> str:

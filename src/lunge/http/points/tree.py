@@ -10,7 +10,6 @@ and an untouched request rebuilds to the same bytes.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -91,7 +90,18 @@ class Points(Sequence[Point]):
         spliced in as written, without the point's own encoding (to put an object where a JSON
         string was, or markup into XML); enclosing layers are still re-encoded.
         """
-        return self.replace_many({point: value}, raw=raw)
+        # One point (every attack): walk up its ancestors, re-encoding each layer, without the
+        # level-by-level bookkeeping replace_many needs for several points.
+        node = self._node(point)
+        text = _encoded(node, value, raw)
+        parent = node.parent
+        assert parent is not None
+        while parent.parent is not None:
+            start, end = node.span
+            text = _encoded(parent, parent.value[:start] + text + parent.value[end:], raw=False)
+            node, parent = parent, parent.parent
+        start, end = node.span
+        return _rebuild(self.request, {parent: parent.value[:start] + text + parent.value[end:]})
 
     def replace_many(self, values: Mapping[Point | str, str], *, raw: bool = False) -> Request:
         """A new request with several points replaced at once (see :meth:`replace`).
@@ -188,18 +198,17 @@ def _roots(request: Request) -> Iterator[tuple[_Node, list[Leaf]]]:
 
 
 def _rebuild(request: Request, roots: dict[_Node, str]) -> Request:
-    changes: dict[str, object] = {}
-    headers = request.headers
+    target, headers, body = request.target, request.headers, request.body
     for root, value in roots.items():
         if root.root_kind is _RootKind.TARGET:
-            changes["target"] = to_latin1(value)
+            target = to_latin1(value)
         elif root.root_kind is _RootKind.HEADER:
             headers = headers.replace_at(root.header_index, to_latin1(value))
         else:
-            changes["body"] = utf8_bytes(value)
-    if headers is not request.headers:
-        changes["headers"] = headers
-    return dataclasses.replace(request, **changes)  # type: ignore[arg-type]
+            body = utf8_bytes(value)
+    # The constructor, not dataclasses.replace: one request is rebuilt per attack.
+    return Request(request.method, request.scheme, request.host, request.port, target, request.http_version,
+                   headers, body)
 
 
 def wire_text(latin1: str) -> str:
