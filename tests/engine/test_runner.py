@@ -167,3 +167,18 @@ async def test_confidence_below_fail_on_does_not_fail(store, loopback) -> None:
     final, _, _ = await _run(store, record_id, checks=(WEAK,))
     # one per point, the URI one folded into the parameter it reaches; none fails the build
     assert final.findings_count == 2 and final.state is RunState.PASSED
+
+
+async def test_an_engine_fault_ends_the_run_instead_of_hanging_it(store, loopback, monkeypatch) -> None:
+    # More baselines than the queue holds: the producer is waiting for room when every consumer
+    # has failed, and must be let go instead of waiting forever.
+    server = await loopback(_app())
+    record_id = _record(store, server.url, [f"/echo?q=v{i}" for i in range(40)])
+
+    async def broken(self, baseline) -> None:
+        raise RuntimeError("engine fault")
+
+    monkeypatch.setattr(RunEngine, "_test_baseline", broken)
+    with pytest.raises(ExceptionGroup) as failure:
+        await asyncio.wait_for(_run(store, record_id), timeout=20)
+    assert failure.group_contains(RuntimeError, match="engine fault")
