@@ -134,3 +134,20 @@ async def test_lane_writer_waits_for_readers_and_blocks_new_ones() -> None:
     late = asyncio.ensure_future(reader("b", 0.0))
     await asyncio.gather(first, w, late)
     assert order == ["a+", "a-", "W+", "W-", "b+", "b-"]
+
+
+def test_the_current_rate_keeps_a_few_entries_whatever_the_volume(monkeypatch) -> None:
+    from lunge.engine import sender as sender_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(sender_module.time, "monotonic", lambda: clock[0])
+    stats = sender_module.SenderStats(started=clock[0])
+    for _ in range(60):  # one minute at 500 requests per second, nobody reading the rate
+        for _ in range(500):
+            stats.count()
+        clock[0] += 1.0
+    assert stats.sent == 30_000
+    assert len(stats.recent) <= 11
+    assert 450 <= stats.rps() <= 500
+    clock[0] += 30  # idle for half a minute: the rate falls to zero
+    assert stats.rps() == 0

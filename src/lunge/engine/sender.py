@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 # Headers aiohttp computes itself; sending the recorded ones too would frame the body twice.
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection"})
+_RATE_WINDOW = 10  # seconds over which the progress bar's current rate is measured
 MAX_BODY = 4 * 1024 * 1024  # bytes of a response body read; the rest is not needed to judge
 
 
@@ -47,15 +48,29 @@ class SenderStats:
     timeouts: int = 0
     refused_out_of_scope: int = 0
     started: float = field(default_factory=time.monotonic)
-    recent: deque[float] = field(default_factory=deque)  # send times of the last ~10 s, for current rps
+    # Requests sent per whole second of the last ~10 s, as [second, count] pairs, for the current
+    # rate: a few entries whatever the rate, and nobody needs to read them for them to stay few.
+    recent: deque[list[int]] = field(default_factory=deque)
 
-    def rps(self, window: float = 10.0) -> float:
+    def count(self) -> None:
+        """One request sent now."""
+        self.sent += 1
+        second = int(time.monotonic())
+        recent = self.recent
+        if recent and recent[-1][0] == second:
+            recent[-1][1] += 1
+            return
+        recent.append([second, 1])
+        while len(recent) > _RATE_WINDOW + 1:
+            recent.popleft()
+
+    def rps(self, window: float = _RATE_WINDOW) -> float:
+        """Requests per second over the last ``window`` seconds (or since the start)."""
         now = time.monotonic()
-        cutoff = now - window
-        while self.recent and self.recent[0] < cutoff:
-            self.recent.popleft()
-        span = min(window, max(now - self.started, 1e-3))
-        return len(self.recent) / span
+        cutoff = int(now - window)
+        sent = sum(count for second, count in self.recent if second >= cutoff)
+        span = min(now - cutoff, max(now - self.started, 1e-3))
+        return sent / span
 
 
 class Sender:
@@ -150,8 +165,7 @@ class Sender:
         # The session's own timeout is self.timeout: only an attack that asks for another (a
         # time-based probe) pays for its own timeout object.
         options = {"timeout": aiohttp.ClientTimeout(total=attack.timeout)} if attack.timeout else {}
-        self.stats.sent += 1
-        self.stats.recent.append(time.monotonic())
+        self.stats.count()
         url = URL(request.url, encoded=True)
         headers = _wire_headers(request.headers)
         started = time.perf_counter()
