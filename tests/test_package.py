@@ -64,7 +64,23 @@ def test_no_arguments_shows_help_not_a_traceback(capsys: pytest.CaptureFixture[s
 
 def test_an_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["no-such-command"]) == 2
-    assert "No such command" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "No such command" in err and "lunge --help" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["test", "--rps", "abc"], ["--rps", "abc", "1-1000"]),
+    (["test", "--workers", "0"], ["--workers", "0", "1-1000"]),
+    (["record", "--port", "99999"], ["--port", "99999", "1-65535"]),
+    (["test", "--no-such-flag"], ["--no-such-flag", "lunge test --help"]),
+])
+def test_bad_flags_get_one_line_naming_them_and_exit_2(argv: list[str], expected: list[str],
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and captured.err.startswith("lunge: "), captured.err
+    assert all(part in captured.err for part in expected), captured.err
+    assert "Traceback" not in captured.out + captured.err
 
 
 def test_import_linter_contracts_hold() -> None:

@@ -111,7 +111,8 @@ _Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log every recor
 
 @app.command("record")
 def record_command(
-    port: Annotated[int | None, typer.Option("--port", help="Proxy port (PROXY_PORT, default 8080).",
+    # Settings-backed numbers are read as text: node.settings checks them and says what is allowed.
+    port: Annotated[str | None, typer.Option("--port", help="Proxy port (PROXY_PORT, default 8080).",
                                              rich_help_panel="Proxy")] = None,
     bind: Annotated[str | None, typer.Option("--bind", help="Address to listen on (LUNGE_PROXY_BIND, default "
                                              "127.0.0.1).", rich_help_panel="Proxy")] = None,
@@ -129,9 +130,9 @@ def record_command(
                                                            rich_help_panel="Record")] = None,
     dedup: Annotated[bool | None, typer.Option("--dedup/--no-dedup", help="Skip duplicate baselines "
                                                "(LUNGE_DEDUP, default on).", rich_help_panel="Record")] = None,
-    max_body: Annotated[int | None, typer.Option("--max-body", help="Response body bytes kept per baseline "
+    max_body: Annotated[str | None, typer.Option("--max-body", help="Response body bytes kept per baseline "
                                                  "(LUNGE_MAX_BODY).", rich_help_panel="Record")] = None,
-    inactivity_timeout: Annotated[int | None, typer.Option("--inactivity-timeout", help="Stop after this many "
+    inactivity_timeout: Annotated[str | None, typer.Option("--inactivity-timeout", help="Stop after this many "
                                                            "seconds without a request (INACTIVITY_TIMEOUT).",
                                                            rich_help_panel="Record")] = None,
     ca_cert: _CaCert = None,
@@ -313,9 +314,9 @@ def test_command(
     policy: Annotated[str | None, typer.Option("--policy", help="Built-in name or YAML file (TEST_RUN_POLICY_ID).")]
     = None,
     target: Annotated[str | None, typer.Option("--target", help="Where the target is now (TEST_RUN_URI).")] = None,
-    rps: Annotated[int | None, typer.Option("--rps", help="Attack requests per second, 1-1000 (TEST_RUN_RPS).")]
+    rps: Annotated[str | None, typer.Option("--rps", help="Attack requests per second, 1-1000 (TEST_RUN_RPS).")]
     = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="Concurrent requests (WORKERS).")] = None,
+    workers: Annotated[str | None, typer.Option("--workers", help="Concurrent requests, 1-1000 (WORKERS).")] = None,
     processes: Annotated[str | None, typer.Option("--processes", help="Worker processes or auto (PROCESSES).")]
     = None,
     stop_on_first_fail: Annotated[bool | None, typer.Option("--stop-on-first-fail/--no-stop-on-first-fail",
@@ -551,7 +552,7 @@ def bench_engine_command(
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; bad input exits 2 with one line, other lunge errors exit 1 with one line."""
     try:
-        result = app(args=argv, standalone_mode=False)
+        result = app(args=argv, prog_name="lunge", standalone_mode=False)
     except ConfigError as exc:
         err_console.print(f"lunge: {exc}", markup=False, highlight=False, soft_wrap=True)  # one line, never wrapped
         return int(ExitCode.CONFIG)
@@ -572,10 +573,18 @@ def main(argv: list[str] | None = None) -> int:
         vendored = getattr(getattr(getattr(typer, "_click", None), "exceptions", None), "ClickException",
                            ClickException)
         if isinstance(exc, ClickException | vendored):
-            exc.show()
+            err_console.print(f"lunge: {_usage_line(exc)}", markup=False, highlight=False, soft_wrap=True)
             return int(exc.exit_code)
         raise
     return int(result) if isinstance(result, int) else 0
+
+
+def _usage_line(exc: Exception) -> str:
+    """A click usage error as one line, with where to find the usage (click prints four)."""
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    context = getattr(exc, "ctx", None)
+    hint = f" (see '{context.command_path} --help')" if context is not None else ""
+    return " ".join(message.split()) + hint
 
 
 def _entry() -> None:
