@@ -210,8 +210,9 @@ def _proxy_config(settings: RecordingSettings, ca: CaFiles, upstream_ca: Path | 
 def _announce(settings: RecordingSettings, test_record: TestRecord, ca: CaFiles, port: int) -> None:
     logger.info("TestRecord#%s %s starts to record", test_record.label, test_record.name)
     mode = f"reverse proxy to {settings.reverse}" if settings.reverse else "HTTP/HTTPS proxy"
-    logger.info("%s listening on %s:%d; CA certificate: %s (or http://lunge.ca/cert.pem through the proxy)",
-                mode, settings.bind, port, ca.cert_pem)
+    # http://lunge.ca/ is answered by the forward proxy only: a reverse proxy sends everything on.
+    where = "" if settings.reverse else " (or http://lunge.ca/cert.pem through the proxy)"
+    logger.info("%s listening on %s:%d; CA certificate: %s%s", mode, settings.bind, port, ca.cert_pem, where)
     if not settings.upstream_verify:
         logger.warning("the target's TLS certificates are not verified (LUNGE_UPSTREAM_VERIFY=false)")
 

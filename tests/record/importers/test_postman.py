@@ -161,7 +161,7 @@ def test_variables_resolve_through_each_other_and_stop_on_cycles() -> None:
         (json.dumps({"info": {"schema": "https://schema.getpostman.com/json/collection/v1.0.0/"}}),
          "info.schema", "v1"),
         (_collection({"name": "x", "request": {"method": "GET"}}), "item[0].request.url", "is missing"),
-        (_collection(_request(7)), "item[0].request.url", "expected an object"),
+        (_collection(_request(7)), "item[0].request.url", "expected a URL string or an object, found a number"),
         (_collection(_request("http://h.test/", header=[{"key": "X", "value": "a\nb"}])), "item[0].request",
          "line break"),
         (_collection(_request({"raw": "/only/a/path"})), "item[0].request.url", "no host"),

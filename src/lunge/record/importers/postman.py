@@ -28,7 +28,7 @@ from lunge.record.importers.build import (
     url_scheme,
     utf8,
 )
-from lunge.record.importers.doc import MAX_DEPTH, Node, load_json
+from lunge.record.importers.doc import MAX_DEPTH, Node, kind_of, load_json
 from lunge.record.importers.model import Imported, Item, Skipped
 
 logger = logging.getLogger(__name__)
@@ -203,6 +203,8 @@ def _url(node: Node, ctx: _Context) -> str:
     """The URL of a request (string or object form), variables resolved, path variables filled."""
     if isinstance(node.value, str) or node.missing:
         return _path_variables(ctx.text(node.text(), node), {})
+    if not isinstance(node.value, dict):
+        raise node.fail(f"expected a URL string or an object, found {kind_of(node.value)}")
     node.mapping()
     path_vars = {k: ctx.text(v, node) for k, v in _key_values(node.get("variable")).items()}
     host = node.get("host")
