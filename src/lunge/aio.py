@@ -7,6 +7,7 @@ that share (dependencies.md: aiohttp −20–25 % CPU per request, the proxy +15
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -28,3 +29,13 @@ def loop_name() -> str:
 def run[T](main: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run`` on lunge's event loop."""
     return asyncio.run(main, loop_factory=loop_factory())
+
+
+def settle_heap() -> None:
+    """Before a long run: move everything built so far (modules, the policy, the checks' tables)
+    out of the cyclic GC's sight, and let it run less often. Each request allocates many
+    short-lived objects; with the defaults the collector walked the whole heap again and again
+    (measured: 3-6 % of the engine's CPU per request)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)

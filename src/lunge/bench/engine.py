@@ -98,6 +98,7 @@ def engine_run(url: str, record_id: int, workers: int) -> dict[str, float]:
         config = RunConfig(policy=policy, checks=tuple(registry.select(policy.checks)), workers=workers)
         run = store.create_run(name="bench", record_id=record_id, policy_name=policy.name)
         engine = RunEngine(store, run, config)
+        aio.settle_heap()  # as lunge test does
         cpu0 = _cpu()
         started = time.perf_counter()
         final = aio.run(engine.execute())

@@ -85,6 +85,7 @@ def _work(job: _Job) -> PartitionResult:
                            verify_tls=job.verify_tls, stop_on_first_fail=job.stop_on_first_fail,
                            partition=job.partition, stored_pass=False)
         engine = RunEngine(store, run, config)
+        aio.settle_heap()
         return aio.run(_partition(engine))
     finally:
         store.close()

@@ -114,6 +114,7 @@ def _execute(store: Store, run: TestRun, config: RunConfig, settings: TestingSet
         return parallel.run_in_processes(store, run, config, settings.processes, store_url=store_settings().url)
     with _LiveProgress(console, disabled=quiet) as live:
         engine = RunEngine(store, run, config, Events(progress=live.update, finding=live.finding))
+        aio.settle_heap()
         return aio.run(_with_signals(engine))
 
 
