@@ -97,7 +97,8 @@ class Events:
 @dataclass(slots=True)
 class _HostTiming:
     samples: list[float] = field(default_factory=list)
-    _snapshot: TimingStats | None = None  # every check context takes one: copy only after a change
+    # Every check context takes a snapshot: copy the samples only after they change.
+    _snapshot: TimingStats | None = field(default=None, init=False, repr=False)
 
     def add(self, values: list[float]) -> None:
         if values:
