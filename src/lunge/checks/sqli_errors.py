@@ -119,10 +119,7 @@ class Signatures:
         if found is None:
             seen = self._literals_in(text)
             found = frozenset(s.pattern for s, literals in self._indexed if literals <= seen and s.regex.search(text))
-            if len(text) <= _CACHED_TEXT_MAX:
-                if len(self._present_cache) >= _PRESENT_CACHE:
-                    self._present_cache.clear()
-                self._present_cache[text] = found
+            _remember(self._present_cache, text, found, _PRESENT_CACHE)
         return found
 
     def _literals_in(self, text: str) -> frozenset[str]:
@@ -132,11 +129,16 @@ class Signatures:
         if seen is None:
             lowered = text.lower()
             seen = frozenset(literal for literal in self._literals if literal in lowered)
-            if len(text) <= _CACHED_TEXT_MAX:
-                if len(self._literals_cache) >= _LITERALS_CACHE:
-                    self._literals_cache.clear()
-                self._literals_cache[text] = seen
+            _remember(self._literals_cache, text, seen, _LITERALS_CACHE)
         return seen
+
+
+def _remember(cache: dict[str, frozenset[str]], text: str, value: frozenset[str], limit: int) -> None:
+    """Keep ``value`` for ``text`` (short texts only; the cache is emptied when full)."""
+    if len(text) <= _CACHED_TEXT_MAX:
+        if len(cache) >= limit:
+            cache.clear()
+        cache[text] = value
 
 
 # ---------------------------------------------------------------------- loading
