@@ -1,9 +1,10 @@
 """The sender: the only place attack requests leave lunge.
 
-One ``aiohttp.ClientSession`` per process (keep-alive, no cookie jar, no redirects followed,
-target TLS not verified unless asked), a global token bucket (``TEST_RUN_RPS``), a concurrency
-semaphore (``WORKERS``), the per-host quiet lane for timing probes, and an allow-list of origins:
-a request to anywhere else is refused before it is sent (scope safety).
+One attack client per process (:mod:`lunge.engine.client`: one aiohttp connection pool,
+keep-alive, no cookie jar, no redirects followed, target TLS not verified unless asked), a global
+token bucket (``TEST_RUN_RPS``), a concurrency semaphore (``WORKERS``), the per-host quiet lane for
+timing probes, and an allow-list of origins: a request to anywhere else is refused before it is
+sent (scope safety).
 
 Latency is measured from just before the request is handed to aiohttp to the moment the response
 head is read, after the limiter, the semaphore and the lane: their queueing never counts. The
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -23,18 +23,15 @@ from dataclasses import dataclass, field
 
 import aiohttp
 from aiolimiter import AsyncLimiter
-from multidict import CIMultiDict
-from yarl import URL
 
 from lunge.checks.base import Attack, Exchange
+from lunge.engine.client import AttackClient
 from lunge.engine.lane import Lanes
 from lunge.errors import TargetError
-from lunge.http import Headers, Request, Response
+from lunge.http import Request
 
 logger = logging.getLogger(__name__)
 
-# Headers aiohttp computes itself; sending the recorded ones too would frame the body twice.
-_FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection"})
 _RATE_WINDOW = 10  # seconds over which the progress bar's current rate is measured
 MAX_BODY = 4 * 1024 * 1024  # bytes of a response body read; the rest is not needed to judge
 
@@ -94,25 +91,17 @@ class Sender:
         self._lanes = Lanes()
         self._in_flight = 0  # requests handed to send() and not answered yet (queued or on the wire)
         self._verify_tls = verify_tls
-        self._session: aiohttp.ClientSession | None = None
+        self._client: AttackClient | None = None
         self._on_sent = on_sent
 
     async def __aenter__(self) -> Sender:
-        ssl_context: ssl.SSLContext | bool = False
-        if self._verify_tls:
-            ssl_context = ssl.create_default_context()
-        connector = aiohttp.TCPConnector(limit=self.workers * 2, limit_per_host=0, ssl=ssl_context,
-                                         ttl_dns_cache=300, enable_cleanup_closed=True)
-        self._session = aiohttp.ClientSession(
-            connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-            skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
-            auto_decompress=True, timeout=aiohttp.ClientTimeout(total=self.timeout),
-        )
+        # The pool is twice the concurrency limit, so a request never waits for a connection.
+        self._client = await AttackClient(pool_size=self.workers * 2, verify_tls=self._verify_tls).__aenter__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            await self._session.close()
+        if self._client is not None:
+            await self._client.__aexit__(*exc)
 
     def in_scope(self, request: Request) -> bool:
         return self.allowed is None or (request.host.lower(), request.port) in self.allowed
@@ -160,22 +149,11 @@ class Sender:
         return list(await asyncio.gather(*(self.send(a) for a in attacks)))
 
     async def _send(self, attack: Attack) -> Exchange:
-        assert self._session is not None, "use the Sender as an async context manager"
-        request = attack.request
-        # The session's own timeout is self.timeout: only an attack that asks for another (a
-        # time-based probe) pays for its own timeout object.
-        options = {"timeout": aiohttp.ClientTimeout(total=attack.timeout)} if attack.timeout else {}
+        assert self._client is not None, "use the Sender as an async context manager"
         self.stats.count()
-        url = URL(request.url, encoded=True)
-        headers = _wire_headers(request.headers)
         started = time.perf_counter()
         try:
-            async with self._session.request(
-                request.method, url, headers=headers, data=request.body or None, allow_redirects=False, **options,
-            ) as resp:
-                elapsed = time.perf_counter() - started  # the response head has been read
-                body = await resp.content.read(MAX_BODY)
-                response = _response(resp, body)
+            response, elapsed = await self._client.fetch(attack.request, attack.timeout or self.timeout, MAX_BODY)
         except TimeoutError:
             self.stats.timeouts += 1
             return Exchange(attack, None, time.perf_counter() - started, "timeout")
@@ -183,22 +161,6 @@ class Sender:
             self.stats.errors += 1
             return Exchange(attack, None, time.perf_counter() - started, _describe(exc))
         return Exchange(attack, response, elapsed)
-
-
-def _wire_headers(headers: Headers) -> CIMultiDict[str]:
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers:
-        if name.lower() not in _FRAMING:
-            out.add(name, value)
-    return out
-
-
-def _response(resp: aiohttp.ClientResponse, body: bytes) -> Response:
-    # aiohttp already undid the content coding; drop the header so nothing decodes twice.
-    fields = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers
-                   if k.lower() != b"content-encoding")
-    version = f"HTTP/{resp.version.major}.{resp.version.minor}" if resp.version else "HTTP/1.1"
-    return Response(resp.status, resp.reason or "", version, Headers.received(fields), body)
 
 
 def _describe(exc: BaseException) -> str:
