@@ -502,7 +502,7 @@ def _applies(check: Check, ctx: CheckContext) -> bool:
 
 
 def _seed(*parts: object) -> str:
-    # random.Random hashes a str seed with SHA-512: deterministic across processes and runs (unlike
+    # SeededRandom hashes the str with BLAKE2b: deterministic across processes and runs (unlike
     # hash()), and paid only by a check that draws a random number.
     return "|".join(map(str, parts))
 

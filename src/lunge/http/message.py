@@ -16,6 +16,7 @@ from urllib.parse import SplitResult, quote, urlsplit
 from lunge.errors import MessageError
 from lunge.http.encoding import dechunk, decode_content
 from lunge.http.headers import Framing, HeaderPair, Headers, wire_bytes
+from lunge.values import quick_init
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _REQUEST_LINE = re.compile(r"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) (HTTP/\d(?:\.\d)?)\Z")
@@ -28,6 +29,7 @@ _DIGITS = re.compile(r"[0-9]+")
 _TARGET_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Request:
     """One HTTP request, as sent.
@@ -161,6 +163,7 @@ class Request:
         return self.head_bytes() + _framed_body(self.headers, self.body)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Response:
     """One HTTP response. ``body`` is de-chunked but still content-encoded (gzip, br, ...);

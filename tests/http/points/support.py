@@ -14,7 +14,8 @@ is not related to ``p`` keeps its name and value, and no point appears that is n
   read).
 
 Replacing a JSON key (``..._HASH_<key>_name``) renames the element: the points under it are
-expected under the new name, with their values.
+expected under the new name, with their values. When the new name is a sibling's key, the two
+share one name and nothing is expected of the sibling (a reader keeps one of duplicate keys).
 """
 
 from __future__ import annotations
@@ -139,8 +140,18 @@ def check_replace(points: Points, p: Point, value: str, expected: str | object |
     return new
 
 
+def shadowed(p: Point, value: str, q: Point) -> bool:
+    """``p`` is a JSON key renamed to ``value``, and ``q`` is under a sibling key already named
+    ``value``: the object now holds that key twice, and a reader keeps only one of the two."""
+    if p.role is not Role.NAME or p.path[-1].parser != "HASH" or len(q.path) < len(p.path):
+        return False
+    return q.path[: len(p.path) - 1] == p.path[:-1] and q.path[len(p.path) - 1] == Step("HASH", value)
+
+
 def check_unrelated(points: Points, p: Point, value: str, new: Points) -> None:
-    before = {renamed(p, value, q): q for q in points if not related(p, q) or renamed(p, value, q) != q.name}
+    twice = {q.name for q in points if shadowed(p, value, q)}  # names that now point at two places
+    before = {renamed(p, value, q): q for q in points
+              if (not related(p, q) or renamed(p, value, q) != q.name) and renamed(p, value, q) not in twice}
     for name, q in before.items():
         if name == renamed(p, value, p):
             continue
