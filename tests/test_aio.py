@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from lunge.aio import Deadlines
+from lunge.aio import Deadlines, Slots
 
 
 async def _block(deadlines: Deadlines, seconds: float, work: float) -> str:
@@ -65,3 +65,40 @@ async def test_a_cancellation_racing_the_deadline_is_not_swallowed() -> None:
     task.cancel()  # ...and, before the task runs again, a cancellation comes from elsewhere
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_slots_bound_concurrency_and_serve_waiters_in_order() -> None:
+    slots = Slots(2)
+    running, peak, order = 0, 0, []
+
+    async def job(i: int) -> None:
+        nonlocal running, peak
+        async with slots:
+            running += 1
+            peak = max(peak, running)
+            order.append(i)
+            await asyncio.sleep(0.01)
+            running -= 1
+
+    await asyncio.gather(*(job(i) for i in range(10)))
+    assert peak == 2 and order == list(range(10)) and slots.free == 2
+
+
+async def test_a_cancelled_waiter_neither_takes_nor_loses_a_slot() -> None:
+    slots = Slots(1)
+    await slots.acquire()
+    waiting = asyncio.ensure_future(slots.acquire())
+    handed = asyncio.ensure_future(slots.acquire())
+    await asyncio.sleep(0)
+    waiting.cancel()  # cancelled while waiting: skipped by release()
+    await asyncio.sleep(0)
+    slots.release()
+    await handed  # the slot went to the next live waiter
+    assert slots.free == 0
+    late = asyncio.ensure_future(slots.acquire())
+    await asyncio.sleep(0)
+    slots.release()  # handed to `late`...
+    late.cancel()  # ...which is cancelled before it runs: the slot is passed on, not lost
+    with pytest.raises(asyncio.CancelledError):
+        await late
+    assert slots.free == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -104,3 +105,51 @@ class Deadlines:
                 entry[2] = True
                 task.cancel()
         self._timer = loop.call_later(self._tick, self._scan)
+
+
+class Slots:
+    """A counting semaphore whose waits cost O(1): a released slot is handed to the first waiter.
+
+    ``asyncio.Semaphore`` scans its waiters on every acquire and removes a woken one with
+    ``deque.remove``. With a hundred probes waiting for ten workers, taking a slot cost more than
+    the rest of the sender (4.5 % of the engine's CPU). FIFO, like asyncio's; usable as
+    ``async with slots:`` or as :meth:`acquire` / :meth:`release`.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        # Futures of waiting tasks, oldest first. Never non-empty while a slot is free: release()
+        # hands a slot to a live waiter, and frees it only when none is left.
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def free(self) -> int:
+        return self._free
+
+    async def acquire(self) -> None:
+        if self._free > 0:
+            self._free -= 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # a slot was handed over just as we were cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        waiters = self._waiters
+        while waiters:
+            future = waiters.popleft()
+            if not future.done():  # a cancelled waiter's future is done: skip it
+                future.set_result(None)
+                return
+        self._free += 1
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()

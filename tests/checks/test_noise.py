@@ -227,3 +227,13 @@ def test_a_100_kb_page_rewritten_everywhere_is_still_quick() -> None:
     ratio = model.ratio(rewritten)
     assert time.perf_counter() - started < 3.0
     assert 0.2 < ratio < 0.99 and model.difference(rewritten) > 5_000
+
+
+def test_a_model_is_reused_only_for_the_same_answers_record_and_value() -> None:
+    page = table(range(5), token="tok1")
+    first = build([ex(page), ex(page)], page, "item")
+    assert build([ex(page), ex(page)], page, "item") is first  # byte-identical replays: remembered
+    assert build([ex(page), ex(page)], page, "other").reflected == ("other",)
+    assert build([ex(page), ex(page, status=500)], page, "item").status == 200
+    assert build([ex(page, status=404), ex(page)], page, "item").status == 404  # not the cached 200 model
+    assert build([ex(page), ex(table(range(6), token="tok1"))], page, "item") != first

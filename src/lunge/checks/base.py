@@ -214,7 +214,9 @@ class CheckContext:
     points: Points
     noise: NoiseModel
     timing: TimingStats = TimingStats()
-    seed: int | str = 0
+    # Any value whose str() is stable across processes (ints, strs, tuples of them): the runner
+    # passes (run, baseline, point, check), turned into text only if the check draws.
+    seed: int | str | tuple[int | str, ...] = 0
     light: bool = False
     time_delay: float = 3.0
     sinks: tuple[Request, ...] = ()

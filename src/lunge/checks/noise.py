@@ -52,6 +52,8 @@ _INNER_MIN = 32  # a stable run shorter than this between two dynamic regions is
 _ANCHOR_MIN = 8  # an anchor not found whole is tried shortened, down to this length
 _CLEANED: dict[tuple[Any, ...], str] = {}  # NoiseModel.clean results, recent ones
 _CLEANED_MAX = 256
+_BUILT: dict[tuple[Any, ...], NoiseModel] = {}  # build() results for recent replays, by their answers
+_BUILT_MAX = 256
 _ALNUM_RUN = re.compile(r"[A-Za-z0-9]+")
 _CACHED_TEXT_MAX = 64 * 1024  # longer texts are not remembered: the cache stays under ~32 MB
 _DELIMITERS = frozenset("<>\"'\n\t =&;,()[]{}")  # where dynamic regions usually start and end
@@ -167,6 +169,22 @@ class NoiseModel:
 def build(replays: Sequence[Exchange], recorded_text: str | None = None, value: str = "") -> NoiseModel:
     """The noise model of an endpoint from its fresh replays (at least one) and, if kept, the text
     of the recorded response. ``value`` is the point's recorded value, removed where reflected."""
+    # Baselines of one endpoint often get byte-identical replays (a listing, a static page, the
+    # same error): the model depends on nothing else, so recent ones are remembered.
+    answers = tuple((r.status, r.text) if r.response is not None else None for r in replays)
+    key = (answers, recorded_text, value)
+    model = _BUILT.get(key)
+    if model is None:
+        model = _build(replays, recorded_text, value)
+        size = sum(len(a[1]) for a in answers if a is not None) + len(recorded_text or "")
+        if size <= _CACHED_TEXT_MAX:
+            if len(_BUILT) >= _BUILT_MAX:
+                _BUILT.clear()
+            _BUILT[key] = model
+    return model
+
+
+def _build(replays: Sequence[Exchange], recorded_text: str | None, value: str) -> NoiseModel:
     texts = [r.text for r in replays if r.response is not None]
     status = next((r.status for r in replays if r.response is not None), 0)
     reflected = (value,) if len(value) >= 3 else ()

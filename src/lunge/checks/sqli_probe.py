@@ -69,9 +69,16 @@ class Heuristic:
 
 def breaking_string(ctx: CheckContext) -> str:
     """Ten random characters of ``)(,.`` with exactly one ``'`` and one ``"`` among them."""
-    chars = [ctx.rng.choice(_ALPHABET) for _ in range(_PROBE_LENGTH - 2)]
+    # One draw for all of it (a draw per character cost more than the probe's own request):
+    # 2 bits per character, then 8 bits for each quote's position.
+    bits = ctx.rng.getrandbits(2 * (_PROBE_LENGTH - 2) + 16)
+    chars = []
+    for _ in range(_PROBE_LENGTH - 2):
+        bits, index = divmod(bits, len(_ALPHABET))
+        chars.append(_ALPHABET[index])
     for quote in ("'", '"'):
-        chars.insert(ctx.rng.randint(0, len(chars)), quote)
+        bits, position = divmod(bits, 256)
+        chars.insert(position % (len(chars) + 1), quote)
     return "".join(chars)
 
 

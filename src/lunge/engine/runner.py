@@ -329,7 +329,7 @@ class RunEngine:
         return CheckContext(
             baseline=request, recorded=baseline.response, replays=tuple(replays), point=point, points=points,
             noise=point_noise, timing=self._timing(request).snapshot(),
-            seed=_seed(self.run.id, baseline.id, point.name, check.id),
+            seed=(self.run.id, baseline.id, point.name, check.id),
             light=depth is Depth.LIGHT, time_delay=self.config.policy.limits.time_delay, sinks=sinks,
         )
 
@@ -499,12 +499,6 @@ def _applies(check: Check, ctx: CheckContext) -> bool:
     except Exception:  # the plugin boundary: a gate that raises means "not this point"
         logger.exception("check %s: applies() raised on %s", check.id, ctx.point.name)
         return False
-
-
-def _seed(*parts: object) -> str:
-    # SeededRandom hashes the str with BLAKE2b: deterministic across processes and runs (unlike
-    # hash()), and paid only by a check that draws a random number.
-    return "|".join(map(str, parts))
 
 
 def _origin(url: str) -> tuple[str, str, int]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiolimiter import AsyncLimiter
 
+from lunge.aio import Slots
 from lunge.checks.base import Attack, Exchange
 from lunge.engine.client import AttackClient
 from lunge.engine.lane import Lanes
@@ -86,7 +87,7 @@ class Sender:
         self.timeout = timeout
         self.allowed = None if allowed is None else {(h.lower(), p) for h, p in allowed}
         self.stats = SenderStats()
-        self._semaphore = asyncio.Semaphore(workers)
+        self._slots = Slots(workers)
         self._limiter = AsyncLimiter(rps, 1.0) if rps else None
         self._lanes = Lanes()
         self._in_flight = 0  # requests handed to send() and not answered yet (queued or on the wire)
@@ -119,13 +120,16 @@ class Sender:
             if self._limiter is not None:
                 await self._limiter.acquire()
             if attack.timing:
-                async with lane.exclusive(), self._semaphore:
+                async with lane.exclusive(), self._slots:
                     exchange = await self._send(attack)
             else:
                 await lane.enter_shared()
                 try:
-                    async with self._semaphore:
+                    await self._slots.acquire()
+                    try:
                         exchange = await self._send(attack)
+                    finally:
+                        self._slots.release()
                 finally:
                     await lane.leave_shared()
         finally:
