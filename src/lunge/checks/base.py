@@ -223,6 +223,10 @@ class CheckContext:
     # The generator behind ``rng``, made on first use: most probes of a repeated point send one
     # cheap request and never draw a random number, and seeding costs more than that probe.
     _rng: list[SeededRandom] = field(default_factory=list, init=False, repr=False, compare=False)
+    # Derived values a check computes several times from the same exchange (its cleaned text),
+    # kept for this context's life: see :meth:`remember`.
+    _memo: dict[tuple[str, int], tuple[object, Any]] = field(default_factory=dict, init=False, repr=False,
+                                                             compare=False)
 
     @property
     def rng(self) -> random.Random:
@@ -231,6 +235,17 @@ class CheckContext:
         if not self._rng:
             self._rng.append(SeededRandom(self.seed))
         return self._rng[0]
+
+    def remember[V](self, kind: str, exchange: Exchange, compute: Callable[[Exchange], V]) -> V:
+        """``compute(exchange)``, computed once per exchange for this context: a pure function of
+        the exchange (its cleaned text, say) that several judgements read."""
+        key = (kind, id(exchange))
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] is exchange:  # the exchange itself is kept: its id stays its own
+            return hit[1]  # type: ignore[no-any-return]
+        value = compute(exchange)
+        self._memo[key] = (exchange, value)
+        return value
 
     @property
     def normal(self) -> Exchange:

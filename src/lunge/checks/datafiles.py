@@ -28,6 +28,15 @@ def schema[C](cls: type[C]) -> type[C]:
     return cls
 
 
+# libyaml's loader where PyYAML was built with it: the checks' tables load about 10x faster.
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def safe_load(text: str) -> object:
+    """``yaml.safe_load`` through libyaml where available."""
+    return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader, C or Python
+
+
 def load[T](name: str, table: type[T]) -> T:
     """The table ``data/<name>`` validated as ``table`` (a :func:`schema` dataclass)."""
     return parse(f"lunge/checks/data/{name}", _read(name), table)
@@ -40,7 +49,7 @@ def parse[T](where: str, text: str, table: type[T]) -> T:
     {'a': 1}
     """
     try:
-        document = yaml.safe_load(text)
+        document = safe_load(text)
         return TypeAdapter(table).validate_python(document)
     except yaml.YAMLError as exc:
         raise CheckError(f"{where}: not valid YAML: {exc}") from exc

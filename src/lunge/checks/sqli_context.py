@@ -99,7 +99,7 @@ def usable(exchange: Exchange) -> bool:
 
 def cleaned(ctx: CheckContext, exchange: Exchange) -> str:
     """The response as the noise model compares it, its own payload removed where reflected."""
-    return ctx.noise.clean(exchange.text, _reflections(ctx, exchange))
+    return ctx.remember("cleaned", exchange, lambda e: ctx.noise.clean(e.text, _reflections(ctx, e)))
 
 
 def _reflections(ctx: CheckContext, exchange: Exchange) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lunge.checks.base import Attack, CheckContext, Confidence, Exchange
+from lunge.checks.datafiles import safe_load
 from lunge.checks.sqli_context import Outcome, is_numeric
 from lunge.errors import CheckError
 
@@ -170,7 +171,7 @@ def load_signatures(path: Path | None = None) -> Signatures:
     name = str(path) if path is not None else f"lunge/checks/data/{DATA_FILE}"
     text = path.read_text(encoding="utf-8") if path is not None else _packaged()
     try:
-        document = _FileModel.model_validate(yaml.safe_load(text))
+        document = _FileModel.model_validate(safe_load(text))
     except yaml.YAMLError as exc:
         raise CheckError(f"{name}: not valid YAML: {' '.join(str(exc).split())}") from exc
     except ValidationError as exc:

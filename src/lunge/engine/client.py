@@ -27,6 +27,7 @@ from collections.abc import Iterable
 import aiohttp
 from aiohttp.client_reqrep import ClientRequest, ClientResponse
 from aiohttp.helpers import TimerNoop
+from aiohttp.http import HttpVersion10, HttpVersion11
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -37,6 +38,7 @@ from lunge.http import Headers, Request, Response
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection"})
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _BODILESS_RESPONSES = frozenset({"HEAD"})  # aiohttp's EMPTY_BODY_METHODS for responses
+_VERSIONS = {HttpVersion11: "HTTP/1.1", HttpVersion10: "HTTP/1.0"}
 _NO_TIMER = TimerNoop()  # the whole exchange runs under one Deadlines block instead
 
 
@@ -154,8 +156,10 @@ def _wire_headers(headers: Headers) -> list[tuple[str, str]]:
 
 
 def _response(resp: ClientResponse, body: bytes) -> Response:
-    # aiohttp already undid the content coding; drop the header so nothing decodes twice.
-    fields = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers
-                   if k.lower() != b"content-encoding")
-    version = f"HTTP/{resp.version.major}.{resp.version.minor}" if resp.version else "HTTP/1.1"
-    return Response(resp.status, resp.reason or "", version, Headers.received(fields), body)
+    fields = tuple([(k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers])
+    if "Content-Encoding" in resp.headers:
+        # aiohttp already undid the content coding; drop the header so nothing decodes twice.
+        fields = tuple(f for f in fields if f[0].lower() != "content-encoding")
+    version = resp.version
+    text = _VERSIONS.get(version) or (f"HTTP/{version.major}.{version.minor}" if version else "HTTP/1.1")
+    return Response(resp.status, resp.reason or "", text, Headers.received(fields), body)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import SplitResult, quote, urlsplit
 
 from lunge.errors import MessageError
@@ -22,6 +23,13 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 _REQUEST_LINE = re.compile(r"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) (HTTP/\d(?:\.\d)?)\Z")
 _STATUS_LINE = re.compile(r"^(HTTP/\d(?:\.\d)?) (\d{3})(?: (.*))?\Z")
 _CHARSET = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)
+
+
+@lru_cache(maxsize=256)
+def _charset(content_type: str) -> str:
+    """The charset a Content-Type names, else UTF-8 (a run sees a handful of distinct values)."""
+    match = _CHARSET.search(content_type)
+    return match.group(1) if match else "utf-8"
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 _DIGITS = re.compile(r"[0-9]+")
 # What a URL given as text may keep when it becomes a request target: printable ASCII except the
@@ -205,10 +213,7 @@ class Response:
         return self._text
 
     def _decode_text(self) -> str:
-        charset = "utf-8"
-        match = _CHARSET.search(self.headers.get("content-type") or "")
-        if match:
-            charset = match.group(1)
+        charset = _charset(self.headers.get("content-type") or "")
         try:
             return self.decoded_body().decode(charset, errors="replace")
         except (LookupError, UnicodeError):

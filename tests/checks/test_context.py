@@ -1,4 +1,5 @@
-"""checks.base.SeededRandom: the generator behind every check's markers and payload choices."""
+"""checks.base: SeededRandom (behind every check's markers and payload choices) and the
+context's per-exchange memory."""
 
 from __future__ import annotations
 
@@ -36,3 +37,28 @@ def test_draws_are_the_same_in_another_process() -> None:
     code = "from lunge.checks.base import SeededRandom;print(SeededRandom('x|1').getrandbits(700))"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert int(other) == SeededRandom("x|1").getrandbits(700)
+
+
+def test_a_context_remembers_a_derived_value_per_exchange_for_its_own_life() -> None:
+    from lunge.checks.base import Attack, Exchange
+    from lunge.checks.testing import context
+    from lunge.http import Request, Response
+
+    def app(request: Request) -> Response:
+        return Response(200, body=b"page")
+
+    ctx = context(Request.from_url("http://t.test/?q=1"), "GET_q_value", app)
+    one = Exchange(Attack(ctx.baseline, "x"), Response(200, body=b"a"), 0.01)
+    two = Exchange(Attack(ctx.baseline, "x"), Response(200, body=b"a"), 0.01)  # equal, not the same
+    calls: list[Exchange] = []
+
+    def text(e: Exchange) -> str:
+        calls.append(e)
+        return e.text
+
+    assert ctx.remember("text", one, text) == ctx.remember("text", one, text) == "a"
+    assert ctx.remember("text", two, text) == "a"
+    assert calls == [one, two]  # once per exchange object
+    fresh = context(Request.from_url("http://t.test/?q=1"), "GET_q_value", app)
+    fresh.remember("text", one, text)
+    assert len(calls) == 3  # another context computes it again
