@@ -126,9 +126,15 @@ class Slots:
     def free(self) -> int:
         return self._free
 
-    async def acquire(self) -> None:
+    def try_acquire(self) -> bool:
+        """Take a slot now if one is free (no await); False when :meth:`acquire` must wait."""
         if self._free > 0:
             self._free -= 1
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        if self.try_acquire():
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(future)

@@ -32,23 +32,36 @@ class HostLane:
         finally:
             await self.leave_shared()
 
+    def try_enter_shared(self) -> bool:
+        """Take a shared hold now if nothing exclusive holds or awaits the lane (the common case,
+        with no await at all); False when :meth:`enter_shared` must wait. Checking and counting
+        happen without an await in between, so no other task can slip in (one loop, one thread)."""
+        if self._writer or self._writers_waiting:
+            return False
+        self._readers += 1
+        return True
+
     async def enter_shared(self) -> None:
         """Take a shared hold (pair it with :meth:`leave_shared`). The sender calls this pair
         directly: once per request, a context manager's generator costs more than the lock."""
-        if self._writer or self._writers_waiting:
+        if not self.try_enter_shared():
             async with self._changed:
                 await self._changed.wait_for(lambda: not self._writer and not self._writers_waiting)
                 self._readers += 1
-        else:
-            # Fast path: nothing exclusive pending. Checking and counting happen without an await in
-            # between, so no other task can slip in (one event loop, one thread).
-            self._readers += 1
+
+    def drop_shared(self) -> bool:
+        """Give up a shared hold; True when a waiting exclusive holder must now be woken with
+        :meth:`wake_exclusive` (the last reader left)."""
+        self._readers -= 1
+        return bool(self._writers_waiting) and self._readers == 0
+
+    async def wake_exclusive(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
 
     async def leave_shared(self) -> None:
-        self._readers -= 1
-        if self._writers_waiting and self._readers == 0:
-            async with self._changed:
-                self._changed.notify_all()
+        if self.drop_shared():
+            await self.wake_exclusive()
 
     @asynccontextmanager
     async def exclusive(self) -> AsyncIterator[None]:

@@ -27,7 +27,7 @@ from aiolimiter import AsyncLimiter
 from lunge.aio import Slots
 from lunge.checks.base import Attack, Exchange
 from lunge.engine.client import AttackClient
-from lunge.engine.lane import Lanes
+from lunge.engine.lane import HostLane, Lanes
 from lunge.errors import TargetError
 from lunge.http import Request
 
@@ -110,11 +110,12 @@ class Sender:
     async def send(self, attack: Attack) -> Exchange:
         """Send one attack (in the host's quiet lane, alone, when ``attack.timing``)."""
         request = attack.request
-        if not self.in_scope(request):
+        origin = (request.host.lower(), request.port)
+        if self.allowed is not None and origin not in self.allowed:
             self.stats.refused_out_of_scope += 1
             logger.error("refused to send outside the run's target: %s", request.origin)
             return Exchange(attack, None, 0.0, "refused: outside the run's target")
-        lane = self._lanes[(request.host.lower(), request.port)]
+        lane = self._lanes[origin]
         self._in_flight += 1
         try:
             if self._limiter is not None:
@@ -123,15 +124,7 @@ class Sender:
                 async with lane.exclusive(), self._slots:
                     exchange = await self._send(attack)
             else:
-                await lane.enter_shared()
-                try:
-                    await self._slots.acquire()
-                    try:
-                        exchange = await self._send(attack)
-                    finally:
-                        self._slots.release()
-                finally:
-                    await lane.leave_shared()
+                exchange = await self._send_shared(lane, attack)
         finally:
             self._in_flight -= 1
         if self._on_sent is not None:
@@ -151,6 +144,22 @@ class Sender:
             # cost CPU and buy no concurrency.
             return [await self.send(a) for a in attacks]
         return list(await asyncio.gather(*(self.send(a) for a in attacks)))
+
+    async def _send_shared(self, lane: HostLane, attack: Attack) -> Exchange:
+        # The lane and the slot are usually free: take them without an await (each await of a
+        # coroutine, once per request, adds up), and wait only when they are not.
+        if not lane.try_enter_shared():
+            await lane.enter_shared()
+        try:
+            if not self._slots.try_acquire():
+                await self._slots.acquire()
+            try:
+                return await self._send(attack)
+            finally:
+                self._slots.release()
+        finally:
+            if lane.drop_shared():
+                await lane.wake_exclusive()
 
     async def _send(self, attack: Attack) -> Exchange:
         assert self._client is not None, "use the Sender as an async context manager"
