@@ -64,6 +64,6 @@ def quick_init[T](cls: type[T]) -> type[T]:
     exec(source, namespace)  # noqa: S102 - the source is built above from field names only
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__annotations__ = dict(cls.__init__.__annotations__)  # type: ignore[misc]
-    cls.__init__ = init  # type: ignore[misc]
+    init.__annotations__ = dict(cls.__init__.__annotations__)
+    setattr(cls, "__init__", init)  # noqa: B010 - mypy refuses assigning to a method
     return cls

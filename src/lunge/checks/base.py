@@ -185,7 +185,7 @@ class SeededRandom(random.Random):
         return value
 
     def random(self) -> float:
-        return self.getrandbits(53) * 2.0**-53
+        return self.getrandbits(53) / 9007199254740992  # 2**53
 
 
 @quick_init
@@ -233,7 +233,7 @@ class CheckContext:
         """This context's random numbers, seeded by ``seed``: the same run, baseline, point and
         check draw the same markers and payloads."""
         if not self._rng:
-            self._rng.append(SeededRandom(self.seed))
+            self._rng.append(SeededRandom(str(self.seed)))
         return self._rng[0]
 
     def remember[V](self, kind: str, exchange: Exchange, compute: Callable[[Exchange], V]) -> V:

@@ -161,5 +161,5 @@ def _response(resp: ClientResponse, body: bytes) -> Response:
         # aiohttp already undid the content coding; drop the header so nothing decodes twice.
         fields = tuple(f for f in fields if f[0].lower() != "content-encoding")
     version = resp.version
-    text = _VERSIONS.get(version) or (f"HTTP/{version.major}.{version.minor}" if version else "HTTP/1.1")
+    text = "HTTP/1.1" if version is None else _VERSIONS.get(version) or f"HTTP/{version.major}.{version.minor}"
     return Response(resp.status, resp.reason or "", text, Headers.received(fields), body)
