@@ -11,25 +11,24 @@ import pytest
 from lunge.values import quick_init
 
 
-@dataclass(frozen=True, slots=True)
-class _Plain:
-    a: int
-    b: str = "b"
-    c: list[int] = field(default_factory=list)
-    d: tuple[int, ...] = field(default=(), kw_only=True)
-    e: list[str] = field(default_factory=lambda: ["x"], init=False, compare=False)
-    f: int = field(default=7, init=False)
+def _value_class() -> type:
+    """A fresh class with every kind of field quick_init supports (defined twice below: one
+    keeps dataclasses' own __init__, the other gets quick_init's)."""
+
+    @dataclass(frozen=True, slots=True)
+    class Value:
+        a: int
+        b: str = "b"
+        c: list[int] = field(default_factory=list)
+        d: tuple[int, ...] = field(default=(), kw_only=True)
+        e: list[str] = field(default_factory=lambda: ["x"], init=False, compare=False)
+        f: int = field(default=7, init=False)
+
+    return Value
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
-class _Quick:
-    a: int
-    b: str = "b"
-    c: list[int] = field(default_factory=list)
-    d: tuple[int, ...] = field(default=(), kw_only=True)
-    e: list[str] = field(default_factory=lambda: ["x"], init=False, compare=False)
-    f: int = field(default=7, init=False)
+_Plain = _value_class()
+_Quick = quick_init(_value_class())
 
 
 def _fields(value: object) -> dict[str, object]:
