@@ -29,7 +29,6 @@ from lunge.checks.base import Attack, Exchange
 from lunge.engine.client import AttackClient
 from lunge.engine.lane import HostLane, Lanes
 from lunge.errors import TargetError
-from lunge.http import Request
 
 logger = logging.getLogger(__name__)
 
@@ -103,9 +102,6 @@ class Sender:
     async def __aexit__(self, *exc: object) -> None:
         if self._client is not None:
             await self._client.__aexit__(*exc)
-
-    def in_scope(self, request: Request) -> bool:
-        return self.allowed is None or (request.host.lower(), request.port) in self.allowed
 
     async def send(self, attack: Attack) -> Exchange:
         """Send one attack (in the host's quiet lane, alone, when ``attack.timing``)."""
