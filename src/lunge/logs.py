@@ -71,7 +71,7 @@ def configure_logging(verbose: bool = False) -> None:
     root = logging.getLogger()
     own = [h for h in root.handlers if not type(h).__module__.startswith("mitmproxy")]
     if not own:
-        handler = logging.StreamHandler()
+        handler: logging.Handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
         root.addHandler(handler)
         own = [handler]

@@ -89,7 +89,7 @@ async def bare_loop(origin: str, requests: int, workers: int) -> float:
         return requests / (time.perf_counter() - started)
 
 
-def engine_run(url: str, record_id: int, workers: int) -> dict[str, float]:
+def engine_run(url: str, record_id: int, workers: int) -> dict[str, Any]:
     """Run the default policy over the record in this process: rate, requests, CPU per 10k."""
     store = open_store(url)
     try:

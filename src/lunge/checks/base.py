@@ -23,6 +23,7 @@ Drive it in a test with :func:`lunge.checks.testing.drive` and a fake responder;
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import string
 from collections.abc import Callable, Generator, Mapping
@@ -126,7 +127,7 @@ class TimingStats:
         if n < 2:
             return 0.0
         mean = self.mean
-        return (sum((s - mean) ** 2 for s in self.samples) / (n - 1)) ** 0.5
+        return math.sqrt(sum((s - mean) ** 2 for s in self.samples) / (n - 1))
 
 
 @dataclass(frozen=True, slots=True)

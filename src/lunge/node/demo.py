@@ -90,7 +90,10 @@ def run_demo(flags: Mapping[str, Any] | None = None, *, console: Console | None 
     demo_dir.mkdir(parents=True, exist_ok=True)
     db_url = str((flags or {}).get("db") or f"sqlite:///{demo_dir / 'lunge.db'}")
     with _shop() as shop_url:
-        say = (lambda _m: None) if quiet else (lambda m: console.print(m, highlight=False))
+        def say(message: str) -> None:
+            if not quiet:
+                console.print(message, highlight=False)
+
         say(f"[bold]1/3[/] the demo shop is up at {shop_url} (127.0.0.1 only)")
         record_id, baselines, requests = aio.run(_record_suite(shop_url, demo_dir, db_url))
         say(f"[bold]2/3[/] recorded its functional test suite through lunge's proxy: {requests} requests, "

@@ -93,7 +93,8 @@ def policy_yaml(summary: dict[str, Any]) -> str:
         "replay_coverage_threshold": summary["replay_coverage_threshold"], "fail_on": summary["fail_on"],
         "stop_on_first_fail": summary["stop_on_first_fail"], "light_after": summary["light_after"],
     }
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+    text: str = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+    return text
 
 
 def list_checks() -> list[dict[str, Any]]:
