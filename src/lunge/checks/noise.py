@@ -55,7 +55,7 @@ _CLEANED_MAX = 256
 _BUILT: dict[tuple[Any, ...], NoiseModel] = {}  # build() results for recent replays, by their answers
 _BUILT_MAX = 256
 _ALNUM_RUN = re.compile(r"[A-Za-z0-9]+")
-_CACHED_TEXT_MAX = 64 * 1024  # longer texts are not remembered: the cache stays under ~32 MB
+_CACHED_TEXT_MAX = 64 * 1024  # longer texts are not remembered: both caches together stay under ~48 MB
 _DELIMITERS = frozenset("<>\"'\n\t =&;,()[]{}")  # where dynamic regions usually start and end
 _CHAR_LIMIT = 2_000  # differing middles longer than this are matched by segments: difflib is quadratic
 _MAX_DEPTH = 3  # segment alignment nested in gaps this deep at most
