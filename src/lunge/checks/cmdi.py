@@ -34,6 +34,7 @@ from lunge.checks import datafiles, pointnames, timing
 from lunge.checks.base import Attack, Check, CheckContext, Confidence, Exchange, Probe, Severity, Verdict
 from lunge.checks.noise import strip_reflections
 from lunge.http.points import Point, ValueKind
+from lunge.values import quick_init
 
 
 @datafiles.schema
@@ -82,6 +83,7 @@ _FILE = re.compile(r"^[\w\-./\\ ]+\.[A-Za-z0-9]{1,5}\Z")
 _SPACES = re.compile(r"\s+")
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class _Marker:
     """One computed marker: the tag, the operands and the regex its output must match."""

@@ -17,11 +17,13 @@ from dataclasses import dataclass, replace
 from lunge.checks.base import Attack, CheckContext, Exchange
 from lunge.checks.sqli_context import SINGLE, differs, is_numeric, keeps_page
 from lunge.checks.sqli_errors import ErrorMatch, Signatures, neutral_value
+from lunge.values import quick_init
 
 _ALPHABET = ")(,."  # with one ' and one " added: sqlmap's HEURISTIC_CHECK_ALPHABET
 _PROBE_LENGTH = 10
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Heuristic:
     """What the heuristic requests showed.

@@ -39,6 +39,7 @@ from lunge.checks import datafiles, htmlcontext
 from lunge.checks.base import Attack, Check, CheckContext, Confidence, Exchange, Probe, Severity, Verdict
 from lunge.checks.htmlcontext import Context, Execution, Reflection
 from lunge.http.points import Point, ValueKind
+from lunge.values import quick_init
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class Candidate:
         return prefix + self.template.replace("{m}", marker)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Delivered:
     """What one delivery produced: ``sent`` every exchange (the attack; or the store and the sink
