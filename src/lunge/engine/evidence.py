@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lunge.checks.base import Exchange, Verdict
+from lunge.engine.client import sent_form
 from lunge.engine.planner import path_template
 from lunge.http import Request, Response, parse
 from lunge.logs import MASK, SECRET_NAME
@@ -52,7 +53,7 @@ def to_finding(verdict: Verdict, *, run_id: int, baseline_id: int, baseline: Req
         run_id=run_id, baseline_id=baseline_id, check_id=verdict.check_id, title=verdict.title,
         severity=verdict.severity, cwe=verdict.cwe, confidence=verdict.confidence, method=baseline.method,
         url=baseline.url, point=verdict.point, payload=conceal(verdict.payload),
-        attack_request=conceal(masked_request(request, verdict.point, verdict.payload)),
+        attack_request=conceal(masked_request(sent_form(request), verdict.point, verdict.payload)),
         response_status=response.status if response is not None else 0,
         response_excerpt=conceal(excerpt(response, verdict.proof) if response is not None
                                  else (verdict.exchange.error or "")),

@@ -7,7 +7,7 @@ no latin-1 view holds, but a caller may write) is sent as its UTF-8 bytes, as a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 
 HeaderPair = tuple[str, str]
 # What surrounds a value on the wire: the text between the colon-less name and the value (": "
@@ -144,6 +144,15 @@ class Headers:
         """The same headers without any field called ``name``."""
         lowered = name.lower()
         keep = [i for i, k in enumerate(self._lower) if k != lowered]
+        return Headers._make(tuple(self.fields[i] for i in keep), tuple(self.framing[i] for i in keep),
+                             tuple(self._lower[i] for i in keep))
+
+    def without(self, lowered_names: Collection[str]) -> Headers:
+        """The same headers without the fields whose lower-cased name is in ``lowered_names``
+        (these very headers when none is)."""
+        keep = [i for i, k in enumerate(self._lower) if k not in lowered_names]
+        if len(keep) == len(self._lower):
+            return self
         return Headers._make(tuple(self.fields[i] for i in keep), tuple(self.framing[i] for i in keep),
                              tuple(self._lower[i] for i in keep))
 
