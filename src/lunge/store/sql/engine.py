@@ -11,6 +11,8 @@ PostgreSQL runs with the server's defaults.
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -179,8 +181,9 @@ def _install_sqlite_hooks(engine: Engine, synchronous: str) -> None:
         # per-connection pragmas; journal_mode=WAL is persistent but cheap to assert.
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
-        for pragma in ("journal_mode=WAL", f"synchronous={synchronous}", f"busy_timeout={BUSY_TIMEOUT_MS}",
-                       "foreign_keys=ON"):
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        _wal_mode(cursor)
+        for pragma in (f"synchronous={synchronous}", "foreign_keys=ON"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
@@ -188,6 +191,21 @@ def _install_sqlite_hooks(engine: Engine, synchronous: str) -> None:
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get(_WRITE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _wal_mode(cursor: sqlite3.Cursor) -> None:
+    # Turning a new database to WAL takes an exclusive lock, and SQLite answers "database is
+    # locked" at once, without its busy handler, while another connection is doing the same: two
+    # nodes opening a new store together. Wait for it as the busy timeout would.
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _postgres_engine(url: URL) -> Engine:
