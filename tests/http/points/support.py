@@ -129,8 +129,12 @@ def _xml_expected(p: Point, value: str) -> str | object | None:
 
 def check_replace(points: Points, p: Point, value: str, expected: str | object | None = None) -> Points:
     """Replace ``p`` by ``value``, re-read the request from its bytes, and check that ``p`` holds
-    ``expected`` (unless None) and that every unrelated point is exactly as it was."""
+    ``expected`` (unless None) and that every unrelated point is exactly as it was. With SKIP the
+    value breaks the structure around ``p`` (raw markup in an XML DTD): the replaced request must
+    still be built and read, and there is nothing to compare."""
     new = reparse(points.replace(p, value))
+    if expected is SKIP:
+        return new
     if expected is not None:
         name = renamed(p, value, p)
         got = new.get(name)
