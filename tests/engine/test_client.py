@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import doctest
 import gzip
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from lunge.engine import client as client_module
 from lunge.engine.client import AttackClient, request_bytes, sent_form
-from lunge.http import Request
+from lunge.http import Headers, Request
 from tests.http.strategies import examples, requests
 
 
@@ -150,11 +151,14 @@ async def test_the_request_goes_out_byte_for_byte_as_request_bytes_says(scripted
     ("/a?q=1", [("X-A\nX-B", "1")]),
     ("/a?q=1 HTTP/1.1\r\nX: y", []),
     ("/a b", []),
+    ("/a", [("Transfer-Encoding:chunked", "x")]),  # a name the connection-header filter would miss
+    ("/a", [("Transfer-Encoding ", "chunked")]),
+    ("/a", [("", "x")]),
 ])
 async def test_a_request_that_would_split_on_the_wire_is_not_sent(scripted, target, headers) -> None:
     request = Request.from_url(f"{scripted}/", headers=headers).with_target(target)
     async with AttackClient(pool_size=2) as client:
-        with pytest.raises(ValueError, match="request line would break|would split the request"):
+        with pytest.raises(ValueError, match="request line would break|would split the request|not a token"):
             await client.fetch(request, 5, 1024)
     assert _Scripted.connections == 0 and _Scripted.received == []
 
@@ -197,6 +201,30 @@ async def test_interim_responses_are_skipped_and_head_has_no_body(scripted) -> N
     assert _Scripted.connections == 1
 
 
+async def test_a_late_answer_on_an_idle_pooled_connection_is_not_taken_for_the_next_response(scripted) -> None:
+    # A server answering one request twice (or a split response): the second answer sits on the
+    # pooled connection and must not be read as the response to whatever is sent next.
+    _Scripted.replies = [[b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst",
+                          b"HTTP/1.1 500 Oops\r\nContent-Length: 5\r\n\r\nSTALE"],
+                         [b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond"]]
+    async with AttackClient(pool_size=2) as client:
+        first, _ = await client.fetch(Request.from_url(f"{scripted}/1"), 5, 1024)
+        await asyncio.sleep(0.2)
+        second, _ = await client.fetch(Request.from_url(f"{scripted}/2"), 5, 1024)
+    assert (first.status, first.body) == (200, b"first")
+    assert (second.status, second.body) == (200, b"second")
+    assert _Scripted.connections == 2
+
+
+async def test_a_body_broken_in_a_later_packet_fails_at_once_not_at_the_deadline(scripted) -> None:
+    _Scripted.replies = [[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n", b"zz\r\nxx\r\n"]]
+    started = time.perf_counter()
+    async with AttackClient(pool_size=2) as client:
+        with pytest.raises(aiohttp.ClientPayloadError, match="broken off"):
+            await client.fetch(Request.from_url(f"{scripted}/"), 5, 1024)
+    assert time.perf_counter() - started < 2
+
+
 async def test_a_malformed_response_is_a_client_error(scripted) -> None:
     _Scripted.replies = [[b"NOT HTTP AT ALL\r\n\r\n"]]
     async with AttackClient(pool_size=2) as client:
@@ -211,6 +239,21 @@ async def test_a_gzip_body_is_decoded_and_its_coding_header_dropped(scripted) ->
     async with AttackClient(pool_size=2) as client:
         response, _ = await client.fetch(Request.from_url(f"{scripted}/"), 5, 1024)
     assert response.body == b"<p>hello</p>" and "content-encoding" not in response.headers
+
+
+async def test_a_coding_aiohttp_leaves_alone_keeps_its_header_and_lunge_decodes_it(scripted) -> None:
+    body = gzip.compress(gzip.compress(b"<p>twice</p>"))
+    _Scripted.replies = [[b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip, gzip\r\nContent-Length: %d\r\n\r\n%s"
+                          % (len(body), body)]]
+    async with AttackClient(pool_size=2) as client:
+        response, _ = await client.fetch(Request.from_url(f"{scripted}/"), 5, 1024)
+    assert response.body == body and response.headers.get("content-encoding") == "gzip, gzip"
+    assert response.text() == "<p>twice</p>"
+
+
+def test_a_missing_host_header_names_the_origin_in_ascii() -> None:
+    request = Request.from_url("http://b\u00fccher.test:8080/").with_headers(Headers([("X-A", "1")]))
+    assert request_bytes(request).startswith(b"GET / HTTP/1.1\r\nHost: xn--bcher-kva.test:8080\r\nX-A: 1\r\n")
 
 
 async def test_https_target_certificate_unverified_by_default_and_verified_on_request(tmp_path) -> None:

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import re
 import ssl
 import time
+from typing import cast
 
 import aiohttp
 from aiohttp.client_proto import ResponseHandler
@@ -47,7 +49,13 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # a Content-Length even for an empty body
 # A request target or method holding these would end the request line early or split it.
 _LINE_BREAKERS = re.compile(r"[\x00-\x20\x7f]")
+# Header names, one per line: each an RFC 9110 token. Anything else ("Transfer-Encoding:chunked"
+# as a name, a trailing space) would let a header through that the client thinks it removed.
+_TOKEN_LINES = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+(?:\n[-!#$%&'*+.^_`|~0-9A-Za-z]+)*")
+# The content codings aiohttp's parser undoes (exactly these values, as its parser compares them).
+_DECODED_CODINGS = frozenset({"gzip", "deflate", "br", "zstd"})
 _VERSIONS = {HttpVersion11: "HTTP/1.1", HttpVersion10: "HTTP/1.0"}
+_CLEAN_CONNECTION_TRIES = 3
 _NO_TIMER = TimerNoop()  # the whole exchange runs under one Deadlines block instead
 
 
@@ -57,8 +65,9 @@ def request_bytes(request: Request) -> bytes:
     there is none, a Content-Length for the body, then the body. :func:`sent_form` is the same
     request as a value, for the evidence.
 
-    Raises ``ValueError`` when a method, target or header would break out of its line: a request
-    that would be read as two is never sent.
+    Raises ``ValueError`` when a method, target or header would break out of its line, or a header
+    name is not a token: a request that would be read as two, or with a header this function
+    removed, is never sent.
 
     >>> r = Request.from_url("http://t.test/a?q=1", "POST", [("X-A", "1"), ("Connection", "close")], b"x=1")
     >>> request_bytes(r)
@@ -67,6 +76,9 @@ def request_bytes(request: Request) -> bytes:
     if _LINE_BREAKERS.search(request.method) or _LINE_BREAKERS.search(request.target) or not request.target:
         raise ValueError(f"request line would break: {request.method[:20]!r} {request.target[:80]!r}")
     headers = request.headers.without(_CONNECTION_HEADERS)
+    if headers and not _TOKEN_LINES.fullmatch("\n".join([name for name, _ in headers])):
+        bad = next(name for name, _ in headers if not _TOKEN_LINES.fullmatch(name))
+        raise ValueError(f"header name {bad[:40]!r} is not a token")
     line = f"{request.method} {request.target} HTTP/1.1\r\n"
     if "host" not in headers:
         line += f"Host: {_authority(request)}\r\n"
@@ -91,11 +103,30 @@ def sent_form(request: Request) -> Request:
 
 
 def _authority(request: Request) -> str:
-    return request.origin.partition("://")[2]
+    authority = request.origin.partition("://")[2]
+    if authority.isascii():
+        return authority
+    try:
+        return authority.encode("idna").decode("ascii")
+    except UnicodeError:
+        return authority
 
 
 def _breaks_line(text: str) -> bool:
     return "\r" in text or "\n" in text
+
+
+class _AttackProtocol(ResponseHandler):
+    """aiohttp's client protocol, except that a failure of the connection or of the parser also
+    ends the body being read. aiohttp puts a parse error found in a body's later bytes (a bad
+    chunk size, a broken gzip stream) on the message queue only, so the body's reader waited for
+    the request's deadline and the response was lost as a timeout."""
+
+    def set_exception(self, exc: BaseException, *cause: BaseException) -> None:
+        payload = self._payload
+        if payload is not None and not payload.is_eof() and payload.exception() is None:
+            payload.set_exception(aiohttp.ClientPayloadError(f"response body broken off: {exc!r}"))
+        super().set_exception(exc, *cause)
 
 
 class _Origin(ClientRequest):
@@ -130,9 +161,12 @@ class AttackClient:
         ssl_context: ssl.SSLContext | bool = ssl.create_default_context() if self._verify_tls else False
         self._connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0, ssl=ssl_context,
                                                ttl_dns_cache=300, enable_cleanup_closed=True)
+        self._loop = asyncio.get_running_loop()
+        # Every connection the pool opens (plain or TLS) gets the protocol below.
+        self._connector._factory = cast("functools.partial[ResponseHandler]",
+                                        functools.partial(_AttackProtocol, loop=self._loop))
         # The session owns the connector's lifetime.
         self._session = aiohttp.ClientSession(connector=self._connector, cookie_jar=aiohttp.DummyCookieJar())
-        self._loop = asyncio.get_running_loop()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -179,8 +213,7 @@ class AttackClient:
 
     async def _attempt(self, request: Request, data: bytes,
                        timeout: float) -> tuple[RawResponseMessage, StreamReader, Connection]:
-        assert self._connector is not None, "use the client as a context manager"
-        conn = await self._connector.connect(self._origin(request), traces=[], timeout=self._client_timeout(timeout))
+        conn = await self._clean_connection(request, timeout)
         try:
             protocol = conn.protocol
             assert protocol is not None
@@ -195,6 +228,21 @@ class AttackClient:
             conn.close()
             raise
         return message, payload, conn
+
+    async def _clean_connection(self, request: Request, timeout: float) -> Connection:
+        """A connection to the request's origin with nothing on it yet. A pooled one may hold bytes
+        the server sent after the last response (a second answer to one request, a late error): they
+        would be read as this request's response, so that connection is closed and another taken."""
+        assert self._connector is not None, "use the client as a context manager"
+        origin, client_timeout = self._origin(request), self._client_timeout(timeout)
+        for _ in range(_CLEAN_CONNECTION_TRIES):
+            conn = await self._connector.connect(origin, traces=[], timeout=client_timeout)
+            assert conn.protocol is not None
+            if not conn.protocol.should_close:
+                return conn
+            conn.close()
+        raise aiohttp.ClientConnectionError(
+            f"{request.origin} sent data nobody asked for on {_CLEAN_CONNECTION_TRIES} connections in a row")
 
     def _origin(self, request: Request) -> _Origin:
         key = (request.scheme, request.host, request.port)
@@ -246,8 +294,10 @@ async def _read_body(payload: StreamReader, max_body: int) -> bytes:
 
 def _response(message: RawResponseMessage, body: bytes) -> Response:
     fields = tuple([(k.decode("latin-1"), v.decode("latin-1")) for k, v in message.raw_headers])
-    if "Content-Encoding" in message.headers:
+    codings = message.headers.getall("Content-Encoding", ())
+    if len(codings) == 1 and codings[0].isascii() and codings[0].lower() in _DECODED_CODINGS:
         # aiohttp already undid the content coding; drop the header so nothing decodes twice.
+        # Any other coding (``gzip, gzip``, an unknown one) is left on the body and its header.
         fields = tuple(f for f in fields if f[0].lower() != "content-encoding")
     version = message.version
     text = _VERSIONS.get(version) or f"HTTP/{version.major}.{version.minor}"
