@@ -300,3 +300,26 @@ def test_the_evidence_form_of_a_request_is_exactly_what_goes_on_the_wire(request
     assert evidence.to_bytes() == wire
     assert Request.parse(wire) == evidence
     assert wire.endswith(b"\r\n\r\n" + request.body)
+
+
+async def test_one_connection_reads_a_mixed_sequence_of_responses_right(scripted) -> None:
+    # The connection's parser is kept from one response to the next (rebuilt only when HEAD
+    # starts or stops): every kind of framing in a row, on one connection.
+    zipped = gzip.compress(b"zipped")
+    script = [
+        ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none", b"one"),
+        ("GET", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntwo\r\n0\r\n\r\n", b"two"),
+        ("HEAD", b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n", b""),
+        ("HEAD", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b""),
+        ("GET", b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (len(zipped), zipped),
+         b"zipped"),
+        ("GET", b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", b""),
+        ("POST", b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlast", b"last"),
+    ]
+    _Scripted.replies = [[reply] for _, reply, _ in script]
+    outgoing = [Request.from_url(f"{scripted}/{i}", method, body=b"x" if method == "POST" else b"")
+                for i, (method, _, _) in enumerate(script)]
+    async with AttackClient(pool_size=2) as client:
+        bodies = [(await client.fetch(request, 5, 1024))[0].body for request in outgoing]
+    assert bodies == [expected for _, _, expected in script]
+    assert _Scripted.connections == 1

@@ -122,6 +122,18 @@ class _AttackProtocol(ResponseHandler):
     chunk size, a broken gzip stream) on the message queue only, so the body's reader waited for
     the request's deadline and the response was lost as a timeout."""
 
+    _parser_skips_payload: bool | None = None  # what the current parser was built for
+
+    def prepare(self, *, skip_payload: bool) -> None:
+        """Ready to read the next response. aiohttp builds a new parser for every request; a
+        connection handed out clean (:attr:`should_close` false: no body half-read, nothing
+        buffered) has its parser between two messages, where it can go on, unless the new
+        response is to a HEAD and the last was not (or the other way round)."""
+        if self._parser is None or self._parser_skips_payload is not skip_payload:
+            self.set_response_params(timer=_NO_TIMER, skip_payload=skip_payload, read_until_eof=True,
+                                     auto_decompress=True)
+            self._parser_skips_payload = skip_payload
+
     def set_exception(self, exc: BaseException, *cause: BaseException) -> None:
         payload = self._payload
         if payload is not None and not payload.is_eof() and payload.exception() is None:
@@ -216,9 +228,8 @@ class AttackClient:
         conn = await self._clean_connection(request, timeout)
         try:
             protocol = conn.protocol
-            assert protocol is not None
-            protocol.set_response_params(timer=_NO_TIMER, skip_payload=request.method == "HEAD",
-                                         read_until_eof=True, auto_decompress=True)
+            assert isinstance(protocol, _AttackProtocol)
+            protocol.prepare(skip_payload=request.method == "HEAD")
             transport = protocol.transport
             if transport is None or transport.is_closing():
                 raise aiohttp.ServerDisconnectedError()
