@@ -528,9 +528,8 @@ def bench_engine_command(
     as_json: JsonFlag = False,
 ) -> None:
     """The attack engine against a bare aiohttp loop on one fast loopback target; memory at 1k and 10k."""
-    from rich.table import Table
-
     from lunge.bench.engine import run as run_bench
+    from lunge.bench.engine import table
 
     if not as_json:
         err_console.print(f"measuring ({runs} runs of {baselines} baselines, then memory at {baselines} and "
@@ -539,12 +538,7 @@ def bench_engine_command(
     if as_json:
         print_json(figures)
         return
-    table = Table(title="lunge bench engine", title_justify="left")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key, value in figures.items():
-        table.add_row(key, str(value))
-    console.print(table)
+    console.print(table(figures))
 
 
 
