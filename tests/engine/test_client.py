@@ -4,6 +4,7 @@ evidence shows it, and what ClientSession did for correctness, the client still 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import doctest
 import gzip
@@ -45,14 +46,22 @@ class _OneRequestPerConnection(asyncio.Protocol):
         self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")  # type: ignore[attr-defined]
 
 
+@contextlib.asynccontextmanager
+async def _serving(protocol: type[asyncio.Protocol]) -> AsyncIterator[str]:
+    """A raw protocol server on a free loopback port; yields its origin."""
+    server = await asyncio.get_running_loop().create_server(protocol, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 @pytest.fixture
 async def stale_server() -> AsyncIterator[str]:
     _OneRequestPerConnection.connections = 0
-    server = await asyncio.get_running_loop().create_server(_OneRequestPerConnection, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.close()
-    await server.wait_closed()
+    async with _serving(_OneRequestPerConnection) as origin:
+        yield origin
 
 
 async def test_an_idempotent_request_on_a_connection_the_server_dropped_is_sent_again(stale_server) -> None:
@@ -124,11 +133,8 @@ class _Scripted(asyncio.Protocol):
 @pytest.fixture
 async def scripted() -> AsyncIterator[str]:
     _Scripted.received, _Scripted.replies, _Scripted.connections = [], [], 0
-    server = await asyncio.get_running_loop().create_server(_Scripted, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.close()
-    await server.wait_closed()
+    async with _serving(_Scripted) as origin:
+        yield origin
 
 
 async def test_the_request_goes_out_byte_for_byte_as_request_bytes_says(scripted) -> None:
