@@ -2,18 +2,22 @@
 read by aiohttp's parser.
 
 :class:`~lunge.http.Request` is byte-faithful: its target, headers and body are what the check
-built and what the finding's evidence shows. The client writes them as they are
-(:func:`request_bytes`: the request line, the headers in their order, the body) instead of
-handing them to ``ClientRequest``, which rebuilds the URL, the header multidict and a body
-payload, and writes through a stream writer (a separate task for a body): 80-90 µs of CPU per
-request against 40-50 µs for this path, measured on ``lunge bench engine``'s target (a GET/POST
-mix). What aiohttp does for correctness is kept: its connector (keep-alive pool, TLS, connect
-timeouts), its C response parser (framing, chunked and content decoding), and one retry of an
-idempotent request whose pooled connection the server had closed (`RFC 9112 §9.3.1`_).
+built and what the finding's evidence shows (:func:`sent_form`). The client writes them as they
+are (:func:`request_bytes`) instead of handing them to ``ClientRequest``, which rebuilds the URL,
+the header multidict and a body payload and writes through a stream writer (a separate task for a
+body). With the parser kept from one response to the next on a clean connection, a request costs
+40-50 µs of CPU here against 120-140 µs through ``ClientRequest``, measured on ``lunge bench
+engine``'s target (its GET/POST mix).
 
-It uses aiohttp's lower-level classes (``BaseConnector.connect``, ``Connection`` and the
-protocol's message queue), so pyproject pins aiohttp to the minor versions this was checked
-against; the client and sender tests exercise every path here against real servers.
+What aiohttp does for correctness is kept: its connector (keep-alive pool, TLS, connect timeouts),
+its C response parser (framing, chunked and content decoding), and one retry of an idempotent
+request whose pooled connection the server had closed (`RFC 9112 §9.3.1`_). Two things are added:
+a pooled connection holding bytes nobody asked for is never used (they would be read as the next
+response), and a body broken off by a parse error ends at once instead of at the deadline.
+
+It uses aiohttp's lower-level classes (``BaseConnector.connect`` and its protocol factory,
+``Connection``, ``ResponseHandler``), so pyproject pins aiohttp to the minor versions this was
+checked against; the client and sender tests exercise every path here against real servers.
 
 .. _RFC 9112 §9.3.1: https://www.rfc-editor.org/rfc/rfc9112#name-retrying-requests
 """
