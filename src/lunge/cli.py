@@ -524,7 +524,7 @@ def bench_engine_command(
     baselines: Annotated[int, typer.Option(help="Baselines in the record the rates are measured on.")] = 1000,
     large: Annotated[int, typer.Option(help="Baselines in the larger record of the memory comparison.")] = 10_000,
     workers: Annotated[int, typer.Option(help="Concurrent requests, for both the bare loop and the engine.")] = 10,
-    runs: Annotated[int, typer.Option(help="Runs of each rate measurement; the median is reported.")] = 3,
+    runs: Annotated[int, typer.Option(help="Runs of each rate measurement; the median is reported.")] = 5,
     as_json: JsonFlag = False,
 ) -> None:
     """The attack engine against a bare aiohttp loop on one fast loopback target; memory at 1k and 10k."""

@@ -9,8 +9,11 @@ In one invocation:
 - peak RSS is taken from fresh processes running the engine over 1k and 10k baselines, to show that
   memory stays flat as records grow.
 
-Each rate is the median of ``runs`` runs, bare and engine interleaved. Both run on the same event
-loop, the one ``lunge test`` uses (:mod:`lunge.aio`: uvloop where installed).
+Each rate is the median of ``runs`` runs, bare and engine interleaved; the ratio is the median of
+the runs' ratios, each taken between an engine run and the bare run right after it: on a shared
+machine whose speed drifts within a minute, a pair measured seconds apart compares like with like
+where the two medians may come from different moments. Both run on the same event loop, the one
+``lunge test`` uses (:mod:`lunge.aio`: uvloop where installed).
 """
 
 from __future__ import annotations
@@ -154,7 +157,7 @@ def rss_child(url: str, record_id: int, workers: int) -> dict[str, float]:
     return result
 
 
-def run(*, baselines: int = 1000, large: int = 10_000, workers: int = 10, runs: int = 3) -> dict[str, Any]:
+def run(*, baselines: int = 1000, large: int = 10_000, workers: int = 10, runs: int = 5) -> dict[str, Any]:
     """The whole benchmark; returns the figures (``bare_rps``, ``engine_rps``, ``ratio``, ...)."""
     with tempfile.TemporaryDirectory() as tmp, target_process() as origin:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
@@ -170,16 +173,19 @@ def run(*, baselines: int = 1000, large: int = 10_000, workers: int = 10, runs: 
         rss_small = rss_child(url, small_id, workers)
         rss_large = rss_child(url, large_id, workers)
     bare_rps, engine_rps = statistics.median(bare), statistics.median(engine)
+    ratios = [e / b for e, b in zip(engine, bare, strict=True)]
+    ratio = statistics.median(ratios)
     return {
-        "bare_rps": round(bare_rps, 1), "engine_rps": round(engine_rps, 1), "ratio": round(engine_rps / bare_rps, 3),
+        "bare_rps": round(bare_rps, 1), "engine_rps": round(engine_rps, 1), "ratio": round(ratio, 3),
         "cpu_s_per_10k": round(statistics.median(cpu), 3), "requests_per_run": int(last["requests"]),
         "baselines": baselines, "large": large, "workers": workers, "runs": runs, "event_loop": aio.loop_name(),
         "rss_mb_1k": round(rss_small["rss_mb"], 1), "rss_mb_10k": round(rss_large["rss_mb"], 1),
         "rss_ratio": round(rss_large["rss_mb"] / rss_small["rss_mb"], 3),
         "requests_10k": int(rss_large["requests"]), "seconds_10k": round(rss_large["seconds"], 1),
         "bare_rps_runs": [round(x, 1) for x in bare], "engine_rps_runs": [round(x, 1) for x in engine],
+        "ratio_runs": [round(x, 3) for x in ratios],
         "targets": TARGETS,
-        "meets_targets": engine_rps / bare_rps >= TARGETS["ratio"]
+        "meets_targets": ratio >= TARGETS["ratio"]
         and rss_large["rss_mb"] / rss_small["rss_mb"] <= TARGETS["rss_ratio"],
     }
 
@@ -196,8 +202,8 @@ def table(figures: dict[str, Any]) -> Table:
                 ", ".join(f"{v:,.0f}" for v in bare_runs))
     out.add_row("engine (default policy), requests/s", f"{figures['engine_rps']:,.0f}", "",
                 ", ".join(f"{v:,.0f}" for v in engine_runs))
-    out.add_row("ratio engine / bare", f"{figures['ratio']:.3f}", f"≥ {TARGETS['ratio']}",
-                ", ".join(f"{e / b:.3f}" for e, b in zip(engine_runs, bare_runs, strict=True)))
+    out.add_row("ratio engine / bare (median of the runs')", f"{figures['ratio']:.3f}", f"≥ {TARGETS['ratio']}",
+                ", ".join(f"{r:.3f}" for r in figures["ratio_runs"]))
     out.add_row("engine CPU seconds per 10k requests", f"{figures['cpu_s_per_10k']:.2f}", "", "")
     out.add_row(f"peak RSS (MB), {figures['baselines']:,} baselines", f"{figures['rss_mb_1k']:.1f}", "", "")
     out.add_row(f"peak RSS (MB), {figures['large']:,} baselines ({figures['requests_10k']:,} requests)",
