@@ -145,10 +145,7 @@ class Headers:
 
     def remove(self, name: str) -> Headers:
         """The same headers without any field called ``name``."""
-        lowered = name.lower()
-        keep = [i for i, k in enumerate(self._lower) if k != lowered]
-        return Headers._make(tuple(self.fields[i] for i in keep), tuple(self.framing[i] for i in keep),
-                             tuple(self._lower[i] for i in keep))
+        return self.without((name.lower(),))
 
     def without(self, lowered_names: Collection[str]) -> Headers:
         """The same headers without the fields whose lower-cased name is in ``lowered_names``
