@@ -177,3 +177,24 @@ def test_light_mode_sends_the_error_probe_only() -> None:
     ctx = context(json_request(), JSON_POINT, responder, light=True)
     sent: list[Attack] = []
     assert drive(NOSQLI, ctx, responder, sent=sent) == [] and len(sent) == 2
+
+
+def test_operator_brackets_in_a_form() -> None:
+    def form_app(request: Request) -> ResponderResult:
+        fields: dict[str, Any] = {}
+        for key, value in parse_qsl(request.body.decode(), keep_blank_values=True):
+            match = re.fullmatch(r"(\w+)(?:\[(\$\w+)\](\[\])?)?", key)
+            if match is None:
+                continue
+            name, operator, listed = match.groups()
+            fields[name] = value if operator is None else {operator: [value] if listed else value}
+        try:
+            found = docstore.find(MEMBERS, {"email": fields.get("email")})
+        except docstore.QueryError:
+            return _json(500, {"error": "bad query"})
+        return _json(200, {"name": found[0]["name"]}) if found else _json(404, {"error": "no such member"})
+
+    request = Request.from_url("http://app.test/lookup", "POST", body=b"email=alice%40x.test&page=1",
+                               headers=[("Content-Type", "application/x-www-form-urlencoded")])
+    (verdict,), _ = run(form_app, request, "POST_FORM_URLENCODED_email_value")
+    assert verdict.details["place"] == "form" and "email[$ne]=" in verdict.payload

@@ -74,7 +74,7 @@ def _operator_place(ctx: CheckContext) -> str | None:
         return "json"
     if len(path) == 1 and parsers[0] == "GET":
         return "query"
-    if parsers == ["POST", "FORM_URLENCODED"] or (len(path) == 2 and parsers[:2] == ["POST", "FORM_URLENCODED"]):
+    if parsers == ["POST", "FORM_URLENCODED"]:
         return "form"
     return None
 
