@@ -33,7 +33,9 @@ from lunge.checks.base import Confidence, Severity
 from lunge.errors import PolicyError
 
 FAST_DEFAULT_POINTS = ("GET_.*", "POST_.*", "URI", "PATH_.*", "ACTION_NAME", "ACTION_EXT")
-DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir")
+# FAST's five, then the query-language injections (2 requests each on a point seen before: light mode).
+DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir", "nosqli", "ldapi", "xpathi", "xslti", "hqli", "sparqli",
+                  "odatai")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +120,8 @@ BUILTIN: dict[str, TestPolicy] = {
     "default": TestPolicy(
         name="default",
         description="FAST's default policy: GET, POST, URI, PATH and ACTION points; SQL injection, XSS, "
-        "command injection, path traversal and open redirect.",
+        "command injection, path traversal, open redirect, and NoSQL, LDAP, XPath, XSLT, HQL, SPARQL and OData "
+        "injection.",
     ),
     "full": TestPolicy(
         name="full",
