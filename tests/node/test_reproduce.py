@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -115,3 +115,18 @@ def test_judging_a_delay_and_a_proof_that_one_attack_cannot_show() -> None:
     # the proof in the baseline's own response proves nothing
     assert _judged("root:x:0:0", "root:x:0:0", _exchange("root:x:0:0", 0.1),
                    _exchange("root:x:0:0", 0.1)) is Outcome.INCONCLUSIVE
+
+
+def test_a_stored_finding_is_judged_on_the_page_that_showed_it() -> None:
+    from lunge.node.reproduce import _sink
+
+    finding = Finding(1, 1, "xss-stored", "Stored XSS", Severity.HIGH, 79, Confidence.FIRM, "POST", "http://app/c",
+                      "POST_FORM_URLENCODED_text_value", "<x>", "GET /c HTTP/1.1\r\n\r\n", 200, "<x>", "<x>", "c", "fp",
+                      {"proven_at": "GET http://app/c?page=2"}, id=1)
+    planted = Request.from_url("http://app/c", "POST", headers=[("Content-Type", "application/x-www-form-urlencoded")],
+                               body=b"text=%3Cx%3E")
+    sink = _sink(finding, planted)
+    assert sink is not None and (sink.method, sink.target, sink.body) == ("GET", "/c?page=2", b"")
+    assert "content-type" not in sink.headers
+    reflected = replace(finding, details={"proven_at": "POST http://app/c"})
+    assert _sink(reflected, planted) is None

@@ -96,11 +96,12 @@ def reproduce(finding_ref: str, flags: Mapping[str, Any] | None = None) -> Repro
 def _sink(finding: Finding, attack: Request) -> Request | None:
     """The page the proof was seen on when it is not the attack's own response (a stored XSS shows
     on another page): fetched with GET after the attack."""
-    _, _, proven_url = str(finding.details.get("proven_at") or "").partition(" ")
+    method, _, proven_url = str(finding.details.get("proven_at") or "").partition(" ")
     if not proven_url:
         return None
     proven = urlsplit(proven_url)
-    if unquote(proven.path or "/") == unquote(attack.path):  # the attack's own page (query encodings may differ)
+    # the attack's own page (its query may be encoded differently by the rebuild: compare method and path)
+    if method == attack.method and unquote(proven.path or "/") == unquote(attack.path):
         return None
     target = (proven.path or "/") + (f"?{proven.query}" if proven.query else "")
     return dataclasses.replace(attack, method="GET", target=target, body=b"",
