@@ -36,6 +36,8 @@ def test_demo_findings_equal_exactly_the_manifests_vulnerable_entries(tmp_path: 
     assert len(json.loads(reports["sarif"].read_text())["runs"][0]["results"]) == count
     assert len(ElementTree.parse(reports["junit.xml"]).getroot().findall(".//testcase/failure")) == count
     assert reports["html"].read_text().count('class="finding ') == count
+    statuses = {t["baseline_id"]: t["status"] for t in json.loads(reports["json"].read_text())["test_sets"]}
+    assert {statuses[f["baseline_id"]] for f in document["findings"]} == {"failed"}  # stored XSS's source too
     for finding in document["findings"]:  # evidence or silence
         assert finding["evidence"]["attack_request"] and finding["evidence"]["proof"] and finding["confirmation"]
 
