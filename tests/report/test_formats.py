@@ -74,6 +74,10 @@ def test_sarif_is_valid_with_a_rule_per_check_and_a_result_per_finding(tmp_path:
     assert [r["partialFingerprints"]["lungeFinding/v1"] for r in run["results"]] == ["abc123", "fp-xss"]
     assert [run["tool"]["driver"]["rules"][r["ruleIndex"]]["id"] for r in run["results"]] == ["sqli", "xss-reflected"]
     assert run["results"][1]["webRequest"]["target"] == "http://moved:8000/search?q=%3Cscript%3E"
+    # code scanning takes no absolute http URI in a location: a path relative to the target's origin
+    assert run["originalUriBaseIds"] == {"TARGET": {"uri": "http://app/"}}
+    assert [r["locations"][0]["physicalLocation"]["artifactLocation"] for r in run["results"]] == [
+        {"uri": "products", "uriBaseId": "TARGET"}, {"uri": "search", "uriBaseId": "TARGET"}]
 
 
 def test_sarif_of_a_run_without_findings_is_valid(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from typing import IO, Any
+from urllib.parse import quote, unquote, urlsplit
 
 from lunge.report.document import ReportInput, Rule, run_section
 from lunge.report.evidence import attack_url, curl_line
@@ -46,6 +47,7 @@ def sarif_log(data: ReportInput) -> dict[str, Any]:
     properties: dict[str, Any] = {"run": run_section(run)}
     if data.comparison is not None:
         properties["comparison"] = data.comparison.summary()
+    bases = _uri_bases(data.findings)
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
@@ -54,7 +56,8 @@ def sarif_log(data: ReportInput) -> dict[str, Any]:
                                 "rules": [_rule(r) for r in rules]}},
             "automationDetails": {"id": f"lunge/{run.build_id or 'run'}/{run.label}"},
             "invocations": [invocation],
-            "results": [_result(data, f, index[f.check_id]) for f in data.findings],
+            "originalUriBaseIds": {name: {"uri": origin} for origin, name in bases.items()},
+            "results": [_result(data, f, index[f.check_id], bases) for f in data.findings],
             "properties": properties,
         }],
     }
@@ -78,7 +81,28 @@ def _rule(rule: Rule) -> dict[str, Any]:
     }
 
 
-def _result(data: ReportInput, finding: Finding, rule_index: int) -> dict[str, Any]:
+def _uri_bases(findings: list[Finding]) -> dict[str, str]:
+    """Each target origin (``http://app:3000/``) and its ``uriBaseId`` (TARGET, TARGET2 ...).
+
+    GitHub code scanning rejects absolute ``http`` URIs in a location ("URI scheme did not match
+    the checkout URI scheme"): a result names its endpoint by a path relative to its origin, and
+    the origins are kept here (SARIF 2.1.0 §3.14.14)."""
+    bases: dict[str, str] = {}
+    for finding in findings:
+        parts = urlsplit(finding.url)
+        origin = f"{parts.scheme}://{parts.netloc}/"
+        bases.setdefault(origin, "TARGET" if not bases else f"TARGET{len(bases) + 1}")
+    return bases
+
+
+def _location(finding: Finding, bases: dict[str, str]) -> dict[str, Any]:
+    parts = urlsplit(finding.url)
+    # the endpoint's path, relative; ':' would make it read as a scheme, so it is escaped
+    path = quote(unquote(parts.path).lstrip("/"), safe="/@!$&'()*+,;=-._~") or "index"
+    return {"uri": path, "uriBaseId": bases[f"{parts.scheme}://{parts.netloc}/"]}
+
+
+def _result(data: ReportInput, finding: Finding, rule_index: int, bases: dict[str, str]) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "finding": finding.label, "baseline": f"bl_{finding.baseline_id}", "confidence": finding.confidence.value,
         "severity": finding.severity.value, "cwe": finding.cwe, "payload": finding.payload,
@@ -93,7 +117,7 @@ def _result(data: ReportInput, finding: Finding, rule_index: int) -> dict[str, A
         "message": {"text": f"{finding.title} in {finding.point} of {finding.method} {finding.url} "
                             f"(payload {finding.payload!r}). Confirmed: {finding.confirmation}"},
         "locations": [{
-            "physicalLocation": {"artifactLocation": {"uri": finding.url}, "region": {"startLine": 1}},
+            "physicalLocation": {"artifactLocation": _location(finding, bases), "region": {"startLine": 1}},
             "logicalLocations": [{"name": finding.point, "fullyQualifiedName": f"{finding.method} {finding.url} "
                                                                                f"{finding.point}",
                                   "kind": "parameter"}],
