@@ -186,3 +186,13 @@ def test_doctests() -> None:
 
     for module in (diff, evidence, markdown):
         assert doctest.testmod(module).failed == 0
+
+
+def test_markdown_report_fits_in_a_pr_comment(tmp_path: Path) -> None:
+    data, sets = _rich()
+    big = replace(data.findings[0], response_excerpt="x" * 5000, attack_request="GET / HTTP/1.1\r\n\r\n" + "y" * 5000)
+    many = replace(data, findings=[replace(big, id=i, fingerprint=f"fp{i}") for i in range(1, 40)])
+    text = _write(tmp_path, "md", many, sets).read_text()
+    assert len(text) < 65_536 and "<details>" in text
+    assert sum(line.startswith("| high |") for line in text.splitlines()) == 39
+    assert "more findings is in the HTML report." in text

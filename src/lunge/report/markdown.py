@@ -2,8 +2,8 @@
 (``cat reports/*.md >> "$GITHUB_STEP_SUMMARY"``).
 
 Short by design: the result, a summary table, the diff against an earlier run, one table row per
-finding and, folded, the evidence of the first :data:`DETAILED` findings (a PR comment holds at most
-65,536 characters; the HTML report has everything).
+finding and, folded, the evidence of the first :data:`DETAILED` findings within :data:`MAX_CHARS` (a PR comment
+holds at most 65,536 characters; the HTML report has everything).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from lunge.report.evidence import curl_line, masked
 from lunge.store.models import Finding, TestSet
 
 DETAILED = 20
+MAX_CHARS = 60_000  # a PR comment holds 65,536 characters; the header and the table come first
 EXCERPT_CHARS = 1200
 _ICON = {"passed": "✅", "failed": "❌", "error": "⚠️", "interrupted": "⏹️"}
 
@@ -64,7 +65,7 @@ def write_markdown(data: ReportInput, test_sets: Iterable[TestSet], out: IO[str]
         "",
         f"Run `{data.run.label}` on record `{data.record.label}` with policy `{_cell(data.run.policy_name)}`"
         + (f", BUILD_ID `{data.run.build_id}`" if data.run.build_id else "")
-        + f", target {_code(data.run.target or 'as recorded')}.",
+        + (f", target {_code(data.run.target)}." if data.run.target else ", target as recorded."),
     ]
     if data.run.error:
         lines += ["", f"> **Error:** {_cell(data.run.error)}"]
@@ -106,10 +107,17 @@ def _findings_lines(data: ReportInput) -> list[str]:
         diff = f" {data.comparison.state_of(f).value.replace('_', ' ')} |" if data.comparison is not None else ""
         lines.append(f"| {f.severity.value} | {_cell(f.title)} (`{f.check_id}`, CWE-{f.cwe}) | "
                      f"{_code(_cell(f'{f.method} {f.url}'))} | {_code(_cell(f.point))} | {f.confidence.value} |{diff}")
+    budget = MAX_CHARS - sum(len(line) + 1 for line in lines)
+    shown = 0
     for f in data.findings[:DETAILED]:
-        lines += _evidence(f)
-    if len(data.findings) > DETAILED:
-        lines += ["", f"… and {len(data.findings) - DETAILED} more findings: see the HTML report."]
+        evidence = _evidence(f)
+        budget -= sum(len(line) + 1 for line in evidence)
+        if budget < 0:
+            break
+        lines += evidence
+        shown += 1
+    if shown < len(data.findings):
+        lines += ["", f"The evidence of {len(data.findings) - shown} more findings is in the HTML report."]
     return lines
 
 
