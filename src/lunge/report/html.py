@@ -19,7 +19,6 @@ from typing import IO, Any
 
 import jinja2
 
-from lunge.report.diff import DiffState
 from lunge.report.document import SEVERITY_ORDER, ReportInput, endpoint, run_section, with_baselines
 from lunge.report.evidence import curl_line, masked, split_proof
 from lunge.store.models import Finding, TestSet
@@ -83,8 +82,7 @@ def _diff(data: ReportInput) -> dict[str, Any] | None:
     c = data.comparison
     if c is None:
         return None
-    return {"previous": c.previous, "new": len(c.new), "still_present": len(c.still_present),
-            "fixed": c.fixed, "states": DiffState}
+    return {"previous": c.previous, "new": len(c.new), "still_present": len(c.still_present), "fixed": c.fixed}
 
 
 def _baseline_rows(data: ReportInput, test_sets: Iterable[TestSet], statuses: Counter[str]
