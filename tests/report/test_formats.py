@@ -177,6 +177,9 @@ def test_every_format_writes_an_empty_run(tmp_path: Path, fmt: str) -> None:
     assert path.stat().st_size > 0
     if fmt == "html":
         assert "No vulnerabilities found." in path.read_text() and "no baselines to test" in path.read_text()
+    if fmt == "junit":  # the run's error is an <error>: an empty suite would read as green
+        root = ElementTree.parse(path).getroot()
+        assert root.get("errors") == "1" and root.find(".//error").get("message").endswith("no baselines to test")
 
 
 def test_doctests() -> None:

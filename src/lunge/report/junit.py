@@ -61,6 +61,11 @@ def write_junit(data: ReportInput, test_sets: Iterable[TestSet], out: IO[str]) -
             orphan = TestSet(data.run.id, baseline_id, TestSetStatus.FAILED)
             _cases(spool, data, orphan, None, [], findings, totals)
         run = data.run
+        if run.error:  # a run in error (low replay coverage, nothing tested) must not read as green
+            totals.tests += 1
+            totals.errors += 1
+            spool.write(f'    <testcase classname="{_x(run.label)}" name="the test run">\n'
+                        f'      <error message="{_x(run.error)}" type="{_x(run.state.value)}"/>\n    </testcase>\n')
         seconds = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else 0.0
         name = _x(f"lunge {run.name} ({run.label})")
         counts = (f'tests="{totals.tests}" failures="{totals.failures}" errors="{totals.errors}" '
