@@ -218,6 +218,8 @@ def _report_dir(raw: Any) -> Path:
     """A directory lunge can write reports in, created if missing: checked before a run starts,
     not discovered after it."""
     path = _path(raw)
+    if path.exists() and not path.is_dir():
+        raise Refused("it is not a directory")
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path, prefix=".lunge-write-check-"):
