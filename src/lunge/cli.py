@@ -549,11 +549,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; bad input exits 2 with one line, other lunge errors exit 1 with one line."""
     try:
         result = app(args=argv, prog_name="lunge", standalone_mode=False)
-    except ConfigError as exc:
-        err_console.print(f"lunge: {exc}", markup=False, highlight=False, soft_wrap=True)  # one line, never wrapped
+    except ConfigError as exc:  # one line, never wrapped: a value's line breaks are escaped too
+        err_console.print(f"lunge: {escape_controls(str(exc))}", markup=False, highlight=False, soft_wrap=True)
         return int(ExitCode.CONFIG)
     except LungeError as exc:
-        err_console.print(f"lunge: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        err_console.print(f"lunge: error: {escape_controls(str(exc))}", markup=False, highlight=False, soft_wrap=True)
         return int(ExitCode.FAILED)
     except typer.Exit as exc:
         return int(exc.exit_code)
