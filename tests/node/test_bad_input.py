@@ -158,3 +158,12 @@ def test_target_credentials_are_masked_in_both_reports_and_the_output(finished_r
     assert len(texts) == 2 and all("ci:****@127.0.0.1" in text for text in texts)
     assert all(SECRET not in text for text in texts)
     assert SECRET not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("origin", ["http://127.0.0.1:18000", "http://127.0.0.1:18000/", "https://app.test",
+                                    "http://[::1]:8080", "http://localhost:65535"])
+def test_usable_reverse_proxy_origins_are_still_accepted(origin: str) -> None:
+    from lunge.node.settings import recording_settings
+
+    assert recording_settings({"reverse": origin}, environ={}).reverse == origin.rstrip("/")
+    assert recording_settings(environ={"REVERSE_PROXY": "true", "BACKEND": origin}).reverse == origin.rstrip("/")
