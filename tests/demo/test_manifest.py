@@ -33,13 +33,23 @@ def test_entries_are_unique() -> None:
     assert [key for key, n in keys.items() if n > 1] == []
 
 
+# Traps with no vulnerable sibling: the same raw echo where no browser runs it (issue 18).
+STANDALONE_TRAPS = ("content-type",)
+
+
 def test_every_vulnerable_entry_has_one_safe_twin() -> None:
-    twins = [e for e in MANIFEST if not e.vulnerable]
+    twins = [e for e in MANIFEST if not e.vulnerable and e.technique not in STANDALONE_TRAPS]
     assert len(twins) == len(vulnerable())
     for entry in vulnerable():
         twin = [t for t in twins if t.path == "/safe" + entry.path]
         assert len(twin) == 1, entry
         assert (twin[0].method, twin[0].check, twin[0].technique) == (entry.method, entry.check, entry.technique)
+
+
+def test_content_type_traps_are_reflected_xss_twins() -> None:
+    traps = [e for e in MANIFEST if e.technique == "content-type"]
+    assert len(traps) == 4
+    assert all(e.check == "xss-reflected" and not e.vulnerable for e in traps)
 
 
 def test_every_check_and_sqli_technique_is_covered() -> None:

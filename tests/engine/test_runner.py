@@ -182,3 +182,22 @@ async def test_an_engine_fault_ends_the_run_instead_of_hanging_it(store, loopbac
     with pytest.raises(ExceptionGroup) as failure:
         await asyncio.wait_for(_run(store, record_id), timeout=20)
     assert failure.group_contains(RuntimeError, match="engine fault")
+
+
+def _noting_run(ctx: CheckContext) -> Probe:
+    (probe,) = yield [ctx.attack("<m>", "probe")]
+    if "<m>" in probe.text:
+        ctx.note("markup reflected")
+    return []
+
+
+NOTE = Check("note", "Notes", "xss", Severity.LOW, 0, "a check that notes", _noting_run)
+
+
+async def test_a_checks_notes_land_on_the_test_set_reason(store, loopback) -> None:
+    server = await loopback(_app())
+    record_id = _record(store, server.url, ["/echo?q=hello", "/safe?q=hello"])
+    final, _, _ = await _run(store, record_id, checks=(NOTE,))
+    assert final.state is RunState.PASSED
+    reasons = sorted(s.reason for s in store.iter_test_sets(final.id))
+    assert reasons == ["", "note GET_q_value: markup reflected"]

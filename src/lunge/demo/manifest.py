@@ -94,6 +94,15 @@ MANIFEST: tuple[Entry, ...] = (
     *_pair("GET", "/go", "GET_next_value", "open-redirect", "location",
            "302 to whatever next says",
            "/safe/go", "GET_next_value", "only paths on this site; anything else is a 400"),
+    # Markup echoed raw where no browser runs it (issue 18): twins with no vulnerable sibling.
+    Entry("GET", "/api/suggest", "GET_q_value", "xss-reflected", False, "content-type",
+          "text echoed raw in an application/json answer"),
+    Entry("GET", "/api/suggest-xml", "GET_q_value", "xss-reflected", False, "content-type",
+          "text echoed raw in an application/xml answer (no XHTML namespace)"),
+    Entry("GET", "/notes/preview", "GET_text_value", "xss-reflected", False, "content-type",
+          "text echoed raw in a text/plain answer with X-Content-Type-Options: nosniff"),
+    Entry("GET", "/export/search", "GET_q_value", "xss-reflected", False, "content-type",
+          "text echoed raw in an HTML page served with Content-Disposition: attachment"),
 )
 
 

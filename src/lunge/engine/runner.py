@@ -23,7 +23,7 @@ from lunge.engine import evidence, stored
 from lunge.engine.planner import Depth, Frequency, select_points
 from lunge.engine.probe import ProbeResult, run_probe
 from lunge.engine.replay import judge
-from lunge.engine.results import Counters, Results
+from lunge.engine.results import Counters, Results, test_set_reason
 from lunge.engine.sender import Sender
 from lunge.http import Request, parse
 from lunge.http.points import Point, Points
@@ -271,7 +271,7 @@ class RunEngine:
             if probe.failure:
                 failed = self.counters.failed_checks
                 failed[probe.check_id] = failed.get(probe.check_id, 0) + 1
-        reason = f"{len(failures)} check failure(s): {failures[0]}" if failures else ""
+        reason = test_set_reason(failures, [note for p in probes for note in p.notes])
         await self._test_set(baseline, status, reason, requests, replay_ok=True, findings=len(findings),
                              points=len(selected))
 
@@ -387,10 +387,11 @@ class RunEngine:
                     continue
                 result = await self._probe(check, ctx)
                 found = await self._store_verdicts(baseline, request, result.verdicts)
-                if found:
+                if found or result.notes:
+                    head = ["stored XSS found in the second-order pass"] if found else []
                     await asyncio.to_thread(self.store.add_test_sets, [TestSet(
-                        self.run.id, baseline.id, TestSetStatus.FAILED, "stored XSS found in the second-order pass",
-                        result.requests, len(found), 1)])
+                        self.run.id, baseline.id, TestSetStatus.FAILED if found else TestSetStatus.PASSED,
+                        "; ".join([*head, *result.notes]), result.requests, len(found), 1)])
 
     # ------------------------------------------------------------------ helpers
     def _moved(self, request: Request) -> Request:
