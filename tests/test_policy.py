@@ -90,3 +90,13 @@ def test_builtin_policy_as_yaml_reads_back_as_the_same_policy(name: str) -> None
 
     text = policy_yaml(builtin_policies()[name])
     assert parse_policy(text, f"{name}.yaml").summary() == BUILTIN[name].summary()
+
+
+def test_passive_rules_and_whether_they_fail_the_build() -> None:
+    default = parse_policy("name: p\n")
+    assert default.passive and not default.fail_on_passive
+    policy = parse_policy("name: p\npassive: false\nfail_on: {severity: info, passive: true}\n")
+    assert not policy.passive and policy.fail_on_passive
+    assert policy.summary()["passive"] is False and policy.summary()["fail_on_passive"] is True
+    with pytest.raises(PolicyError, match="passive"):
+        parse_policy("name: p\npassive: sometimes\n")

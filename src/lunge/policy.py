@@ -14,6 +14,8 @@ A policy is YAML (``lunge policy validate FILE`` checks one, with line numbers):
     fail_on: {severity: low, confidence: firm}
     stop_on_first_fail: false
     light_after: 1                               # full attacks per (endpoint, point, kind); lighter after
+    passive: true                                # passive rules on recorded/replayed responses
+                                                 # (they fail the build only with fail_on: {passive: true})
 
 Point patterns are regular expressions matched against whole point names; the trailing service
 word may be left out (``URI`` matches ``URI_value``), as in FAST's policy editor.
@@ -62,6 +64,8 @@ class TestPolicy:
     stop_on_first_fail: bool = False
     light_after: int = 1
     attack_names: bool = False
+    passive: bool = True  # run the passive rules on recorded and replayed responses
+    fail_on_passive: bool = False  # passive findings fail the build (by the fail_on thresholds) only if set
     _include_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
     _exclude_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
 
@@ -91,7 +95,7 @@ class TestPolicy:
             "replay_coverage_threshold": self.replay_coverage_threshold,
             "fail_on": {"severity": self.fail_on_severity.value, "confidence": self.fail_on_confidence.value},
             "stop_on_first_fail": self.stop_on_first_fail, "light_after": self.light_after,
-            "attack_names": self.attack_names,
+            "attack_names": self.attack_names, "passive": self.passive, "fail_on_passive": self.fail_on_passive,
         }
 
 
@@ -159,6 +163,7 @@ class _FailOnModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     severity: Literal["info", "low", "medium", "high", "critical"] = "low"
     confidence: Literal["tentative", "firm", "certain"] = "firm"
+    passive: bool = False
 
 
 class _PolicyModel(BaseModel):
@@ -172,6 +177,7 @@ class _PolicyModel(BaseModel):
     fail_on: _FailOnModel | Literal["info", "low", "medium", "high", "critical"] = Field(default_factory=_FailOnModel)
     stop_on_first_fail: bool = False
     light_after: int = Field(default=1, ge=1)
+    passive: bool = True
 
     @field_validator("checks", mode="before")
     @classmethod
@@ -217,7 +223,7 @@ def _from_model(model: _PolicyModel) -> TestPolicy:
         replay_coverage_threshold=model.replay_coverage_threshold,
         fail_on_severity=Severity(fail_on.severity), fail_on_confidence=Confidence(fail_on.confidence),
         stop_on_first_fail=model.stop_on_first_fail, light_after=model.light_after,
-        attack_names=model.points.attack_names,
+        attack_names=model.points.attack_names, passive=model.passive, fail_on_passive=fail_on.passive,
     )
 
 

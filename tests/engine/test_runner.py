@@ -74,7 +74,9 @@ def store(tmp_path: Path):
 
 async def _run(store, record_id: int, checks=(ECHO,), **config):
     run = store.create_run(name="run", record_id=record_id, policy_name="default")
-    cfg = RunConfig(policy=config.pop("policy", BUILTIN["default"]), checks=checks, workers=4, **config)
+    # Passive rules off: these tests count the echo check's findings (tests/engine/test_passive.py has theirs).
+    policy = config.pop("policy", replace(BUILTIN["default"], passive=False))
+    cfg = RunConfig(policy=policy, checks=checks, workers=4, **config)
     found = []
     engine = RunEngine(store, run, cfg, Events(finding=found.append))
     return await engine.execute(), found, engine
@@ -151,7 +153,7 @@ async def test_interrupt_keeps_results_and_ends_interrupted(store, loopback) -> 
 async def test_policy_limits_and_exclusions(store, loopback) -> None:
     server = await loopback(_app())
     record_id = _record(store, server.url, ["/echo?q=hello"])
-    policy = replace(BUILTIN["default"], exclude=("GET_q",))
+    policy = replace(BUILTIN["default"], exclude=("GET_q",), passive=False)
     final, _, _ = await _run(store, record_id, policy=policy)
     assert final.findings_count == 0 and final.state is RunState.PASSED
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from lunge.checks import noise
 from lunge.checks.base import Attack, Check, CheckContext, Exchange, TimingStats, Verdict
-from lunge.engine import evidence, stored
+from lunge.engine import evidence, passive, stored
 from lunge.engine.planner import Depth, Frequency, select_points
 from lunge.engine.probe import ProbeResult, run_probe
 from lunge.engine.replay import judge
@@ -124,6 +124,7 @@ class RunEngine:
         self.results = Results(store)
         self.frequency = Frequency(config.policy.light_after)
         self.stored = stored.StoredXss(config.checks, config.policy)
+        self.passive = passive.PassiveScan(config.policy, self.results, self.events.finding)
         self._target = _origin(config.target) if config.target else None
         self._allowed: set[tuple[str, int]] = set()
         self._timings: dict[tuple[str, int], _HostTiming] = {}
@@ -248,6 +249,7 @@ class RunEngine:
     async def _test_baseline(self, baseline: Baseline) -> None:
         request = self._moved(baseline.request)
         replays = await self._replay(request)
+        await self.passive.scan(self.run.id, baseline, request, replays, self._send_all)
         verdict = judge(baseline.response, replays)
         if not verdict.ok:
             await self._test_set(baseline, TestSetStatus.NOT_TESTED, verdict.reason, len(replays), replay_ok=False)

@@ -11,7 +11,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from lunge.checks import load
+from lunge.checks import load, passive
 from lunge.errors import InputFileError, LungeError, NotFoundError
 from lunge.node.settings import store_settings, testing_settings
 from lunge.node.testing import resolve_policy, write_run_reports
@@ -103,6 +103,9 @@ def list_checks() -> list[dict[str, Any]]:
             "description": c.description} for c in registry]
     out += [{"id": name, "kind": "", "title": "failed to load", "severity": "", "cwe": 0, "description": problem}
             for name, problem in registry.failures.items()]
+    # Passive rules read normal responses and send nothing (but one CORS probe per host).
+    out += [{"id": r.id, "kind": r.kind, "title": r.title, "severity": r.severity.value, "cwe": r.cwe,
+             "description": r.description, "passive": True} for r in passive.load()]
     return out
 
 
@@ -125,3 +128,6 @@ def print_policy(console: Console, summary: dict[str, Any]) -> None:
                   f"timeout={limits['timeout']}s time_delay={limits['time_delay']}s")
     console.print(f"  fail on: {summary['fail_on']['severity']} and above, {summary['fail_on']['confidence']} "
                   f"confidence or more; replay coverage ≥ {summary['replay_coverage_threshold']:.0%}")
+    if "passive" in summary:
+        console.print(f"  passive: {'on' if summary['passive'] else 'off'}"
+                      f"{', fails the build' if summary.get('fail_on_passive') else ', never fails the build'}")
