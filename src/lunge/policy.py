@@ -16,6 +16,12 @@ A policy is YAML (``lunge policy validate FILE`` checks one, with line numbers):
     light_after: 1                               # full attacks per (endpoint, point, kind); lighter after
     passive: true                                # passive rules on recorded/replayed responses
                                                  # (they fail the build only with fail_on: {passive: true})
+    fuzzer:                                      # the anomaly check (checks: [..., anomaly]; FAST's fuzzer)
+      payloads: [{insert: end, size: 250}, {replace: all, size: 250}]
+      anomaly_if: {status_class: true, length_diff: 100, time_diff: 5, dom_diff: 5, body: ''}
+      not_anomaly_if: {status: [400, 404, 422], body: ''}
+      stop_if: {anomalies: 3, timeouts: 3}
+      budget: 64                                 # requests per point
 
 Point patterns are regular expressions matched against whole point names; the trailing service
 word may be left out (``URI`` matches ``URI_value``), as in FAST's policy editor.
@@ -29,8 +35,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lunge.checks.anomaly import FuzzerConfig, FuzzPayload
 from lunge.checks.base import Confidence, Severity
 from lunge.errors import PolicyError
 
@@ -66,6 +73,7 @@ class TestPolicy:
     attack_names: bool = False
     passive: bool = True  # run the passive rules on recorded and replayed responses
     fail_on_passive: bool = False  # passive findings fail the build (by the fail_on thresholds) only if set
+    fuzzer: FuzzerConfig = field(default_factory=FuzzerConfig)  # the anomaly check's settings (FAST's fuzzer)
     _include_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
     _exclude_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
 
@@ -96,7 +104,18 @@ class TestPolicy:
             "fail_on": {"severity": self.fail_on_severity.value, "confidence": self.fail_on_confidence.value},
             "stop_on_first_fail": self.stop_on_first_fail, "light_after": self.light_after,
             "attack_names": self.attack_names, "passive": self.passive, "fail_on_passive": self.fail_on_passive,
+            "fuzzer": _fuzzer_summary(self.fuzzer),
         }
+
+
+def _fuzzer_summary(f: FuzzerConfig) -> dict[str, Any]:
+    return {
+        "payloads": [{p.action: p.where, "size": p.size} for p in f.payloads],
+        "anomaly_if": {"status_class": f.status_class, "length_diff": f.length_diff, "time_diff": f.time_diff,
+                       "dom_diff": f.dom_diff, "body": f.body},
+        "not_anomaly_if": {"status": list(f.ignore_status), "body": f.ignore_body},
+        "stop_if": {"anomalies": f.max_anomalies, "timeouts": f.max_timeouts}, "budget": f.budget,
+    }
 
 
 _FAST_HEADER = re.compile(r"^HEADER_([A-Za-z0-9-]+)(?=_|$)")
@@ -129,6 +148,7 @@ BUILTIN: dict[str, TestPolicy] = {
         description="The default policy plus every header and cookie (base64, JWT and JSON inside included).",
         include=(*FAST_DEFAULT_POINTS, "HEADER_.*"),
         exclude=("HEADER_HOST_.*", "HEADER_CONTENT-TYPE_.*", "HEADER_ACCEPT-ENCODING_.*"),
+        checks=(*DEFAULT_CHECKS, "anomaly"),  # the fuzzer too: off in default, as in FAST
     ),
 }
 
@@ -166,6 +186,76 @@ class _FailOnModel(BaseModel):
     passive: bool = False
 
 
+class _FuzzPayloadModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    insert: Literal["start", "random", "end"] | None = None
+    replace: Literal["random", "first", "last", "all"] | None = None
+    size: int = Field(default=250, ge=1, le=255)
+
+    @model_validator(mode="after")
+    def _one_action(self) -> _FuzzPayloadModel:
+        if (self.insert is None) == (self.replace is None):
+            raise ValueError("a payload either inserts (insert: start|random|end) or replaces "
+                             "(replace: random|first|last|all)")
+        return self
+
+
+class _AnomalyIfModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status_class: bool = True
+    length_diff: int = Field(default=100, ge=0)
+    time_diff: float = Field(default=5.0, gt=0, le=600)
+    dom_diff: int = Field(default=5, ge=0)
+    body: str = ""
+
+    @field_validator("body")
+    @classmethod
+    def _regex(cls, pattern: str) -> str:
+        return _valid_regex(pattern)
+
+
+class _NotAnomalyIfModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: list[int] = Field(default_factory=lambda: list(FuzzerConfig().ignore_status))
+    body: str = ""
+
+    @field_validator("body")
+    @classmethod
+    def _regex(cls, pattern: str) -> str:
+        return _valid_regex(pattern)
+
+
+class _StopIfModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    anomalies: int = Field(default=3, ge=1, le=255)
+    timeouts: int = Field(default=3, ge=1, le=255)
+
+
+class _FuzzerModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    payloads: list[_FuzzPayloadModel] = Field(
+        default_factory=lambda: [_FuzzPayloadModel(insert="end"), _FuzzPayloadModel(replace="all")], min_length=1)
+    anomaly_if: _AnomalyIfModel = Field(default_factory=_AnomalyIfModel)
+    not_anomaly_if: _NotAnomalyIfModel = Field(default_factory=_NotAnomalyIfModel)
+    stop_if: _StopIfModel = Field(default_factory=_StopIfModel)
+    budget: int = Field(default=64, ge=1, le=400)
+
+    def config(self) -> FuzzerConfig:
+        a, n = self.anomaly_if, self.not_anomaly_if
+        payloads = tuple(FuzzPayload("insert", p.insert, p.size) if p.insert else
+                         FuzzPayload("replace", p.replace or "all", p.size) for p in self.payloads)
+        return FuzzerConfig(payloads, a.status_class, a.length_diff, a.time_diff, a.dom_diff, a.body,
+                            tuple(n.status), n.body, self.stop_if.anomalies, self.stop_if.timeouts, self.budget)
+
+
+def _valid_regex(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{pattern!r} is not a valid regular expression ({exc})") from exc
+    return pattern
+
+
 class _PolicyModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1)
@@ -178,6 +268,7 @@ class _PolicyModel(BaseModel):
     stop_on_first_fail: bool = False
     light_after: int = Field(default=1, ge=1)
     passive: bool = True
+    fuzzer: _FuzzerModel = Field(default_factory=_FuzzerModel)
 
     @field_validator("checks", mode="before")
     @classmethod
@@ -224,6 +315,7 @@ def _from_model(model: _PolicyModel) -> TestPolicy:
         fail_on_severity=Severity(fail_on.severity), fail_on_confidence=Confidence(fail_on.confidence),
         stop_on_first_fail=model.stop_on_first_fail, light_after=model.light_after,
         attack_names=model.points.attack_names, passive=model.passive, fail_on_passive=fail_on.passive,
+        fuzzer=model.fuzzer.config(),
     )
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from lunge.checks import noise
+from lunge.checks import anomaly, noise
 from lunge.checks.base import Attack, Check, CheckContext, Exchange, TimingStats, Verdict
 from lunge.engine import evidence, passive, stored
 from lunge.engine.planner import Depth, Frequency, select_points
@@ -119,7 +119,8 @@ class RunEngine:
     def __init__(self, store: Store, run: TestRun, config: RunConfig, events: Events | None = None) -> None:
         self.store = store
         self.run = run
-        self.config = config
+        # The anomaly fuzzer, when selected, takes its settings from the policy's fuzzer section.
+        self.config = config = replace(config, checks=anomaly.configured(config.checks, config.policy.fuzzer))
         self.events = events or Events()
         self.results = Results(store)
         self.frequency = Frequency(config.policy.light_after)
