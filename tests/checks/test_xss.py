@@ -217,9 +217,16 @@ def test_json_that_escapes_markup_is_not_noted_and_light_mode_sends_no_markup() 
     assert verdicts == [] and notes == () and [a.label for a in sent] == ["probe"]
 
 
-def test_xhtml_is_rendered() -> None:
-    verdicts, _ = run(page(lambda v: f"<html><p>{v}</p></html>", content_type="application/xhtml+xml"))
+def test_xhtml_runs_only_what_keeps_it_well_formed_in_its_namespace() -> None:
+    xhtml = '<html xmlns="http://www.w3.org/1999/xhtml"><body>{}</body></html>'
+    in_script = page(lambda v: xhtml.format(f"<script>var q = '{v}';</script>"), content_type="application/xhtml+xml")
+    verdicts, _ = run(in_script)
     assert verdicts and verdicts[0].details["content_type"] == "application/xhtml+xml"
+    # an injected element with an unquoted handler breaks the XML: the browser shows a parse error
+    assert run(page(lambda v: xhtml.format(f"<p>{v}</p>"), content_type="application/xhtml+xml"))[0] == []
+    # no XHTML namespace: a plain XML tree
+    bare = page(lambda v: f"<html><script>var q = '{v}';</script></html>", content_type="application/xhtml+xml")
+    assert run(bare)[0] == []
 
 
 def test_svg_runs_only_script_and_svg_element_handlers() -> None:

@@ -6,6 +6,8 @@ JSON, XML, plain-text or CSV answer, or in a page the browser saves as a downloa
 - ``text/html`` and ``application/xhtml+xml`` render as HTML.
 - ``image/svg+xml`` renders as SVG: only ``<script>`` and event handlers on SVG elements run there
   (an HTML ``<img onerror>`` in the SVG namespace is an unknown element and never loads).
+- Both XHTML and SVG are parsed as XML: a page that is not well-formed shows a parse error instead,
+  and one without the XHTML or SVG namespace renders as a plain XML tree (:func:`xml_renders`).
 - No ``Content-Type`` at all: the browser sniffs. Without ``X-Content-Type-Options: nosniff`` it
   renders HTML when the body opens with one of the HTML patterns of the WHATWG MIME Sniffing
   standard, §7.1 "identifying a resource with an unknown MIME type"
@@ -27,12 +29,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from xml.parsers import expat
 
 if TYPE_CHECKING:
     from lunge.http import Response
 
 HTML = "html"
 SVG = "svg"
+XHTML_TYPE = "application/xhtml+xml"
+NAMESPACES = {XHTML_TYPE: "http://www.w3.org/1999/xhtml", "image/svg+xml": "http://www.w3.org/2000/svg"}
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 SVG_TYPE = "image/svg+xml"
 # WHATWG MIME Sniffing §7.1, the HTML rows; each must be followed by a tag-terminating byte.
@@ -107,3 +112,33 @@ def svg_executes(tag: str, how: str) -> bool:
     """Whether an execution the HTML parser found would run in an SVG document: a script, or an
     event handler or ``javascript:`` link on an SVG element."""
     return how == "script" or (tag.lower() in SVG_ELEMENTS and how in ("event-handler", "javascript-url"))
+
+
+def xml_renders(text: str, content_type: str) -> bool:
+    """Whether a page of an XML-parsed type (XHTML, SVG) would render as such: it declares its
+    namespace and is well-formed (any other type: True, nothing to check). Entity declarations are
+    refused, so a response cannot make the parser expand an entity bomb.
+
+    >>> ns = 'xmlns="http://www.w3.org/2000/svg"'
+    >>> xml_renders(f"<svg {ns}><a onclick='f()'/></svg>", "image/svg+xml")
+    True
+    >>> xml_renders(f"<svg {ns}><a onclick=f()></svg>", "image/svg+xml"), xml_renders("<svg/>", "image/svg+xml")
+    (False, False)
+    """
+    namespace = NAMESPACES.get(content_type)
+    if namespace is None:
+        return True
+    if namespace not in text:
+        return False
+    parser = expat.ParserCreate("utf-8")
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+
+    def refuse(*_: object) -> None:
+        raise ValueError("entity declaration")
+
+    parser.EntityDeclHandler = refuse
+    try:
+        parser.Parse(text.encode("utf-8"), True)
+    except (expat.ExpatError, ValueError):
+        return False
+    return True

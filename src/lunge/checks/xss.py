@@ -315,7 +315,10 @@ def _executed(delivered: Delivered, marker: str) -> tuple[Exchange, Execution] |
         if text is None:
             continue
         found = htmlcontext.executions(text, marker)
-        if page.response is not None and rendering.rendering(page.response).document == rendering.SVG:
+        assert page.response is not None  # _page_text gave a text
+        if found and not rendering.xml_renders(text, page.response.content_type):
+            continue  # XHTML or SVG that the injection broke (or without its namespace): no page at all
+        if rendering.rendering(page.response).document == rendering.SVG:
             found = [e for e in found if rendering.svg_executes(e.tag, e.how)]
         if found:
             return page, found[0]
