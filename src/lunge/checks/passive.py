@@ -83,27 +83,38 @@ def _first(patterns: tuple[re.Pattern[str], ...], text: str) -> re.Match[str] | 
 
 
 # ---------------------------------------------------------------------------- debug pages, stack traces
-# (framework, pattern): texts only a framework's debug page or a raw stack trace contains.
-DEBUG_PAGES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(pattern)) for name, pattern in (
-    ("Django", r"You're seeing this error because you have <code>DEBUG = True</code>"),
-    ("Werkzeug", r"The debugger caught an exception in your WSGI application|<title>[^<]*// Werkzeug Debugger"),
-    ("Rails", r"Action Controller: Exception caught|<h2 style=\"margin-top: 30px\">Application Trace</h2>"),
-    ("Laravel", r"Whoops, looks like something went wrong|Illuminate\\[A-Za-z\\]+Exception|laravel-ignition"),
-    ("Symfony", r"Symfony\\Component\\[A-Za-z\\]+Exception|<div class=\"exception-summary"),
-    ("ASP.NET", r"Server Error in '[^']*' Application|\[HttpException \(0x[0-9a-fA-F]+\)|"
-                r"<b> Exception Details: </b>System\."),
-    ("Spring", r"<h1>Whitelabel Error Page</h1>"),
-    ("Python", r"Traceback \(most recent call last\):\s+File \""),
-    ("Java", r"(?:Exception|Error)(?::[^\n]*)?\n\s+at [a-z][\w$]*(?:\.[\w$<>]+)+\([\w$]+\.java:\d+\)"),
-    ("PHP", r"<b>(?:Fatal error|Warning|Parse error)</b>:\s.{1,300}? in <b>[^<]+</b> on line <b>\d+</b>"),
-    ("Node.js", r"\n\s+at [\w.<>]+ \((?:/|[A-Z]:\\)[^)]+\.js:\d+:\d+\)"),
-    ("Go", r"goroutine \d+ \[running\]:\n"),
-))
+# (framework, literals, pattern): texts only a framework's debug page or a raw stack trace contains.
+# The regex runs only when one of its literals is in the page (a plain substring search is ~100x
+# cheaper than a regex scan of a big page, and the rules read every baseline's responses).
+DEBUG_PAGES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
+    (name, literals, re.compile(pattern)) for name, literals, pattern in (
+        ("Django", ("DEBUG = True",), r"You're seeing this error because you have <code>DEBUG = True</code>"),
+        ("Werkzeug", ("WSGI application", "Werkzeug Debugger"),
+         r"The debugger caught an exception in your WSGI application|<title>[^<]*// Werkzeug Debugger"),
+        ("Rails", ("Action Controller", "Application Trace"),
+         r"Action Controller: Exception caught|<h2 style=\"margin-top: 30px\">Application Trace</h2>"),
+        ("Laravel", ("Whoops", "Illuminate\\", "laravel-ignition"),
+         r"Whoops, looks like something went wrong|Illuminate\\[A-Za-z\\]+Exception|laravel-ignition"),
+        ("Symfony", ("Symfony\\Component", "exception-summary"),
+         r"Symfony\\Component\\[A-Za-z\\]+Exception|<div class=\"exception-summary"),
+        ("ASP.NET", ("Server Error in", "HttpException", "Exception Details"),
+         r"Server Error in '[^']*' Application|\[HttpException \(0x[0-9a-fA-F]+\)|"
+         r"<b> Exception Details: </b>System\."),
+        ("Spring", ("Whitelabel Error Page",), r"<h1>Whitelabel Error Page</h1>"),
+        ("Python", ("Traceback (most recent call last)",), r"Traceback \(most recent call last\):\s+File \""),
+        ("Java", (".java:",), r"(?:Exception|Error)(?::[^\n]*)?\n\s+at [a-z][\w$]*(?:\.[\w$<>]+)+\([\w$]+\.java:\d+\)"),
+        ("PHP", (" on line <b>",),
+         r"<b>(?:Fatal error|Warning|Parse error)</b>:\s.{1,300}? in <b>[^<]+</b> on line <b>\d+</b>"),
+        ("Node.js", (".js:",), r"\n\s+at [\w.<>]+ \((?:/|[A-Z]:\\)[^)]+\.js:\d+:\d+\)"),
+        ("Go", ("goroutine ",), r"goroutine \d+ \[running\]:\n"),
+    ))
 
 
 def _debug_page(request: Request, response: Response) -> Match | None:
     text = body(response)
-    for framework, pattern in DEBUG_PAGES:
+    for framework, literals, pattern in DEBUG_PAGES:
+        if not any(literal in text for literal in literals):
+            continue
         found = pattern.search(text)
         if found:
             return Match(found.group(0), details={"framework": framework})
@@ -118,27 +129,33 @@ _SQL_STATEMENT = re.compile(
     r"UPDATE\s+[\w.`\"\[\]]+\s+SET\s+[\w`\"]+\s*=)")
 
 
+_SQL_VERBS = ("SELECT", "INSERT", "UPDATE")
+
+
 def _sql_text(request: Request, response: Response) -> Match | None:
     text = body(response)
     error = signatures().search(text)
     if error is not None:
         return Match(error.text, details={"dbms": error.signature.dbms, "what": "database error"})
-    statement = _SQL_STATEMENT.search(text)
+    statement = _SQL_STATEMENT.search(text) if any(verb in text for verb in _SQL_VERBS) else None
     if statement is not None:
         return Match(statement.group(0), details={"what": "SQL statement"})
     return None
 
 
 # ---------------------------------------------------------------------------- secrets
-# (what, pattern) for secrets with an anchored provider format (nuclei-templates http/exposures/tokens).
-SECRETS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(pattern)) for name, pattern in (
-    ("private key", r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----"),
-    ("AWS access key id", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
-    ("Google API key", r"\bAIza[0-9A-Za-z_-]{35}\b"),
-    ("GitHub token", r"\bgh[pousr]_[A-Za-z0-9]{36}\b"),
-    ("Slack token", r"\bxox[baprs]-[0-9A-Za-z-]{10,72}\b"),
-    ("Stripe secret key", r"\b[sr]k_live_[0-9A-Za-z]{24,99}\b"),
-))
+# (what, literals, pattern) for secrets with an anchored provider format (nuclei-templates
+# http/exposures/tokens); the regex runs only when one of its literals is in the text.
+SECRETS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
+    (name, literals, re.compile(pattern)) for name, literals, pattern in (
+        ("private key", ("PRIVATE KEY",),
+         r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----"),
+        ("AWS access key id", ("AKIA", "ASIA"), r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+        ("Google API key", ("AIza",), r"\bAIza[0-9A-Za-z_-]{35}\b"),
+        ("GitHub token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), r"\bgh[pousr]_[A-Za-z0-9]{36}\b"),
+        ("Slack token", ("xox",), r"\bxox[baprs]-[0-9A-Za-z-]{10,72}\b"),
+        ("Stripe secret key", ("k_live_",), r"\b[sr]k_live_[0-9A-Za-z]{24,99}\b"),
+    ))
 
 
 def mask(secret: str, keep: int = 4) -> str:
@@ -152,8 +169,8 @@ def mask(secret: str, keep: int = 4) -> str:
 
 def _secret(request: Request, response: Response) -> Match | None:
     text = body(response)
-    for what, pattern in SECRETS:
-        found = pattern.search(text)
+    for what, literals, pattern in SECRETS:
+        found = pattern.search(text) if any(literal in text for literal in literals) else None
         if found:
             raw = found.group(0)
             shown = raw if what == "private key" else mask(raw)  # the BEGIN line holds no key material
