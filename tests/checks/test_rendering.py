@@ -34,6 +34,7 @@ def test_doctests() -> None:
     ([], b"<pre>x", None, "no Content-Type, not sniffed as HTML"),
     ([], b"hello <p>x", None, "no Content-Type, not sniffed as HTML"),
     ([("X-Content-Type-Options", "nosniff")], b"<p>x", None, "no Content-Type with nosniff"),
+    ([("Content-Type", "unknown/unknown")], b"<p>x", HTML, "unknown/unknown, sniffed as HTML"),
 ])
 def test_rendering(headers: list[tuple[str, str]], body: bytes, document: str | None, why: str) -> None:
     got = rendering.rendering(Response(200, headers=Headers(headers), body=body))

@@ -4,7 +4,9 @@ FAST's fuzzer (fast.md §5, detection.md §12) puts the bytes 0x01–0xFF into a
 payloads of M bytes (M = 250: all 255 bytes in two requests), inserted at the start, a random
 position or the end of the value, or replacing part of it (a random segment, the first or last M
 characters, or the whole value). A payload whose response is an *anomaly* is narrowed down to the
-bytes that cause it, which the finding lists.
+bytes that cause it, which the finding lists. Each byte is put in as the character of that code
+point and encoded for its place like any payload (a query value percent-encodes it, as UTF-8 above
+0x7F; a JSON string escapes what JSON must), so the request stays well-formed.
 
 lunge judges each response against two references, so that a changed value alone is no anomaly:
 

@@ -8,9 +8,9 @@ JSON, XML, plain-text or CSV answer, or in a page the browser saves as a downloa
   (an HTML ``<img onerror>`` in the SVG namespace is an unknown element and never loads).
 - Both XHTML and SVG are parsed as XML: a page that is not well-formed shows a parse error instead,
   and one without the XHTML or SVG namespace renders as a plain XML tree (:func:`xml_renders`).
-- No ``Content-Type`` at all: the browser sniffs. Without ``X-Content-Type-Options: nosniff`` it
-  renders HTML when the body opens with one of the HTML patterns of the WHATWG MIME Sniffing
-  standard, §7.1 "identifying a resource with an unknown MIME type"
+- No ``Content-Type`` at all (or ``unknown/unknown``, ``application/unknown``, ``*/*``): the browser
+  sniffs. Without ``X-Content-Type-Options: nosniff`` it renders HTML when the body opens with one
+  of the HTML patterns of the WHATWG MIME Sniffing standard, §7.1 "identifying a resource with an unknown MIME type"
   (https://mimesniff.spec.whatwg.org/#identifying-a-resource-with-an-unknown-mime-type).
 - Every other type (``application/json``, ``application/xml``, ``text/xml``, ``text/plain``,
   ``text/csv``, ``application/javascript``, ...) is not a document that runs injected markup; an XML
@@ -40,6 +40,8 @@ XHTML_TYPE = "application/xhtml+xml"
 NAMESPACES = {XHTML_TYPE: "http://www.w3.org/1999/xhtml", "image/svg+xml": "http://www.w3.org/2000/svg"}
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 SVG_TYPE = "image/svg+xml"
+# Types a browser treats as no type at all and sniffs (WHATWG MIME Sniffing §7, "unknown" types).
+SNIFFED_TYPES = frozenset({"unknown/unknown", "application/unknown", "*/*"})
 # WHATWG MIME Sniffing §7.1, the HTML rows; each must be followed by a tag-terminating byte.
 SNIFFED_HTML = (b"<!doctype html", b"<html", b"<head", b"<script", b"<iframe", b"<h1", b"<div", b"<font",
                 b"<table", b"<a", b"<style", b"<title", b"<b", b"<body", b"<br", b"<p", b"<!--")
@@ -72,13 +74,13 @@ def rendering(response: Response) -> Rendering:
         return Rendering(HTML, kind)
     if kind == SVG_TYPE:
         return Rendering(SVG, kind)
-    if kind:
+    if kind and kind not in SNIFFED_TYPES:
         return Rendering(None, kind)
     if nosniff(response):
-        return Rendering(None, "no Content-Type with nosniff")
+        return Rendering(None, f"{why} with nosniff")
     if sniffs_html(response.decoded_body()):
-        return Rendering(HTML, "no Content-Type, sniffed as HTML")
-    return Rendering(None, "no Content-Type, not sniffed as HTML")
+        return Rendering(HTML, f"{why}, sniffed as HTML")
+    return Rendering(None, f"{why}, not sniffed as HTML")
 
 
 def nosniff(response: Response) -> bool:
