@@ -97,7 +97,7 @@ def test_passive_rules_and_whether_they_fail_the_build() -> None:
     assert default.passive and not default.fail_on_passive
     policy = parse_policy("name: p\npassive: false\nfail_on: {severity: info, passive: true}\n")
     assert not policy.passive and policy.fail_on_passive
-    assert policy.summary()["passive"] is False and policy.summary()["fail_on_passive"] is True
+    assert policy.summary()["passive"] is False and policy.summary()["fail_on"]["passive"] is True
     with pytest.raises(PolicyError, match="passive"):
         parse_policy("name: p\npassive: sometimes\n")
 

@@ -101,10 +101,10 @@ class TestPolicy:
             "limits": {"rps": self.limits.rps, "workers": self.limits.workers, "timeout": self.limits.timeout,
                        "time_delay": self.limits.time_delay},
             "replay_coverage_threshold": self.replay_coverage_threshold,
-            "fail_on": {"severity": self.fail_on_severity.value, "confidence": self.fail_on_confidence.value},
+            "fail_on": {"severity": self.fail_on_severity.value, "confidence": self.fail_on_confidence.value,
+                        "passive": self.fail_on_passive},
             "stop_on_first_fail": self.stop_on_first_fail, "light_after": self.light_after,
-            "attack_names": self.attack_names, "passive": self.passive, "fail_on_passive": self.fail_on_passive,
-            "fuzzer": _fuzzer_summary(self.fuzzer),
+            "attack_names": self.attack_names, "passive": self.passive, "fuzzer": _fuzzer_summary(self.fuzzer),
         }
 
 

@@ -93,6 +93,7 @@ def policy_yaml(summary: dict[str, Any]) -> str:
         "replay_coverage_threshold": summary["replay_coverage_threshold"], "fail_on": summary["fail_on"],
         "stop_on_first_fail": summary["stop_on_first_fail"], "light_after": summary["light_after"],
     }
+    document |= {key: summary[key] for key in ("passive", "fuzzer") if key in summary}
     text: str = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
     return text
 
@@ -129,5 +130,6 @@ def print_policy(console: Console, summary: dict[str, Any]) -> None:
     console.print(f"  fail on: {summary['fail_on']['severity']} and above, {summary['fail_on']['confidence']} "
                   f"confidence or more; replay coverage ≥ {summary['replay_coverage_threshold']:.0%}")
     if "passive" in summary:
+        fails = summary["fail_on"].get("passive")
         console.print(f"  passive: {'on' if summary['passive'] else 'off'}"
-                      f"{', fails the build' if summary.get('fail_on_passive') else ', never fails the build'}")
+                      f"{', fails the build' if fails else ', never fails the build'}")
