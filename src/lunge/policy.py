@@ -11,7 +11,8 @@ A policy is YAML (``lunge policy validate FILE`` checks one, with line numbers):
       attack_names: false                      # also attack names (JSON keys, XML PI targets)
     limits: {rps: 200, workers: 10, timeout: 10, time_delay: 3}
     replay_coverage_threshold: 0.8
-    fail_on: {severity: low, confidence: firm}
+    fail_on: {severity: low, confidence: firm}  # add "new: true" (or write "fail_on: new") to fail
+                                                 # only on findings an earlier run did not have
     stop_on_first_fail: false
     light_after: 1                               # full attacks per (endpoint, point, kind); lighter after
     passive: true                                # passive rules on recorded/replayed responses
@@ -42,7 +43,9 @@ from lunge.checks.base import Confidence, Severity
 from lunge.errors import PolicyError
 
 FAST_DEFAULT_POINTS = ("GET_.*", "POST_.*", "URI", "PATH_.*", "ACTION_NAME", "ACTION_EXT")
-DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir")
+# FAST's five, then the query-language injections (2 requests each on a point seen before: light mode).
+DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir", "nosqli", "ldapi", "xpathi", "xslti", "hqli", "sparqli",
+                  "odatai")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,7 @@ class TestPolicy:
     passive: bool = True  # run the passive rules on recorded and replayed responses
     fail_on_passive: bool = False  # passive findings fail the build (by the fail_on thresholds) only if set
     fuzzer: FuzzerConfig = field(default_factory=FuzzerConfig)  # the anomaly check's settings (FAST's fuzzer)
+    fail_on_new: bool = False  # fail only on findings the run compared with (--compare-to) did not have
     _include_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
     _exclude_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
 
@@ -93,6 +97,11 @@ class TestPolicy:
         """Whether a finding of this severity and confidence fails the build."""
         return severity.rank >= self.fail_on_severity.rank and confidence.rank >= self.fail_on_confidence.rank
 
+    def fails_finding(self, severity: Severity, confidence: Confidence, *, passive: bool = False) -> bool:
+        """Whether a finding fails the build: :meth:`fails`, and for a passive finding only when
+        the policy says so (``fail_on: {passive: true}``)."""
+        return (not passive or self.fail_on_passive) and self.fails(severity, confidence)
+
     def summary(self) -> dict[str, Any]:
         """The policy as plain data, for reports."""
         return {
@@ -102,7 +111,7 @@ class TestPolicy:
                        "time_delay": self.limits.time_delay},
             "replay_coverage_threshold": self.replay_coverage_threshold,
             "fail_on": {"severity": self.fail_on_severity.value, "confidence": self.fail_on_confidence.value,
-                        "passive": self.fail_on_passive},
+                        "passive": self.fail_on_passive, "new": self.fail_on_new},
             "stop_on_first_fail": self.stop_on_first_fail, "light_after": self.light_after,
             "attack_names": self.attack_names, "passive": self.passive, "fuzzer": _fuzzer_summary(self.fuzzer),
         }
@@ -141,7 +150,8 @@ BUILTIN: dict[str, TestPolicy] = {
     "default": TestPolicy(
         name="default",
         description="FAST's default policy: GET, POST, URI, PATH and ACTION points; SQL injection, XSS, "
-        "command injection, path traversal and open redirect.",
+        "command injection, path traversal, open redirect, and NoSQL, LDAP, XPath, XSLT, HQL, SPARQL and OData "
+        "injection.",
     ),
     "full": TestPolicy(
         name="full",
@@ -183,6 +193,7 @@ class _FailOnModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     severity: Literal["info", "low", "medium", "high", "critical"] = "low"
     confidence: Literal["tentative", "firm", "certain"] = "firm"
+    new: bool = False
     passive: bool = False
 
 
@@ -264,7 +275,8 @@ class _PolicyModel(BaseModel):
     points: _PointsModel = Field(default_factory=_PointsModel)
     limits: _LimitsModel = Field(default_factory=_LimitsModel)
     replay_coverage_threshold: float = Field(default=0.8, ge=0, le=1)
-    fail_on: _FailOnModel | Literal["info", "low", "medium", "high", "critical"] = Field(default_factory=_FailOnModel)
+    fail_on: _FailOnModel | Literal["info", "low", "medium", "high", "critical", "new"] = Field(
+        default_factory=_FailOnModel)
     stop_on_first_fail: bool = False
     light_after: int = Field(default=1, ge=1)
     passive: bool = True
@@ -305,7 +317,12 @@ def parse_policy(text: str, source: str = "<policy>", known_checks: set[str] | N
 
 
 def _from_model(model: _PolicyModel) -> TestPolicy:
-    fail_on = model.fail_on if isinstance(model.fail_on, _FailOnModel) else _FailOnModel(severity=model.fail_on)
+    if isinstance(model.fail_on, _FailOnModel):
+        fail_on = model.fail_on
+    elif model.fail_on == "new":
+        fail_on = _FailOnModel(new=True)
+    else:
+        fail_on = _FailOnModel(severity=model.fail_on)
     limits = model.limits
     return TestPolicy(
         name=model.name, description=model.description, checks=tuple(model.checks),
@@ -315,7 +332,7 @@ def _from_model(model: _PolicyModel) -> TestPolicy:
         fail_on_severity=Severity(fail_on.severity), fail_on_confidence=Confidence(fail_on.confidence),
         stop_on_first_fail=model.stop_on_first_fail, light_after=model.light_after,
         attack_names=model.points.attack_names, passive=model.passive, fail_on_passive=fail_on.passive,
-        fuzzer=model.fuzzer.config(),
+        fuzzer=model.fuzzer.config(), fail_on_new=fail_on.new,
     )
 
 
