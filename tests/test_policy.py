@@ -93,6 +93,40 @@ def test_builtin_policy_as_yaml_reads_back_as_the_same_policy(name: str) -> None
     assert parse_policy(text, f"{name}.yaml").summary() == BUILTIN[name].summary()
 
 
+def test_passive_rules_and_whether_they_fail_the_build() -> None:
+    default = parse_policy("name: p\n")
+    assert default.passive and not default.fail_on_passive
+    policy = parse_policy("name: p\npassive: false\nfail_on: {severity: info, passive: true}\n")
+    assert not policy.passive and policy.fail_on_passive
+    assert policy.summary()["passive"] is False and policy.summary()["fail_on"]["passive"] is True
+    with pytest.raises(PolicyError, match="passive"):
+        parse_policy("name: p\npassive: sometimes\n")
+
+
+def test_the_fuzzer_is_off_in_default_on_in_full_and_set_by_the_policy() -> None:
+    assert "anomaly" not in BUILTIN["default"].checks and "anomaly" in BUILTIN["full"].checks
+    policy = parse_policy("""\
+name: fuzz
+checks: [anomaly]
+fuzzer:
+  payloads: [{insert: random, size: 10}, {replace: last, size: 1}]
+  anomaly_if: {status_class: false, length_diff: 50, time_diff: 2, dom_diff: 3, body: 'Exception'}
+  not_anomaly_if: {status: [400], body: 'maintenance'}
+  stop_if: {anomalies: 1, timeouts: 2}
+  budget: 20
+""")
+    f = policy.fuzzer
+    assert [(p.action, p.where, p.size) for p in f.payloads] == [("insert", "random", 10), ("replace", "last", 1)]
+    assert (f.status_class, f.length_diff, f.time_diff, f.dom_diff, f.body) == (False, 50, 2.0, 3, "Exception")
+    assert (f.ignore_status, f.ignore_body, f.max_anomalies, f.max_timeouts, f.budget) == ((400,), "maintenance",
+                                                                                           1, 2, 20)
+    assert policy.summary()["fuzzer"]["payloads"] == [{"insert": "random", "size": 10}, {"replace": "last", "size": 1}]
+    for bad, where in (("{payloads: [{insert: middle}]}", "fuzzer.payloads.0.insert"),
+                       ("{payloads: [{size: 3}]}", "fuzzer.payloads.0"),
+                       ("{payloads: [{insert: end, size: 256}]}", "fuzzer.payloads.0.size"),
+                       ("{budget: 0}", "fuzzer.budget"), ("{anomaly_if: {body: '('}}", "fuzzer.anomaly_if.body")):
+        with pytest.raises(PolicyError, match=where.replace(".", r"\.")):
+            parse_policy(f"name: p\nfuzzer: {bad}\n")
 @pytest.mark.parametrize("text", ["name: x\nfail_on: new\n", "name: x\nfail_on: {severity: low, new: true}\n"])
 def test_fail_on_new(text: str) -> None:
     policy = parse_policy(text, "p.yaml", KNOWN)

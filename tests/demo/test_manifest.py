@@ -44,6 +44,13 @@ def test_every_vulnerable_entry_has_one_safe_twin() -> None:
         assert (twin[0].method, twin[0].check, twin[0].technique) == (entry.method, entry.check, entry.technique)
 
 
+def test_content_type_traps_are_reflected_xss_traps() -> None:
+    # the same raw echo where no browser runs it (issue 18)
+    traps = [e for e in MANIFEST if e.technique == "content-type"]
+    assert len(traps) == 4
+    assert all(e.check == "xss-reflected" and not e.vulnerable for e in traps)
+
+
 def test_every_check_and_sqli_technique_is_covered() -> None:
     assert {e.check for e in vulnerable()} == set(CHECKS)
     assert {e.technique for e in vulnerable() if e.check == "sqli"} == {"error", "boolean", "time", "status"}

@@ -228,6 +228,8 @@ class CheckContext:
     # kept for this context's life: see :meth:`remember`.
     _memo: dict[tuple[str, int], tuple[object, Any]] = field(default_factory=dict, init=False, repr=False,
                                                              compare=False)
+    # Observations that are not findings, for the baseline's test set (see :meth:`note`).
+    _notes: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @property
     def rng(self) -> random.Random:
@@ -247,6 +249,17 @@ class CheckContext:
         value = compute(exchange)
         self._memo[key] = (exchange, value)
         return value
+
+    def note(self, text: str) -> None:
+        """Record an observation that is not a vulnerability but should not be lost (markup echoed
+        raw in a JSON answer, say): the engine adds it to the baseline's test set. Once per text."""
+        if text not in self._notes:
+            self._notes.append(text)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What :meth:`note` recorded, in order."""
+        return tuple(self._notes)
 
     @property
     def normal(self) -> Exchange:

@@ -212,6 +212,16 @@ async def follow_redirect(b: Browser) -> None:
         b.expect(answer.headers.get("Location") == "/home", "go: not redirected to /home")
 
 
+async def preview_exports(b: Browser) -> None:
+    """Answers that echo their input raw but are not pages a browser renders (issue 18)."""
+    answer = await b.send("GET", "/api/suggest?q=wid", expect=200, contains=['"query": "wid"'])
+    b.expect(answer.headers.get("Content-Type", "").startswith("application/json"), "suggest: not JSON")
+    await b.send("GET", "/api/suggest-xml?q=wid", expect=200, contains=["<query>wid</query>"])
+    await b.send("GET", "/notes/preview?text=hello", expect=200, contains=["hello"])
+    answer = await b.send("GET", "/export/search?q=widget", expect=200, contains=["<b>widget</b>"])
+    b.expect(answer.headers.get("Content-Disposition", "").startswith("attachment"), "export: not an attachment")
+
+
 async def write_review(b: Browser) -> None:
     for prefix in ("", "/safe"):
         answer = await b.send("POST", f"{prefix}/reviews", data={"product": "1", "text": "Great widget"}, expect=303)
@@ -251,7 +261,7 @@ TESTS: tuple[Test, ...] = (
     visit_home, view_product, check_username, search_orders, use_account, query_tenant,
     view_profile, call_me_api, search_products, subscribe_newsletter, greet_visitor, post_comments,
     check_connectivity, read_documents, follow_redirect, write_review, look_up_directory, view_catalog,
-    use_member_api,
+    use_member_api, preview_exports,
 )
 
 

@@ -35,6 +35,16 @@ class Counters:
         return self.replay_ok / self.done if self.done else 0.0
 
 
+def test_set_reason(failures: list[str], notes: list[str]) -> str:
+    """A tested baseline's reason: its check failures first, then the checks' notes.
+
+    >>> test_set_reason(["ValueError: x"], ["xss-reflected GET_q_value: markup reflected"])
+    '1 check failure(s): ValueError: x; xss-reflected GET_q_value: markup reflected'
+    """
+    head = [f"{len(failures)} check failure(s): {failures[0]}"] if failures else []
+    return "; ".join([*head, *notes])
+
+
 class Results:
     """Buffers test sets; stores findings at once (they are few and the UI shows them live)."""
 

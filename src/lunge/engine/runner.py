@@ -17,13 +17,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from lunge.checks import noise
+from lunge.checks import anomaly, noise
 from lunge.checks.base import Attack, Check, CheckContext, Exchange, TimingStats, Verdict
-from lunge.engine import evidence, stored
+from lunge.engine import evidence, passive, stored
 from lunge.engine.planner import Depth, Frequency, select_points
 from lunge.engine.probe import ProbeResult, run_probe
 from lunge.engine.replay import judge
-from lunge.engine.results import Counters, Results
+from lunge.engine.results import Counters, Results, test_set_reason
 from lunge.engine.sender import Sender
 from lunge.http import Request, parse
 from lunge.http.points import Point, Points
@@ -119,11 +119,13 @@ class RunEngine:
     def __init__(self, store: Store, run: TestRun, config: RunConfig, events: Events | None = None) -> None:
         self.store = store
         self.run = run
-        self.config = config
+        # The anomaly fuzzer, when selected, takes its settings from the policy's fuzzer section.
+        self.config = config = replace(config, checks=anomaly.configured(config.checks, config.policy.fuzzer))
         self.events = events or Events()
         self.results = Results(store)
         self.frequency = Frequency(config.policy.light_after)
         self.stored = stored.StoredXss(config.checks, config.policy)
+        self.passive = passive.PassiveScan(config.policy, self.results, self.events.finding)
         self._target = _origin(config.target) if config.target else None
         self._allowed: set[tuple[str, int]] = set()
         self._timings: dict[tuple[str, int], _HostTiming] = {}
@@ -250,6 +252,7 @@ class RunEngine:
     async def _test_baseline(self, baseline: Baseline) -> None:
         request = self._moved(baseline.request)
         replays = await self._replay(request)
+        await self.passive.scan(self.run.id, baseline, request, replays, self._send_all)
         verdict = judge(baseline.response, replays)
         if not verdict.ok:
             await self._test_set(baseline, TestSetStatus.NOT_TESTED, verdict.reason, len(replays), replay_ok=False)
@@ -273,7 +276,7 @@ class RunEngine:
             if probe.failure:
                 failed = self.counters.failed_checks
                 failed[probe.check_id] = failed.get(probe.check_id, 0) + 1
-        reason = f"{len(failures)} check failure(s): {failures[0]}" if failures else ""
+        reason = test_set_reason(failures, [note for p in probes for note in p.notes])
         await self._test_set(baseline, status, reason, requests, replay_ok=True, findings=len(findings),
                              points=len(selected))
 
@@ -389,10 +392,11 @@ class RunEngine:
                     continue
                 result = await self._probe(check, ctx)
                 found = await self._store_verdicts(baseline, request, result.verdicts)
-                if found:
+                if found or result.notes:
+                    head = ["stored XSS found in the second-order pass"] if found else []
                     await asyncio.to_thread(self.store.add_test_sets, [TestSet(
-                        self.run.id, baseline.id, TestSetStatus.FAILED, "stored XSS found in the second-order pass",
-                        result.requests, len(found), 1)])
+                        self.run.id, baseline.id, TestSetStatus.FAILED if found else TestSetStatus.PASSED,
+                        "; ".join([*head, *result.notes]), result.requests, len(found), 1)])
 
     # ------------------------------------------------------------------ helpers
     def _moved(self, request: Request) -> Request:

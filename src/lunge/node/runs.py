@@ -11,7 +11,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from lunge.checks import load
+from lunge.checks import load, passive
 from lunge.errors import ConfigError, InputFileError, LungeError, NotFoundError
 from lunge.node.display import shown
 from lunge.node.reporting import comparison_with, write_run_reports
@@ -97,6 +97,7 @@ def policy_yaml(summary: dict[str, Any]) -> str:
         "replay_coverage_threshold": summary["replay_coverage_threshold"], "fail_on": summary["fail_on"],
         "stop_on_first_fail": summary["stop_on_first_fail"], "light_after": summary["light_after"],
     }
+    document |= {key: summary[key] for key in ("passive", "fuzzer") if key in summary}
     text: str = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
     return text
 
@@ -107,6 +108,9 @@ def list_checks() -> list[dict[str, Any]]:
             "description": c.description} for c in registry]
     out += [{"id": name, "kind": "", "title": "failed to load", "severity": "", "cwe": 0, "description": problem}
             for name, problem in registry.failures.items()]
+    # Passive rules read normal responses and send nothing (but one CORS probe per host).
+    out += [{"id": r.id, "kind": r.kind, "title": r.title, "severity": r.severity.value, "cwe": r.cwe,
+             "description": r.description, "passive": True} for r in passive.load()]
     return out
 
 
@@ -129,3 +133,7 @@ def print_policy(console: Console, summary: dict[str, Any]) -> None:
                   f"timeout={limits['timeout']}s time_delay={limits['time_delay']}s")
     console.print(f"  fail on: {summary['fail_on']['severity']} and above, {summary['fail_on']['confidence']} "
                   f"confidence or more; replay coverage ≥ {summary['replay_coverage_threshold']:.0%}")
+    if "passive" in summary:
+        fails = summary["fail_on"].get("passive")
+        console.print(f"  passive: {'on' if summary['passive'] else 'off'}"
+                      f"{', fails the build' if fails else ', never fails the build'}")
