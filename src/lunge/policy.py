@@ -14,6 +14,7 @@ A policy is YAML (``lunge policy validate FILE`` checks one, with line numbers):
     fail_on: {severity: low, confidence: firm}
     stop_on_first_fail: false
     light_after: 1                               # full attacks per (endpoint, point, kind); lighter after
+    setup: ['POST /api/seed', '^GET /createdb$']  # baselines pinned as setup (METHOD /path regexes)
 
 Point patterns are regular expressions matched against whole point names; the trailing service
 word may be left out (``URI`` matches ``URI_value``), as in FAST's policy editor.
@@ -62,6 +63,7 @@ class TestPolicy:
     stop_on_first_fail: bool = False
     light_after: int = 1
     attack_names: bool = False
+    setup: tuple[str, ...] = ()  # regexes over "METHOD /path": baselines replayed as setup (engine/order.py)
     _include_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
     _exclude_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
 
@@ -91,7 +93,7 @@ class TestPolicy:
             "replay_coverage_threshold": self.replay_coverage_threshold,
             "fail_on": {"severity": self.fail_on_severity.value, "confidence": self.fail_on_confidence.value},
             "stop_on_first_fail": self.stop_on_first_fail, "light_after": self.light_after,
-            "attack_names": self.attack_names,
+            "attack_names": self.attack_names, "setup": list(self.setup),
         }
 
 
@@ -172,6 +174,17 @@ class _PolicyModel(BaseModel):
     fail_on: _FailOnModel | Literal["info", "low", "medium", "high", "critical"] = Field(default_factory=_FailOnModel)
     stop_on_first_fail: bool = False
     light_after: int = Field(default=1, ge=1)
+    setup: list[str] = Field(default_factory=list)
+
+    @field_validator("setup")
+    @classmethod
+    def _setup_regexes(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from exc
+        return patterns
 
     @field_validator("checks", mode="before")
     @classmethod
@@ -217,7 +230,7 @@ def _from_model(model: _PolicyModel) -> TestPolicy:
         replay_coverage_threshold=model.replay_coverage_threshold,
         fail_on_severity=Severity(fail_on.severity), fail_on_confidence=Confidence(fail_on.confidence),
         stop_on_first_fail=model.stop_on_first_fail, light_after=model.light_after,
-        attack_names=model.points.attack_names,
+        attack_names=model.points.attack_names, setup=tuple(model.setup),
     )
 
 

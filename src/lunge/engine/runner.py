@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from lunge.checks import noise
 from lunge.checks.base import Attack, Check, CheckContext, Exchange, TimingStats, Verdict
 from lunge.engine import evidence, stored
+from lunge.engine.keeper import StateKeeper
+from lunge.engine.order import Gate, pin_patterns
 from lunge.engine.planner import Depth, Frequency, select_points
 from lunge.engine.probe import ProbeResult, run_probe
 from lunge.engine.replay import judge
@@ -130,6 +132,12 @@ class RunEngine:
         self._stop_reason: RunState | None = None
         self._sender: Sender | None = None
         self._extra_sent = self._extra_errors = self._extra_timeouts = 0  # from other processes
+        # Replay that keeps the application's state (engine/keeper.py): recorded order, setup
+        # prefix, destructive baselines last, value flows renewed.
+        self.keeper = StateKeeper(store, run.record_id, self._send_all, self._moved,
+                                  pin_patterns(config.policy.setup))
+        self._gate = Gate()
+        self._deferred: list[int] = []
 
     # ------------------------------------------------------------------ control
     def interrupt(self) -> None:
@@ -202,6 +210,7 @@ class RunEngine:
                     sender.stats.timeouts += previous.stats.timeouts
 
     async def _first_pass(self) -> None:
+        await self.keeper.learn()
         total = await asyncio.to_thread(self.store.count_baselines, self.run.record_id)
         index, count = self.config.partition
         self.counters.total = len(range(index, total, count)) if count > 1 else total
@@ -212,6 +221,18 @@ class RunEngine:
             group.create_task(self._produce(queue, consumers))
             for _ in range(consumers):
                 group.create_task(self._consume(queue))
+        await self._destructive_pass()
+
+    async def _destructive_pass(self) -> None:
+        """The destructive baselines (DELETE, logout, reset, password change), last, one at a time,
+        each after the setup prefix ran again: attacking one never breaks the others."""
+        for baseline_id in self._deferred:
+            if self.stopping():
+                return
+            baseline = await asyncio.to_thread(self.store.get_baseline, baseline_id)
+            await self.keeper.setup(baseline, always=True)
+            await self._test_baseline(baseline)
+            self._report_progress()
 
     async def _produce(self, queue: asyncio.Queue[Baseline | None], consumers: int) -> None:
         after = 0
@@ -224,6 +245,11 @@ class RunEngine:
                 after = page[-1].seq
                 for baseline in page:
                     if count == 1 or baseline.seq % count == index:
+                        place = self.keeper.place(baseline)
+                        if place.destructive:
+                            self._deferred.append(baseline.id)
+                            continue
+                        await self._gate.enter(place.exclusive)  # recorded order; only safe ones together
                         await queue.put(baseline)
                     if self.stopping():
                         break
@@ -239,28 +265,39 @@ class RunEngine:
 
     async def _consume(self, queue: asyncio.Queue[Baseline | None]) -> None:
         while (baseline := await queue.get()) is not None:
-            if self.stopping():
-                continue
-            await self._test_baseline(baseline)
-            self._report_progress()
+            try:
+                if self.stopping():
+                    continue
+                await self._test_baseline(baseline)
+                self._report_progress()
+            finally:
+                await self._gate.leave()
 
     # ------------------------------------------------------------------ one baseline
     async def _test_baseline(self, baseline: Baseline) -> None:
         request = self._moved(baseline.request)
-        replays = await self._replay(request)
+        replays = await self._replay(baseline, request)
         verdict = judge(baseline.response, replays)
+        if not verdict.ok:
+            tried = await self.keeper.setup(baseline)  # the replay drifted: set the state up again
+            if tried:
+                replays += await self._replay(baseline, request)
+                verdict = judge(baseline.response, replays[-self.config.replays:])
+                replays = replays[-self.config.replays:] if verdict.ok else replays
         if not verdict.ok:
             await self._test_set(baseline, TestSetStatus.NOT_TESTED, verdict.reason, len(replays), replay_ok=False)
             return
         points = parse(request)
-        selected = select_points(points, self.config.policy)
+        protected = self.keeper.protected(baseline.id)
+        selected = [p for p in select_points(points, self.config.policy) if p.name not in protected]
         self.stored.note_sink_candidate(baseline, request)
         if not selected:
             await self._test_set(baseline, TestSetStatus.NOT_TESTED, "no point selected by the policy",
                                  len(replays), replay_ok=True)
             return
         base_noise = noise.build(replays, baseline.response.text() if baseline.response else None, "")
-        probes = await self._attack_points(baseline, request, points, selected, replays, base_noise)
+        send = self.keeper.sender(baseline)
+        probes = await self._attack_points(baseline, request, points, selected, replays, base_noise, send)
         requests = len(replays) + sum(p.requests for p in probes)
         requests += await self.stored.prime(baseline, request, points, selected, self._send_all)
         findings = await self._store_verdicts(baseline, request, most_specific([v for p in probes for v in p.verdicts]))
@@ -275,16 +312,19 @@ class RunEngine:
         await self._test_set(baseline, status, reason, requests, replay_ok=True, findings=len(findings),
                              points=len(selected))
 
-    async def _replay(self, request: Request) -> list[Exchange]:
+    async def _replay(self, baseline: Baseline, request: Request) -> list[Exchange]:
         assert self._sender is not None
         # These replays run alongside other attacks, so their latencies are not fed to the host's
         # timing model: only samples taken alone in the quiet lane (a check's calibration) are, or
         # load would inflate the jitter and every time-based probe would ask for longer delays.
-        return [await self._sender.send(Attack(request, "", "replay")) for _ in range(self.config.replays)]
+        # They go through the state keeper: fresh values in, produced values kept.
+        return await self.keeper.replay(baseline, request, self.config.replays)
 
     async def _attack_points(self, baseline: Baseline, request: Request, points: Points, selected: list[Point],
-                             replays: list[Exchange], base_noise: noise.NoiseModel) -> list[ProbeResult]:
+                             replays: list[Exchange], base_noise: noise.NoiseModel,
+                             send: stored.SendAll | None = None) -> list[ProbeResult]:
         jobs = []
+        linked = linked_points(points, selected)
         for point in selected:
             point_noise = _for_point(base_noise, replays, point.value)
             for check in self.config.checks:
@@ -297,15 +337,19 @@ class RunEngine:
                 ctx = self._context(baseline, request, points, point, replays, point_noise, check, depth)
                 if _applies(check, ctx):
                     jobs.append((key, check, ctx))
+                    twins = linked.get(point.name, ())
+                    if twins:  # the same payload in the points that carried the same value, too
+                        jobs.append(((*key, "linked"), check, replace(ctx, linked=twins)))
         self.counters.points_attacked += len(selected)
         self.counters.points_lightened = self.frequency.lightened
-        results = await self._run_probes([(check, ctx) for _, check, ctx in jobs])
+        results = await self._run_probes([(check, ctx) for _, check, ctx in jobs], send)
         for (key, _, _), result in zip(jobs, results, strict=True):
             if result.verdicts:
                 self.frequency.record_finding(key)
         return list(results)
 
-    async def _run_probes(self, jobs: list[tuple[Check, CheckContext]]) -> list[ProbeResult]:
+    async def _run_probes(self, jobs: list[tuple[Check, CheckContext]],
+                          send: stored.SendAll | None = None) -> list[ProbeResult]:
         """Run a baseline's probes concurrently, in at most ``WORKERS`` tasks that take the next
         probe when one ends: more tasks could not send more at once, and each costs CPU."""
         results: list[ProbeResult] = [ProbeResult()] * len(jobs)
@@ -314,7 +358,7 @@ class RunEngine:
         async def runner() -> None:
             for i in pending:
                 check, ctx = jobs[i]
-                results[i] = await self._probe(check, ctx)
+                results[i] = await self._probe(check, ctx, send)
 
         width = min(len(jobs), self.config.effective_workers)
         if width == 1:
@@ -333,10 +377,10 @@ class RunEngine:
             light=depth is Depth.LIGHT, time_delay=self.config.policy.limits.time_delay, sinks=sinks,
         )
 
-    async def _probe(self, check: Check, ctx: CheckContext) -> ProbeResult:
+    async def _probe(self, check: Check, ctx: CheckContext, send: stored.SendAll | None = None) -> ProbeResult:
         allowed = {(ctx.baseline.host.lower(), ctx.baseline.port)}
         allowed.update((s.host.lower(), s.port) for s in ctx.sinks)
-        result = await run_probe(check, ctx, self._send_all, allowed_origins=allowed, stopping=self.stopping)
+        result = await run_probe(check, ctx, send or self._send_all, allowed_origins=allowed, stopping=self.stopping)
         self._timing(ctx.baseline).add(result.timing_samples)
         return result
 
@@ -361,6 +405,7 @@ class RunEngine:
 
     async def _test_set(self, baseline: Baseline, status: TestSetStatus, reason: str, requests: int, *,
                         replay_ok: bool, findings: int = 0, points: int = 0) -> None:
+        reason = self.keeper.reason(baseline.id, reason)
         test_set = TestSet(self.run.id, baseline.id, status, reason, requests, findings, points)
         await self.results.add_test_set(test_set, replay_ok=replay_ok)
 
@@ -374,7 +419,7 @@ class RunEngine:
                 return
             baseline = await asyncio.to_thread(self.store.get_baseline, source.baseline_id)
             request = self._moved(baseline.request)
-            replays = await self._replay(request)
+            replays = await self._replay(baseline, request)
             points = parse(request)
             point = points.get(source.point)
             if point is None or not judge(baseline.response, replays).ok:
@@ -385,7 +430,7 @@ class RunEngine:
                                     sinks=source.sinks)
                 if not _applies(check, ctx):
                     continue
-                result = await self._probe(check, ctx)
+                result = await self._probe(check, ctx, self.keeper.sender(baseline))
                 found = await self._store_verdicts(baseline, request, result.verdicts)
                 if found:
                     await asyncio.to_thread(self.store.add_test_sets, [TestSet(
@@ -449,6 +494,9 @@ class RunEngine:
             "stored_xss_sources": self.stored.sources_found,
             "requests_errors": (sender.stats.errors if sender else 0) + self._extra_errors,
             "requests_timeouts": (sender.stats.timeouts if sender else 0) + self._extra_timeouts,
+            # The cost of keeping state: setup prefixes and producers replayed to renew values.
+            "requests_setup": self.keeper.requests_setup,
+            "requests_attack": sent - self.keeper.requests_setup,
             "policy": self.config.policy.summary(),
         }
         return await asyncio.to_thread(
@@ -483,6 +531,21 @@ def most_specific(verdicts: list[Verdict]) -> list[Verdict]:
     report one vulnerability, and the named parameter is the useful one."""
     specific = {v.check_id for v in verdicts if v.point != "URI_value"}
     return [v for v in verdicts if v.point != "URI_value" or v.check_id not in specific]
+
+
+def linked_points(points: Points, selected: list[Point]) -> dict[str, tuple[Point, ...]]:
+    """For the first selected point of each group of GET/POST values that carried the same
+    recorded value (``password`` and ``password_again``), the other points of the group."""
+    groups: dict[str, list[Point]] = {}
+    for point in points:
+        if point.family in ("GET", "POST") and point.role.value == "value" and len(point.value) >= 3:
+            groups.setdefault(point.value, []).append(point)
+    chosen = {p.name for p in selected}
+    out: dict[str, tuple[Point, ...]] = {}
+    for group in groups.values():
+        if len(group) > 1 and group[0].name in chosen:
+            out[group[0].name] = tuple(group[1:])
+    return out
 
 
 def _for_point(base: noise.NoiseModel, replays: list[Exchange], value: str) -> noise.NoiseModel:
