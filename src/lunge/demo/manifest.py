@@ -119,6 +119,9 @@ MANIFEST: tuple[Entry, ...] = (
     *_stateful("POST", "/account/password", "POST_FORM_URLENCODED_password_value", "sqli", "error",
                "new password pasted into SQL, only when password_again carries the same value",
                "parametrised", ("linked-values", "ordered-replay")),
+    *_stateful("POST", "/graphql", "POST_JSON_DOC_HASH_query_GRAPHQL_FIELD_product_ARG_name_value", "sqli", "error",
+               "inline GraphQL argument of the Product operation pasted into SQL; the error is in errors[] (200)",
+               "parametrised", ("operations",)),
 )
 
 

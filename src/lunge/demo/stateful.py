@@ -64,14 +64,19 @@ async def _safe(sql: str, db: Database, raw: str) -> list[Row]:
 
 # ---------------------------------------------------------------------- 1. reset first (ordered replay)
 _NOTE = "SELECT id, body FROM lab_notes WHERE id = ?"
+_RESET = """BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS lab_notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+DELETE FROM lab_notes;
+INSERT INTO lab_notes (id, body) VALUES (1, 'Calibrate the widget press.');
+COMMIT;"""
 
 
 async def reset(request: web.Request) -> web.StreamResponse:
     """``POST /lab/reset``: (re)create the lab table with its seed rows."""
-    db = demo(request).db
-    await db.execute("DROP TABLE IF EXISTS lab_notes")
-    await db.execute("CREATE TABLE lab_notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
-    await db.execute("INSERT INTO lab_notes (id, body) VALUES (1, 'Calibrate the widget press.')")
+    try:  # one transaction: a reset racing another (or the clean-up) never leaves half a table
+        await demo(request).db.call(lambda conn: conn.executescript(_RESET))
+    except DB_ERRORS as exc:
+        return json_response({"error": describe_error(exc)}, 500)
     return json_response({"reset": True})
 
 
