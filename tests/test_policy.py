@@ -90,3 +90,13 @@ def test_builtin_policy_as_yaml_reads_back_as_the_same_policy(name: str) -> None
 
     text = policy_yaml(builtin_policies()[name])
     assert parse_policy(text, f"{name}.yaml").summary() == BUILTIN[name].summary()
+
+
+def test_setup_pins_are_regexes_and_reach_the_summary() -> None:
+    from lunge.errors import PolicyError
+    from lunge.policy import parse_policy
+
+    policy = parse_policy("name: p\nsetup: ['^POST /api/seed$']\n")
+    assert policy.setup == ("^POST /api/seed$",) and policy.summary()["setup"] == ["^POST /api/seed$"]
+    with pytest.raises(PolicyError, match="setup"):
+        parse_policy("name: p\nsetup: ['(']\n")

@@ -186,3 +186,96 @@ async def test_linked_fields_get_the_payload_together(store, loopback) -> None:
     record_id = _record(store, [(_post(server.url, "/pw", "password=s3cret-pw&again=s3cret-pw"), OK)])
     final, findings, _ = await _run(store, record_id)
     assert findings == {("pw", "POST_FORM_URLENCODED_password_value")}
+
+
+async def test_an_id_created_by_a_post_is_re_derived_for_the_get_and_the_delete(store, loopback) -> None:
+    items: dict[str, bool] = {}
+    counter = [500]
+
+    async def reset(request: web.Request) -> web.Response:
+        items.clear()
+        return web.Response(text="ok")
+
+    async def create(request: web.Request) -> web.Response:
+        counter[0] += 1
+        items[str(counter[0])] = True
+        return web.json_response({"id": counter[0]})
+
+    async def show(request: web.Request) -> web.Response:
+        if request.match_info["id"] not in items:
+            return web.Response(status=404, text="no such item")
+        return web.Response(text=f"<p>{request.query.get('q', '')}</p>", content_type="text/html")
+
+    async def delete(request: web.Request) -> web.Response:
+        return web.Response(text="gone") if items.pop(request.match_info["id"], None) else \
+            web.Response(status=404, text="no such item")
+
+    app = web.Application()
+    app.router.add_post("/reset", reset)
+    app.router.add_post("/items", create)
+    app.router.add_get("/items/{id}", show)
+    app.router.add_delete("/items/{id}", delete)
+    server = await loopback(app)
+    port = server.port
+    created = Response(201, headers=Headers([("Content-Type", "application/json")]), body=b'{"id": 101}')
+    record_id = _record(store, [
+        (_post(server.url, "/reset", ""), OK),
+        (_post(server.url, "/items", '{"name": "x"}', "application/json"), created),
+        (Request.from_url(server.url + "/items/101?q=hi"), OK),
+        (Request("DELETE", "http", "127.0.0.1", port, "/items/101", headers=Headers([("Host", f"127.0.0.1:{port}")])),
+         OK),
+    ])
+    final, findings, reasons = await _run(store, record_id)
+    assert final.stats["replay_coverage"] == 1.0, final.stats["not_tested_reasons"]
+    assert [point for _, point in findings] == ["GET_q_value"]  # reached through the fresh id
+    assert any("#2 (producer)" in r for r in reasons.values())  # the DELETE's id was made again
+
+
+async def test_an_expired_jwt_is_renewed_before_it_is_sent() -> None:
+    from lunge.checks.base import Attack, Exchange
+    from lunge.engine.flow import FlowMap
+    from lunge.engine.session import Sessions
+    from lunge.store.models import Baseline
+
+    def jwt(exp: int) -> str:
+        import base64
+        claims = base64.urlsafe_b64encode(json.dumps({"exp": exp}).encode()).decode().rstrip("=")
+        return f"e30.{claims}.sig"
+
+    login = Request("POST", "http", "t", 80, "/login")
+    flows = FlowMap()
+    flows.learn(1, 1, login, Response(200, headers=Headers([("Content-Type", "application/json")]),
+                                      body=json.dumps({"token": jwt(100)}).encode()))
+    consumer = Request.from_url("http://t/me").with_headers(Headers([("Authorization", f"Bearer {jwt(100)}")]))
+    flows.learn(2, 2, consumer, None)
+    sent: list[Request] = []
+    issued = iter([200, 300])
+
+    async def send_raw(attacks: list[Attack]) -> list[Exchange]:
+        out = []
+        for attack in attacks:
+            sent.append(attack.request)
+            body = json.dumps({"token": jwt(next(issued))}).encode() if attack.request.path == "/login" else b"ok"
+            out.append(Exchange(attack, Response(200, headers=Headers([("Content-Type", "application/json")]),
+                                                 body=body), 0.0))
+        return out
+
+    def baseline(i: int, request: Request) -> Baseline:
+        from datetime import UTC, datetime
+        return Baseline(i, 1, i, request, Response(200), False, 0.0, datetime.now(UTC))
+
+    now = [150.0]
+
+    async def load(i: int) -> Baseline:
+        return baseline(i, login)
+
+    sessions = Sessions(flows, send_raw, load, lambda r: r, clock=lambda: now[0])
+    await sessions.send(baseline(2, consumer), [Attack(consumer, "", "replay")])
+    assert [r.path for r in sent] == ["/login", "/me"]  # exp 100 < now 150: renewed first
+    assert sent[1].headers.get("authorization") == f"Bearer {jwt(200)}"
+    await sessions.send(baseline(2, consumer), [Attack(consumer, "", "replay")])
+    assert [r.path for r in sent][2:] == ["/me"]  # exp 200 is still ahead: no renewal
+    now[0] = 250.0
+    await sessions.send(baseline(2, consumer), [Attack(consumer, "", "replay")])
+    assert [r.path for r in sent][3:] == ["/login", "/me"] and sent[-1].headers.get("authorization") == \
+        f"Bearer {jwt(300)}"

@@ -105,9 +105,14 @@ class StateKeeper:
         ``always``, a prefix another baseline replayed since this one's replay began counts as done.
         """
         steps = [s for s in self.prefix.before(baseline.seq) if s.baseline_id != baseline.id]
-        if not steps:
+        # The producers of the values it carries (the POST that created the row a DELETE names) run
+        # again after the prefix, so what the prefix reset is made again and re-derived.
+        in_prefix = {s.baseline_id for s in steps}
+        producers = sorted({(u.source.producer_seq, u.source.producer_id) for u in self.sessions.uses(baseline.id)
+                            if u.source.producer_id not in in_prefix and not u.source.per_use})
+        if not steps and not producers:
             return ""
-        described = ", ".join(s.describe() for s in steps)
+        described = ", ".join([s.describe() for s in steps] + [f"#{seq} (producer)" for seq, _ in producers])
         async with self._setup_lock:
             if not always and self._setup_runs != self._replayed_at.get(baseline.id, self._setup_runs):
                 return described + " (by another baseline, just before)"
@@ -116,6 +121,8 @@ class StateKeeper:
                 (exchange,) = await self.sessions.send(producer, [Attack(self._moved(step.request), "", "setup")])
                 self.sessions.observe(producer.id, exchange.response)
                 self.sessions.setup_requests += 1
+            for _, producer_id in producers:
+                await self.sessions.replay_producer(producer_id)
             self._setup_runs += 1
         self._setup_used.setdefault(baseline.id, []).append(described)
         return described

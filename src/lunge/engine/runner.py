@@ -299,7 +299,7 @@ class RunEngine:
         send = self.keeper.sender(baseline)
         probes = await self._attack_points(baseline, request, points, selected, replays, base_noise, send)
         requests = len(replays) + sum(p.requests for p in probes)
-        requests += await self.stored.prime(baseline, request, points, selected, self._send_all)
+        requests += await self.stored.prime(baseline, request, points, selected, send)
         findings = await self._store_verdicts(baseline, request, most_specific([v for p in probes for v in p.verdicts]))
         status = TestSetStatus.FAILED if findings else TestSetStatus.PASSED
         failures = [p.failure for p in probes if p.failure]

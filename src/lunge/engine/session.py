@@ -218,6 +218,11 @@ class Sessions:
                 return
             await self._replay_producer(producer_id, depth, consumer)
 
+    async def replay_producer(self, producer_id: int) -> None:
+        """Replay a producer now, whatever its values' state (after a setup prefix reset them)."""
+        async with self._lock(producer_id):
+            await self._replay_producer(producer_id, 0, None)
+
     async def _replay_producer(self, producer_id: int, depth: int, consumer: Baseline | None) -> None:
         """Replay the producer baseline (with its own fresh values) and keep what it hands out."""
         if depth >= MAX_DEPTH:
