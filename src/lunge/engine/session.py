@@ -121,9 +121,9 @@ class Sessions:
         uses = self.uses(baseline.id)
         if not uses:
             return await self.send_raw(attacks)
+        await self._renew_expired(baseline, uses, depth)
         if any(u.source.per_use for u in uses):
             return [await self._send_per_use(baseline, attack, uses, depth) for attack in attacks]
-        await self._renew_expired(baseline, uses, depth)
         generations = self._generations(uses)
         prepared = [self._substituted(a, uses) for a in attacks]
         exchanges = await self.send_raw([a for a, _ in prepared])
