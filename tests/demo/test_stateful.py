@@ -62,10 +62,9 @@ async def _exploit(recording: Recording, entry: Entry) -> bool:
     return await attacks.sqli_error(request, entry.point) is not None
 
 
-@pytest.mark.parametrize("entry", STATEFUL, ids=_id)
+# A confirmation field needs no state (only both fields together reach the code): not refused.
+@pytest.mark.parametrize("entry", [e for e in STATEFUL if "linked-values" not in e.needs], ids=_id)
 async def test_the_recorded_request_replayed_blindly_is_refused(entry: Entry, recording: Recording) -> None:
-    if "linked-values" in entry.needs:
-        pytest.skip("a confirmation field needs no state: only both fields together reach the code")
     sent = await send(recording.of(entry))
     assert sent.status in (401, 403, 500), sent.text[:200]
 

@@ -108,3 +108,10 @@ async def test_the_gate_runs_safe_baselines_together_and_others_alone() -> None:
     assert log[:2] == ["+a", "+b"]  # safe ones overlap
     w = log.index("+W")
     assert {"-a", "-b"} <= set(log[:w]) and log[w + 1] == "-W" and log[-2:] == ["+c", "-c"]
+
+
+def test_a_value_with_delimiters_is_still_found_by_search() -> None:
+    flows = FlowMap()
+    flows.learn(1, 1, Request("POST", "http", "t", 80, "/login"), _json('{"token": "ab/cd+ef=="}'))
+    flows.learn(2, 2, Request.from_url("http://t/a").with_headers(Headers([("X-Token", "ab/cd+ef==")])), None)
+    assert [u.point for u in flows.uses[2]] == ["HEADER_X-TOKEN_value"]

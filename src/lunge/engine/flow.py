@@ -35,6 +35,7 @@ IDENTITY_KEYS = frozenset({"id", "uuid", "username", "userid", "login", "handle"
 _TOKEN_INPUT = re.compile(r"csrf|xsrf|token|nonce|authenticity", re.IGNORECASE)
 _INPUT = re.compile(r"<input\b[^>]*>", re.IGNORECASE)
 _ATTR = re.compile(r"""([a-zA-Z_:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
+_DELIMITERS = re.compile(r"""[\s;,&"'?<>(){}\[\]=:/\\%+]+""")
 MIN_CREDENTIAL = 6  # shorter values are too likely to occur by chance in unrelated requests
 MIN_IDENTITY = 3
 MAX_KNOWN = 5000  # produced values remembered while learning (the record may be long)
@@ -210,6 +211,7 @@ class FlowMap:
 
     uses: dict[int, tuple[Use, ...]] = field(default_factory=dict)  # consumer baseline id -> its uses
     _known: dict[str, Source] = field(default_factory=dict)  # produced value -> its latest producer
+    _spread: set[str] = field(default_factory=set)  # known values that hold a delimiter (found by search)
 
     def learn(self, baseline_id: int, seq: int, request: Request, response: Response | None) -> None:
         """Match ``request`` against the values produced so far, then note what its response produces."""
@@ -221,12 +223,19 @@ class FlowMap:
             if len(item.value) >= least and (item.source.kind != "html" or item.source.per_use):
                 self._known.pop(item.value, None)  # the latest producer wins, and moves to the end
                 self._known[item.value] = item.source
+                if _DELIMITERS.search(item.value):
+                    self._spread.add(item.value)
         while len(self._known) > MAX_KNOWN:
-            del self._known[next(iter(self._known))]
+            self._spread.discard(oldest := next(iter(self._known)))
+            del self._known[oldest]
 
     def _consumed(self, request: Request) -> list[Use]:
         text = request.head_bytes().decode("latin-1") + request.body.decode("latin-1")
-        present = [v for v in self._known if v in text]
+        # Most values are single tokens (hex keys, JWTs, ids): look them up among the text's tokens,
+        # so a long record costs one split per baseline, not one scan per known value.
+        tokens = set(_DELIMITERS.split(text))
+        present = [v for v in self._known if v in tokens]
+        present += [v for v in self._spread if v in text and v not in present]
         if not present:
             return []
         points = parse(request)

@@ -19,7 +19,7 @@ from lunge.checks.base import Attack, Exchange
 from lunge.engine.flow import FlowMap
 from lunge.engine.order import Place, SetupPrefix, SetupStep, classify
 from lunge.engine.session import SendAll, Sessions
-from lunge.http import Request
+from lunge.http import Point, Points, Request
 from lunge.store.base import Store
 from lunge.store.models import Baseline
 
@@ -142,4 +142,19 @@ class StateKeeper:
         return self.sessions.setup_requests
 
 
-__all__ = ["StateKeeper"]
+def linked_points(points: Points, selected: list[Point]) -> dict[str, tuple[Point, ...]]:
+    """For the first selected point of each group of GET/POST values that carried the same
+    recorded value (``password`` and ``password_again``), the other points of the group."""
+    groups: dict[str, list[Point]] = {}
+    for point in points:
+        if point.family in ("GET", "POST") and point.role.value == "value" and len(point.value) >= 3:
+            groups.setdefault(point.value, []).append(point)
+    chosen = {p.name for p in selected}
+    out: dict[str, tuple[Point, ...]] = {}
+    for group in groups.values():
+        if len(group) > 1 and group[0].name in chosen:
+            out[group[0].name] = tuple(group[1:])
+    return out
+
+
+__all__ = ["StateKeeper", "linked_points"]

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from lunge.checks import noise
 from lunge.checks.base import Attack, Check, CheckContext, Exchange, TimingStats, Verdict
 from lunge.engine import evidence, stored
-from lunge.engine.keeper import StateKeeper
+from lunge.engine.keeper import StateKeeper, linked_points
 from lunge.engine.order import Gate, pin_patterns
 from lunge.engine.planner import Depth, Frequency, select_points
 from lunge.engine.probe import ProbeResult, run_probe
@@ -531,21 +531,6 @@ def most_specific(verdicts: list[Verdict]) -> list[Verdict]:
     report one vulnerability, and the named parameter is the useful one."""
     specific = {v.check_id for v in verdicts if v.point != "URI_value"}
     return [v for v in verdicts if v.point != "URI_value" or v.check_id not in specific]
-
-
-def linked_points(points: Points, selected: list[Point]) -> dict[str, tuple[Point, ...]]:
-    """For the first selected point of each group of GET/POST values that carried the same
-    recorded value (``password`` and ``password_again``), the other points of the group."""
-    groups: dict[str, list[Point]] = {}
-    for point in points:
-        if point.family in ("GET", "POST") and point.role.value == "value" and len(point.value) >= 3:
-            groups.setdefault(point.value, []).append(point)
-    chosen = {p.name for p in selected}
-    out: dict[str, tuple[Point, ...]] = {}
-    for group in groups.values():
-        if len(group) > 1 and group[0].name in chosen:
-            out[group[0].name] = tuple(group[1:])
-    return out
 
 
 def _for_point(base: noise.NoiseModel, replays: list[Exchange], value: str) -> noise.NoiseModel:
