@@ -279,3 +279,26 @@ async def test_an_expired_jwt_is_renewed_before_it_is_sent() -> None:
     await sessions.send(baseline(2, consumer), [Attack(consumer, "", "replay")])
     assert [r.path for r in sent][3:] == ["/login", "/me"] and sent[-1].headers.get("authorization") == \
         f"Bearer {jwt(300)}"
+
+
+async def test_a_baseline_not_tested_says_what_was_tried(store, loopback) -> None:
+    async def login(request: web.Request) -> web.Response:
+        return web.json_response({"token": secrets.token_hex(8)})  # a token the API never accepts
+
+    async def api(request: web.Request) -> web.Response:
+        return web.Response(status=401, text="no")
+
+    app = web.Application()
+    app.router.add_post("/login", login)
+    app.router.add_get("/api", api)
+    server = await loopback(app)
+    json_ok = Response(200, headers=Headers([("Content-Type", "application/json")]), body=b'{"token": "abcdef012345"}')
+    consumer = Request.from_url(server.url + "/api?q=1").with_headers(
+        Headers([("Host", f"127.0.0.1:{server.port}"), ("Authorization", "Bearer abcdef012345")]))
+    record_id = _record(store, [(_post(server.url, "/login", '{"u": 1}', "application/json"), json_ok),
+                                (consumer, OK)])
+    final, _, reasons = await _run(store, record_id)
+    (reason,) = [r for r in reasons.values() if r.startswith("401")]
+    assert reason.startswith("401 on replay (recorded 200)")
+    assert "401 after renewing values with baseline #1" in reason and "setup replayed first: #1 POST /login" in reason
+    assert final.stats["not_tested_reasons"] == {"401 on replay (recorded 200)": 1}
