@@ -86,6 +86,7 @@ class PartitionResult:
     markers: dict[str, tuple[int, str, str]]
     candidates: dict[tuple[str, ...], Request]
     stop_reason: RunState | None
+    setup: int = 0  # requests spent keeping the application's state (engine/keeper.py)
 
 
 @dataclass(slots=True)
@@ -138,6 +139,7 @@ class RunEngine:
                                   pin_patterns(config.policy.setup))
         self._gate = Gate()
         self._deferred: list[int] = []
+        self._extra_setup = 0  # from other processes
 
     # ------------------------------------------------------------------ control
     def interrupt(self) -> None:
@@ -183,7 +185,7 @@ class RunEngine:
             counters=self.counters, sent=sender.stats.sent if sender else 0,
             errors=sender.stats.errors if sender else 0, timeouts=sender.stats.timeouts if sender else 0,
             markers=dict(self.stored.markers), candidates=dict(self.stored.candidates),
-            stop_reason=self._stop_reason,
+            stop_reason=self._stop_reason, setup=self.keeper.requests_setup,
         )
 
     async def run_stored_pass(self, partitions: list[PartitionResult]) -> None:
@@ -474,6 +476,7 @@ class RunEngine:
             self._extra_sent += part.sent
             self._extra_errors += part.errors
             self._extra_timeouts += part.timeouts
+            self._extra_setup += part.setup
             if part.stop_reason is not None and self._stop_reason is None:
                 self._stop_reason = part.stop_reason
 
@@ -495,8 +498,8 @@ class RunEngine:
             "requests_errors": (sender.stats.errors if sender else 0) + self._extra_errors,
             "requests_timeouts": (sender.stats.timeouts if sender else 0) + self._extra_timeouts,
             # The cost of keeping state: setup prefixes and producers replayed to renew values.
-            "requests_setup": self.keeper.requests_setup,
-            "requests_attack": sent - self.keeper.requests_setup,
+            "requests_setup": self.keeper.requests_setup + self._extra_setup,
+            "requests_attack": sent - self.keeper.requests_setup - self._extra_setup,
             "policy": self.config.policy.summary(),
         }
         return await asyncio.to_thread(
