@@ -133,3 +133,13 @@ def test_fail_on_new(text: str) -> None:
     assert policy.fail_on_new is True and policy.fail_on_severity is Severity.LOW
     assert policy.summary()["fail_on"]["new"] is True
     assert parse_policy("name: x\n", "p.yaml", KNOWN).fail_on_new is False
+
+
+def test_setup_pins_are_regexes_and_reach_the_summary() -> None:
+    from lunge.errors import PolicyError
+    from lunge.policy import parse_policy
+
+    policy = parse_policy("name: p\nsetup: ['^POST /api/seed$']\n")
+    assert policy.setup == ("^POST /api/seed$",) and policy.summary()["setup"] == ["^POST /api/seed$"]
+    with pytest.raises(PolicyError, match="setup"):
+        parse_policy("name: p\nsetup: ['(']\n")

@@ -23,6 +23,7 @@ A policy is YAML (``lunge policy validate FILE`` checks one, with line numbers):
       not_anomaly_if: {status: [400, 404, 422], body: ''}
       stop_if: {anomalies: 3, timeouts: 3}
       budget: 64                                 # requests per point
+    setup: ['POST /api/seed', '^GET /createdb$']  # baselines pinned as setup (METHOD /path regexes)
 
 Point patterns are regular expressions matched against whole point names; the trailing service
 word may be left out (``URI`` matches ``URI_value``), as in FAST's policy editor.
@@ -78,6 +79,7 @@ class TestPolicy:
     fail_on_passive: bool = False  # passive findings fail the build (by the fail_on thresholds) only if set
     fuzzer: FuzzerConfig = field(default_factory=FuzzerConfig)  # the anomaly check's settings (FAST's fuzzer)
     fail_on_new: bool = False  # fail only on findings the run compared with (--compare-to) did not have
+    setup: tuple[str, ...] = ()  # regexes over "METHOD /path": baselines replayed as setup (engine/order.py)
     _include_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
     _exclude_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
 
@@ -114,6 +116,7 @@ class TestPolicy:
                         "passive": self.fail_on_passive, "new": self.fail_on_new},
             "stop_on_first_fail": self.stop_on_first_fail, "light_after": self.light_after,
             "attack_names": self.attack_names, "passive": self.passive, "fuzzer": _fuzzer_summary(self.fuzzer),
+            "setup": list(self.setup),
         }
 
 
@@ -281,6 +284,17 @@ class _PolicyModel(BaseModel):
     light_after: int = Field(default=1, ge=1)
     passive: bool = True
     fuzzer: _FuzzerModel = Field(default_factory=_FuzzerModel)
+    setup: list[str] = Field(default_factory=list)
+
+    @field_validator("setup")
+    @classmethod
+    def _setup_regexes(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from exc
+        return patterns
 
     @field_validator("checks", mode="before")
     @classmethod
@@ -332,7 +346,7 @@ def _from_model(model: _PolicyModel) -> TestPolicy:
         fail_on_severity=Severity(fail_on.severity), fail_on_confidence=Confidence(fail_on.confidence),
         stop_on_first_fail=model.stop_on_first_fail, light_after=model.light_after,
         attack_names=model.points.attack_names, passive=model.passive, fail_on_passive=fail_on.passive,
-        fuzzer=model.fuzzer.config(), fail_on_new=fail_on.new,
+        fuzzer=model.fuzzer.config(), fail_on_new=fail_on.new, setup=tuple(model.setup),
     )
 
 

@@ -14,7 +14,8 @@ from lunge.http import parse
 from lunge.policy import load_policy
 from tests.demo.conftest import Recording
 
-FIELDS = {"method", "path", "point", "check", "vulnerable", "technique", "description"}
+FIELDS = {"method", "path", "point", "check", "vulnerable", "technique", "description", "needs"}
+NEEDS = {"ordered-replay", "session-refresh", "csrf-token", "linked-values", "operations", "value-flow"}
 
 
 def test_manifest_is_plain_json_data() -> None:
@@ -23,6 +24,7 @@ def test_manifest_is_plain_json_data() -> None:
     assert json.loads(json.dumps(entries)) == entries
     assert all(set(entry) == FIELDS for entry in entries)
     assert all(entry["check"] in CHECKS for entry in entries)
+    assert all(set(entry["needs"]) <= NEEDS for entry in entries)
     assert "?" not in "".join(entry["path"] for entry in entries)
     entries[0]["vulnerable"] = "changed"
     assert manifest()[0]["vulnerable"] is True  # a fresh copy each call
@@ -86,3 +88,8 @@ def test_the_demo_policy_is_valid_and_attacks_every_manifest_point() -> None:
 
 def test_the_policy_ships_with_the_package() -> None:
     assert POLICY_PATH.is_file() and POLICY_PATH.parent.name == "demo"
+
+
+def test_state_keeping_scenarios_are_marked_with_what_they_need() -> None:
+    needs = {need for entry in manifest() if entry["vulnerable"] for need in entry["needs"]}
+    assert needs >= NEEDS - {"operations"}

@@ -206,6 +206,10 @@ class CheckContext:
     - ``sinks``: for second-order checks (stored XSS), requests of other baselines whose responses
       showed a value planted at this point; the check yields them (``Attack(sink, ...)``) after
       storing a payload, and judges their responses.
+    - ``linked``: other points that carried the same recorded value as ``point`` in this request
+      (``password`` and ``password_again``): :meth:`inject` puts the payload in them too, since the
+      application checks they are equal before it reaches the code behind them. The engine makes
+      such a context in addition to the usual one on the point alone.
     """
 
     baseline: Request
@@ -221,6 +225,7 @@ class CheckContext:
     light: bool = False
     time_delay: float = 3.0
     sinks: tuple[Request, ...] = ()
+    linked: tuple[Point, ...] = ()
     # The generator behind ``rng``, made on first use: most probes of a repeated point send one
     # cheap request and never draw a random number, and seeding costs more than that probe.
     _rng: list[SeededRandom] = field(default_factory=list, init=False, repr=False, compare=False)
@@ -281,6 +286,8 @@ class CheckContext:
 
     def inject(self, payload: str, *, raw: bool = False) -> Request:
         """The baseline with this point's value replaced by ``payload`` (encoded for its place)."""
+        if self.linked:
+            return self.points.replace_many(dict.fromkeys((self.point, *self.linked), payload), raw=raw)
         return self.points.replace(self.point, payload, raw=raw)
 
     def attack(self, payload: str, label: str = "", *, raw: bool = False, timing: bool = False,

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from lunge.checks import anomaly, noise
 from lunge.checks.base import Attack, Check, CheckContext, Exchange, TimingStats, Verdict
 from lunge.engine import evidence, passive, stored
+from lunge.engine.keeper import StateKeeper, linked_points
+from lunge.engine.order import Gate, pin_patterns
 from lunge.engine.planner import Depth, Frequency, select_points
 from lunge.engine.probe import ProbeResult, run_probe
 from lunge.engine.replay import judge
@@ -84,6 +86,7 @@ class PartitionResult:
     markers: dict[str, tuple[int, str, str]]
     candidates: dict[tuple[str, ...], Request]
     stop_reason: RunState | None
+    setup: int = 0  # requests spent keeping the application's state (engine/keeper.py)
 
 
 @dataclass(slots=True)
@@ -132,6 +135,13 @@ class RunEngine:
         self._stop_reason: RunState | None = None
         self._sender: Sender | None = None
         self._extra_sent = self._extra_errors = self._extra_timeouts = 0  # from other processes
+        # Replay that keeps the application's state (engine/keeper.py): recorded order, setup
+        # prefix, destructive baselines last, value flows renewed.
+        self.keeper = StateKeeper(store, run.record_id, self._send_all, self._moved,
+                                  pin_patterns(config.policy.setup))
+        self._gate = Gate()
+        self._deferred: list[int] = []
+        self._extra_setup = 0  # from other processes
 
     # ------------------------------------------------------------------ control
     def interrupt(self) -> None:
@@ -179,7 +189,7 @@ class RunEngine:
             counters=self.counters, sent=sender.stats.sent if sender else 0,
             errors=sender.stats.errors if sender else 0, timeouts=sender.stats.timeouts if sender else 0,
             markers=dict(self.stored.markers), candidates=dict(self.stored.candidates),
-            stop_reason=self._stop_reason,
+            stop_reason=self._stop_reason, setup=self.keeper.requests_setup,
         )
 
     async def run_stored_pass(self, partitions: list[PartitionResult]) -> None:
@@ -206,6 +216,7 @@ class RunEngine:
                     sender.stats.timeouts += previous.stats.timeouts
 
     async def _first_pass(self) -> None:
+        await self.keeper.learn()
         total = await asyncio.to_thread(self.store.count_baselines, self.run.record_id)
         index, count = self.config.partition
         self.counters.total = len(range(index, total, count)) if count > 1 else total
@@ -216,6 +227,18 @@ class RunEngine:
             group.create_task(self._produce(queue, consumers))
             for _ in range(consumers):
                 group.create_task(self._consume(queue))
+        await self._destructive_pass()
+
+    async def _destructive_pass(self) -> None:
+        """The destructive baselines (DELETE, logout, reset, password change), last, one at a time,
+        each after the setup prefix ran again: attacking one never breaks the others."""
+        for baseline_id in self._deferred:
+            if self.stopping():
+                return
+            baseline = await asyncio.to_thread(self.store.get_baseline, baseline_id)
+            await self.keeper.setup(baseline, always=True)
+            await self._test_baseline(baseline)
+            self._report_progress()
 
     async def _produce(self, queue: asyncio.Queue[Baseline | None], consumers: int) -> None:
         after = 0
@@ -228,6 +251,11 @@ class RunEngine:
                 after = page[-1].seq
                 for baseline in page:
                     if count == 1 or baseline.seq % count == index:
+                        place = self.keeper.place(baseline)
+                        if place.destructive:
+                            self._deferred.append(baseline.id)
+                            continue
+                        await self._gate.enter(place.exclusive)  # recorded order; only safe ones together
                         await queue.put(baseline)
                     if self.stopping():
                         break
@@ -243,31 +271,42 @@ class RunEngine:
 
     async def _consume(self, queue: asyncio.Queue[Baseline | None]) -> None:
         while (baseline := await queue.get()) is not None:
-            if self.stopping():
-                continue
-            await self._test_baseline(baseline)
-            self._report_progress()
+            try:
+                if self.stopping():
+                    continue
+                await self._test_baseline(baseline)
+                self._report_progress()
+            finally:
+                await self._gate.leave()
 
     # ------------------------------------------------------------------ one baseline
     async def _test_baseline(self, baseline: Baseline) -> None:
         request = self._moved(baseline.request)
-        replays = await self._replay(request)
-        await self.passive.scan(self.run.id, baseline, request, replays, self._send_all)
+        replays = await self._replay(baseline, request)
         verdict = judge(baseline.response, replays)
+        if not verdict.ok:
+            tried = await self.keeper.setup(baseline)  # the replay drifted: set the state up again
+            if tried:
+                replays += await self._replay(baseline, request)
+                verdict = judge(baseline.response, replays[-self.config.replays:])
+                replays = replays[-self.config.replays:] if verdict.ok else replays
+        await self.passive.scan(self.run.id, baseline, request, replays, self._send_all)
         if not verdict.ok:
             await self._test_set(baseline, TestSetStatus.NOT_TESTED, verdict.reason, len(replays), replay_ok=False)
             return
         points = parse(request)
-        selected = select_points(points, self.config.policy)
+        protected = self.keeper.protected(baseline.id)
+        selected = [p for p in select_points(points, self.config.policy) if p.name not in protected]
         self.stored.note_sink_candidate(baseline, request)
         if not selected:
             await self._test_set(baseline, TestSetStatus.NOT_TESTED, "no point selected by the policy",
                                  len(replays), replay_ok=True)
             return
         base_noise = noise.build(replays, baseline.response.text() if baseline.response else None, "")
-        probes = await self._attack_points(baseline, request, points, selected, replays, base_noise)
+        send = self.keeper.sender(baseline)
+        probes = await self._attack_points(baseline, request, points, selected, replays, base_noise, send)
         requests = len(replays) + sum(p.requests for p in probes)
-        requests += await self.stored.prime(baseline, request, points, selected, self._send_all)
+        requests += await self.stored.prime(baseline, request, points, selected, send)
         findings = await self._store_verdicts(baseline, request, most_specific([v for p in probes for v in p.verdicts]))
         status = TestSetStatus.FAILED if findings else TestSetStatus.PASSED
         failures = [p.failure for p in probes if p.failure]
@@ -280,16 +319,19 @@ class RunEngine:
         await self._test_set(baseline, status, reason, requests, replay_ok=True, findings=len(findings),
                              points=len(selected))
 
-    async def _replay(self, request: Request) -> list[Exchange]:
+    async def _replay(self, baseline: Baseline, request: Request) -> list[Exchange]:
         assert self._sender is not None
         # These replays run alongside other attacks, so their latencies are not fed to the host's
         # timing model: only samples taken alone in the quiet lane (a check's calibration) are, or
         # load would inflate the jitter and every time-based probe would ask for longer delays.
-        return [await self._sender.send(Attack(request, "", "replay")) for _ in range(self.config.replays)]
+        # They go through the state keeper: fresh values in, produced values kept.
+        return await self.keeper.replay(baseline, request, self.config.replays)
 
     async def _attack_points(self, baseline: Baseline, request: Request, points: Points, selected: list[Point],
-                             replays: list[Exchange], base_noise: noise.NoiseModel) -> list[ProbeResult]:
+                             replays: list[Exchange], base_noise: noise.NoiseModel,
+                             send: stored.SendAll | None = None) -> list[ProbeResult]:
         jobs = []
+        linked = linked_points(points, selected)
         for point in selected:
             point_noise = _for_point(base_noise, replays, point.value)
             for check in self.config.checks:
@@ -302,15 +344,19 @@ class RunEngine:
                 ctx = self._context(baseline, request, points, point, replays, point_noise, check, depth)
                 if _applies(check, ctx):
                     jobs.append((key, check, ctx))
+                    twins = linked.get(point.name, ())
+                    if twins:  # the same payload in the points that carried the same value, too
+                        jobs.append(((*key, "linked"), check, replace(ctx, linked=twins)))
         self.counters.points_attacked += len(selected)
         self.counters.points_lightened = self.frequency.lightened
-        results = await self._run_probes([(check, ctx) for _, check, ctx in jobs])
+        results = await self._run_probes([(check, ctx) for _, check, ctx in jobs], send)
         for (key, _, _), result in zip(jobs, results, strict=True):
             if result.verdicts:
                 self.frequency.record_finding(key)
         return list(results)
 
-    async def _run_probes(self, jobs: list[tuple[Check, CheckContext]]) -> list[ProbeResult]:
+    async def _run_probes(self, jobs: list[tuple[Check, CheckContext]],
+                          send: stored.SendAll | None = None) -> list[ProbeResult]:
         """Run a baseline's probes concurrently, in at most ``WORKERS`` tasks that take the next
         probe when one ends: more tasks could not send more at once, and each costs CPU."""
         results: list[ProbeResult] = [ProbeResult()] * len(jobs)
@@ -319,7 +365,7 @@ class RunEngine:
         async def runner() -> None:
             for i in pending:
                 check, ctx = jobs[i]
-                results[i] = await self._probe(check, ctx)
+                results[i] = await self._probe(check, ctx, send)
 
         width = min(len(jobs), self.config.effective_workers)
         if width == 1:
@@ -338,10 +384,10 @@ class RunEngine:
             light=depth is Depth.LIGHT, time_delay=self.config.policy.limits.time_delay, sinks=sinks,
         )
 
-    async def _probe(self, check: Check, ctx: CheckContext) -> ProbeResult:
+    async def _probe(self, check: Check, ctx: CheckContext, send: stored.SendAll | None = None) -> ProbeResult:
         allowed = {(ctx.baseline.host.lower(), ctx.baseline.port)}
         allowed.update((s.host.lower(), s.port) for s in ctx.sinks)
-        result = await run_probe(check, ctx, self._send_all, allowed_origins=allowed, stopping=self.stopping)
+        result = await run_probe(check, ctx, send or self._send_all, allowed_origins=allowed, stopping=self.stopping)
         self._timing(ctx.baseline).add(result.timing_samples)
         return result
 
@@ -366,6 +412,7 @@ class RunEngine:
 
     async def _test_set(self, baseline: Baseline, status: TestSetStatus, reason: str, requests: int, *,
                         replay_ok: bool, findings: int = 0, points: int = 0) -> None:
+        reason = self.keeper.reason(baseline.id, reason)
         test_set = TestSet(self.run.id, baseline.id, status, reason, requests, findings, points)
         await self.results.add_test_set(test_set, replay_ok=replay_ok)
 
@@ -379,7 +426,7 @@ class RunEngine:
                 return
             baseline = await asyncio.to_thread(self.store.get_baseline, source.baseline_id)
             request = self._moved(baseline.request)
-            replays = await self._replay(request)
+            replays = await self._replay(baseline, request)
             points = parse(request)
             point = points.get(source.point)
             if point is None or not judge(baseline.response, replays).ok:
@@ -390,7 +437,7 @@ class RunEngine:
                                     sinks=source.sinks)
                 if not _applies(check, ctx):
                     continue
-                result = await self._probe(check, ctx)
+                result = await self._probe(check, ctx, self.keeper.sender(baseline))
                 found = await self._store_verdicts(baseline, request, result.verdicts)
                 if found or result.notes:
                     head = ["stored XSS found in the second-order pass"] if found else []
@@ -435,6 +482,7 @@ class RunEngine:
             self._extra_sent += part.sent
             self._extra_errors += part.errors
             self._extra_timeouts += part.timeouts
+            self._extra_setup += part.setup
             if part.stop_reason is not None and self._stop_reason is None:
                 self._stop_reason = part.stop_reason
 
@@ -455,6 +503,9 @@ class RunEngine:
             "stored_xss_sources": self.stored.sources_found,
             "requests_errors": (sender.stats.errors if sender else 0) + self._extra_errors,
             "requests_timeouts": (sender.stats.timeouts if sender else 0) + self._extra_timeouts,
+            # The cost of keeping state: setup prefixes and producers replayed to renew values.
+            "requests_setup": self.keeper.requests_setup + self._extra_setup,
+            "requests_attack": sent - self.keeper.requests_setup - self._extra_setup,
             "policy": self.config.policy.summary(),
         }
         return await asyncio.to_thread(
