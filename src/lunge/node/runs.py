@@ -90,7 +90,9 @@ def policy_yaml(summary: dict[str, Any]) -> str:
         "points": {"include": summary["include"], "exclude": summary["exclude"],
                    "attack_names": summary["attack_names"]},
         "limits": {key: value for key, value in summary["limits"].items() if value is not None},
-        "replay_coverage_threshold": summary["replay_coverage_threshold"], "fail_on": summary["fail_on"],
+        "replay_coverage_threshold": summary["replay_coverage_threshold"],
+        "max_error_ratio": summary["max_error_ratio"], "unreachable_after": summary["unreachable_after"],
+        "fail_on": summary["fail_on"],
         "stop_on_first_fail": summary["stop_on_first_fail"], "light_after": summary["light_after"],
     }
     text: str = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
@@ -125,3 +127,5 @@ def print_policy(console: Console, summary: dict[str, Any]) -> None:
                   f"timeout={limits['timeout']}s time_delay={limits['time_delay']}s")
     console.print(f"  fail on: {summary['fail_on']['severity']} and above, {summary['fail_on']['confidence']} "
                   f"confidence or more; replay coverage ≥ {summary['replay_coverage_threshold']:.0%}")
+    console.print(f"  errors:  at most {summary['max_error_ratio']:.0%} of attack requests without an answer; "
+                  f"stop when the target refuses connections for {summary['unreachable_after']:g}s")
