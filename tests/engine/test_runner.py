@@ -182,3 +182,13 @@ async def test_an_engine_fault_ends_the_run_instead_of_hanging_it(store, loopbac
     with pytest.raises(ExceptionGroup) as failure:
         await asyncio.wait_for(_run(store, record_id), timeout=20)
     assert failure.group_contains(RuntimeError, match="engine fault")
+
+
+def test_every_limit_is_the_whole_runs_divided_between_partitions() -> None:
+    policy = replace(BUILTIN["default"], limits=replace(BUILTIN["default"].limits, rps=20, workers=9))
+    config = RunConfig(policy=policy, checks=(ECHO,), workers=10, rps=500)
+    assert (config.effective_rps, config.effective_workers) == (20, 9)  # the policy's limits win
+    half = config.for_partition(1, 2)
+    assert (half.effective_rps, half.effective_workers) == (10, 5)
+    node_only = RunConfig(policy=BUILTIN["default"], checks=(ECHO,), workers=10, rps=3).for_partition(0, 4)
+    assert (node_only.effective_rps, node_only.effective_workers) == (0.75, 10)  # WORKERS is per process

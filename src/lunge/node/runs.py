@@ -3,6 +3,7 @@ run, listing runs, validating policies, listing checks."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,13 +13,16 @@ from rich.console import Console
 from rich.table import Table
 
 from lunge.checks import load
+from lunge.engine.lease import reap
 from lunge.errors import InputFileError, LungeError, NotFoundError
 from lunge.node.settings import store_settings, testing_settings
 from lunge.node.testing import resolve_policy, write_run_reports
 from lunge.policy import BUILTIN, parse_policy
 from lunge.report.document import run_section
-from lunge.store import open_store
+from lunge.store import Store, open_store
 from lunge.store.models import Finding, TestRecord, TestRun, parse_id
+
+logger = logging.getLogger(__name__)
 
 
 def rerender_reports(run_ref: str | None, flags: Mapping[str, Any]) -> tuple[TestRun, TestRecord, list[Finding],
@@ -27,6 +31,7 @@ def rerender_reports(run_ref: str | None, flags: Mapping[str, Any]) -> tuple[Tes
     settings = testing_settings(flags)
     store = open_store(store_settings(flags).url)
     try:
+        _reap(store)
         if run_ref:
             run_id = parse_id(run_ref)
             if run_id is None:
@@ -51,9 +56,19 @@ def rerender_reports(run_ref: str | None, flags: Mapping[str, Any]) -> tuple[Tes
 def list_runs(flags: Mapping[str, Any], limit: int = 50) -> list[dict[str, Any]]:
     store = open_store(store_settings(flags).url)
     try:
+        _reap(store)
         return [run_section(r) for r in store.list_runs(limit)]
     finally:
         store.close()
+
+
+def _reap(store: Store) -> None:
+    """Write down the runs abandoned by their node (readers see them interrupted anyway); a store
+    that refuses the write (read-only) is still listed."""
+    try:
+        reap(store)
+    except LungeError as problem:
+        logger.warning("could not mark abandoned runs interrupted: %s", problem)
 
 
 def runs_table(runs: list[dict[str, Any]]) -> Table:
