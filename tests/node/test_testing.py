@@ -53,9 +53,14 @@ def test_db_flag_reaches_every_worker_process(tmp_path: Path, target: str, capsy
     _record(db, target, 6)
     code = main(["test", "--db", db, "--record", "1", "--processes", "2", "--data-dir", str(tmp_path / "data"),
                  "--report-dir", str(tmp_path / "reports"), "--json"])
-    document = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
     assert document["run"]["state"] == "passed" and code == 0, document["run"]["error"]
     assert document["run"]["baselines_tested"] == 6
+    # --json: the run's typed events stream to stderr, one JSON line each
+    events = [json.loads(line) for line in captured.err.splitlines() if line.startswith("{")]
+    assert events[0] == {"event": "RunStarted", "run_id": 1, "total": 6}
+    assert events[-1] == {"event": "RunFinished", "run_id": 1, "state": "passed", "error": None}
     store = open_store(db)
     try:
         assert [r.state for r in store.list_runs()] == [RunState.PASSED]

@@ -5,20 +5,21 @@ code (0 passed, 1 failed or error, 2 bad configuration).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from lunge import __version__
 from lunge.checks import Registry, load
-from lunge.engine.events import Events
+from lunge.engine.events import BaselineTested, Event, Events, as_json
 from lunge.engine.events import Progress as RunProgress
 from lunge.engine.lease import Lease, reap
 from lunge.engine.runner import RunConfig
@@ -114,7 +115,9 @@ def _execute(store: Store, run: TestRun, config: RunConfig, settings: RunSetting
     """The run, with a live progress bar; any exception marks the run ``error`` (``interrupted``
     for Ctrl-C) with a one-line summary before it leaves, so no run stays ``running``."""
     try:
-        with _LiveProgress(console, disabled=quiet) as live:
+        if quiet:  # --json: stdout keeps its one document; the events go to stderr as JSON lines
+            return parallel.execute(store, run, config, settings, Events(JsonLines(console.file)))
+        with _LiveProgress(console, disabled=False) as live:
             return parallel.execute(store, run, config, settings, Events(progress=live.update, finding=live.finding))
     except BaseException as exc:
         summary = one_line(exc)
@@ -146,6 +149,26 @@ def write_run_reports(store: Store, run: TestRun, record: TestRecord, findings: 
     data = ReportInput(run, record, findings, (), __version__)
     stamp = int((run.finished_at or datetime.now(UTC)).timestamp())
     return write_reports(data, directory, formats, stamp, lambda: store.iter_test_sets(run.id))
+
+
+class JsonLines:
+    """The JSON stream of a run: one line per event (:func:`lunge.engine.events.as_json`), the
+    progress at most once a second. ASCII only: a control character or a right-to-left override
+    in recorded data reaches a terminal or a log escaped."""
+
+    def __init__(self, stream: IO[str], every: float = 1.0) -> None:
+        self.stream = stream
+        self.every = every
+        self._last = float("-inf")
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, BaselineTested):
+            now = time.monotonic()
+            if now - self._last < self.every and event.progress.done < event.progress.total:
+                return
+            self._last = now
+        self.stream.write(json.dumps(as_json(event), ensure_ascii=True, default=str) + "\n")
+        self.stream.flush()
 
 
 class _LiveProgress:
