@@ -61,6 +61,8 @@ def test_db_flag_reaches_every_worker_process(tmp_path: Path, target: str, capsy
     events = [json.loads(line) for line in captured.err.splitlines() if line.startswith("{")]
     assert events[0] == {"event": "RunStarted", "run_id": 1, "total": 6}
     assert events[-1] == {"event": "RunFinished", "run_id": 1, "state": "passed", "error": None}
+    progress = [e for e in events if e["event"] == "BaselineTested"]  # relayed from both workers, summed
+    assert progress and (progress[-1]["done"], progress[-1]["total"]) == (6, 6)
     store = open_store(db)
     try:
         assert [r.state for r in store.list_runs()] == [RunState.PASSED]

@@ -150,6 +150,7 @@ class RunEngine:
         self._timings: dict[tuple[str, int], _HostTiming] = {}
         self._stop: Stop | None = None
         self._sender: Sender | None = None
+        self._earlier = Counters()  # the partitions' counters, once they are done (for the progress bar)
 
     # ------------------------------------------------------------------ control
     def interrupt(self) -> None:
@@ -201,6 +202,7 @@ class RunEngine:
         """The second-order pass (checks with ``second_order``) over the markers planted and the
         sink candidates seen by every partition. Skipped when the run is stopping."""
         for part in partitions:
+            self._earlier.merge(part.counters)
             if part.stop is not None and self._stop is None:
                 self._stop = part.stop
         if self.stopping() or not self.stored.enabled:
@@ -477,7 +479,9 @@ class RunEngine:
     def _report_progress(self) -> None:
         if not self.events.wanted or self._sender is None:
             return
-        c = self.counters
+        c = Counters()
+        c.merge(self._earlier)
+        c.merge(self.counters)
         progress = Progress(c.total, c.done, c.tested, c.not_tested, c.requests_sent + self._sender.stats.sent,
                             self._sender.stats.rps(), c.findings)
         self.events.emit(BaselineTested(self.run.id, progress))

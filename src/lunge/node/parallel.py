@@ -18,18 +18,23 @@ import asyncio
 import multiprocessing
 import os
 import signal
+import threading
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.queues import Queue
 
 from lunge import aio
 from lunge.checks import load
 from lunge.checks.base import Check
-from lunge.engine.events import Events
+from lunge.engine.events import BaselineTested, Event, Events, Progress, RunFinished, RunStarted
 from lunge.engine.runner import PartitionResult, RunConfig, RunEngine
 from lunge.node.settings import RunSettings, TestingSettings
 from lunge.policy import TestPolicy
 from lunge.store import Store, open_store
 from lunge.store.models import TestRun
+
+_SPAWN = multiprocessing.get_context("spawn")  # a worker starts clean: no copy of the parent's loop or pool
 
 
 def run_config(settings: TestingSettings, policy: TestPolicy, checks: tuple[Check, ...]) -> RunConfig:
@@ -62,8 +67,9 @@ def execute(store: Store, run: TestRun, config: RunConfig, settings: RunSettings
 
 async def _whole(engine: RunEngine, settings: RunSettings) -> TestRun:
     processes = settings.testing.processes
-    pool = (ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"))
-            if processes > 1 else None)
+    relay = _Relay(engine.events, processes) if processes > 1 else None
+    pool = (ProcessPoolExecutor(max_workers=processes, mp_context=_SPAWN, initializer=_listen_to,
+                                initargs=(relay.queue,)) if relay is not None else None)
     loop = asyncio.get_running_loop()
 
     def interrupt() -> None:
@@ -81,6 +87,8 @@ async def _whole(engine: RunEngine, settings: RunSettings) -> TestRun:
             checks = tuple(c.id for c in engine.config.checks)
             jobs = [_Job(settings, engine.run.id, engine.config.policy, checks, i, processes) for i in range(processes)]
             parts = list(await asyncio.gather(*(asyncio.wrap_future(pool.submit(_work, job)) for job in jobs)))
+            if relay is not None:
+                await asyncio.to_thread(relay.close)  # every worker event is out before the run's last ones
         await engine.second_order(parts)
         return await engine.finish(parts)
     finally:
@@ -88,6 +96,59 @@ async def _whole(engine: RunEngine, settings: RunSettings) -> TestRun:
             loop.remove_signal_handler(sig)
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        if relay is not None:
+            relay.close()
+
+
+class _Relay:
+    """The workers' events, back in the parent: a thread reads them off a queue and hands them to
+    the run's subscribers, the progress summed over the partitions (one bar for the whole run)."""
+
+    def __init__(self, events: Events, partitions: int) -> None:
+        self.events = events
+        self.queue: Queue[tuple[int, Event] | None] = _SPAWN.Queue()
+        self._latest: dict[int, Progress] = {}
+        self._thread = threading.Thread(target=self._drain, name="events", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self.queue.put(None)
+            self._thread.join(timeout=10)
+
+    def _drain(self) -> None:
+        while (item := self.queue.get()) is not None:
+            index, event = item
+            if isinstance(event, BaselineTested):
+                self._latest[index] = event.progress
+                event = BaselineTested(event.run_id, _sum(self._latest.values()))
+            self.events.emit(event)
+
+
+def _sum(parts: Iterable[Progress]) -> Progress:
+    parts = list(parts)
+    return Progress(*(sum(getattr(p, name) for p in parts) for name in Progress.__dataclass_fields__))
+
+
+_QUEUE: list[Queue[tuple[int, Event] | None]] = []  # a worker's end of the relay (set once per process)
+
+
+def _listen_to(queue: Queue[tuple[int, Event] | None]) -> None:
+    """A worker process's initializer: keep the relay's queue (a queue passes only at process start)."""
+    _QUEUE.append(queue)
+
+
+def _relayed(index: int) -> Events:
+    """The events of partition ``index``, sent to the parent (when it listens)."""
+    if not _QUEUE:
+        return Events()
+    queue = _QUEUE[0]
+
+    def send(event: Event) -> None:
+        if not isinstance(event, RunStarted | RunFinished):  # the parent sends those itself
+            queue.put((index, event))
+
+    return Events(send)
 
 
 def _forward(pool: ProcessPoolExecutor) -> None:
@@ -105,7 +166,7 @@ def _work(job: _Job) -> PartitionResult:
     try:
         run = store.get_run(job.run_id)
         config = run_config(job.settings.testing, job.policy, checks).for_partition(job.index, job.count)
-        engine = RunEngine(store, run, config)
+        engine = RunEngine(store, run, config, _relayed(job.index))
         aio.settle_heap()
         return aio.run(_partition(engine))
     finally:
