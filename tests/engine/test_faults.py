@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 
 from lunge.checks.base import Check, CheckContext, Probe, Severity
+from lunge.engine.events import BaselineTested, Event, Events
 from lunge.engine.outcome import decide
 from lunge.engine.runner import RunConfig, RunEngine
 from lunge.http import Request, Response
@@ -92,9 +93,12 @@ async def test_a_target_gone_for_good_ends_the_run_early(store, loopback) -> Non
     record_id = _record(store, server.url, [f"/page/{i}?q=v" for i in range(400)])
     run = store.create_run(name="run", record_id=record_id, policy_name="default")
     policy = replace(BUILTIN["default"], unreachable_after=0.3)
-    engine = RunEngine(store, run, RunConfig(policy=policy, checks=(PROBE,), workers=2))
+    seen: list[Event] = []
+    engine = RunEngine(store, run, RunConfig(policy=policy, checks=(PROBE,), workers=2), Events(seen.append))
     final = await engine.execute()
     assert final.state is RunState.ERROR
+    assert [type(e).__name__ for e in seen if not isinstance(e, BaselineTested)][-2:] == [
+        "TargetUnreachable", "RunFinished"]
     assert final.error and final.error.startswith("the target went away mid-run: every origin of the target "
                                                   "refused or reset connections")
     assert engine.counters.done < 400  # it stopped instead of burning through every baseline
