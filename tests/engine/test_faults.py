@@ -122,3 +122,14 @@ async def test_a_few_unanswered_attacks_within_the_ratio_still_pass(store, loopb
                                   "lunge.node.testing"])
 def test_docstring_examples(name: str) -> None:
     assert doctest.testmod(importlib.import_module(name)).failed == 0
+
+
+async def test_a_target_that_never_answers_stops_the_run_too(store) -> None:
+    record_id = _record(store, "http://127.0.0.1:9", [f"/page/{i}" for i in range(2000)])
+    run = store.create_run(name="run", record_id=record_id, policy_name="default")
+    policy = replace(BUILTIN["default"], unreachable_after=0.2)
+    engine = RunEngine(store, run, RunConfig(policy=policy, checks=(PROBE,), workers=2))
+    final = await engine.execute()
+    assert final.state is RunState.ERROR and final.error
+    assert final.error.startswith("the target never answered: every origin of the target refused")
+    assert engine.counters.done < 2000

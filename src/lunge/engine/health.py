@@ -32,12 +32,14 @@ class TargetHealth:
         self._since: dict[Origin, float | None] = {}  # None: answered last time
         self._last_error: dict[Origin, str] = {}
         self._failing = 0  # origins whose last contact failed (down() is free while none is)
+        self.ever_answered = False
 
     def answered(self, origin: Origin) -> None:
         """An origin sent a response (any status)."""
         if self._since.get(origin) is not None:
             self._failing -= 1
         self._since[origin] = None
+        self.ever_answered = True
 
     def unreachable(self, origin: Origin, error: str) -> None:
         """A connection to an origin was refused or reset before a response."""

@@ -163,8 +163,9 @@ class RunEngine:
         if self._stop is None:
             gone = self.health.down()
             if gone is not None:
-                logger.error("the target went away: %s", gone)
-                self._stop = Stop(RunState.ERROR, f"the target went away mid-run: {gone}")
+                what = "the target went away mid-run" if self.health.ever_answered else "the target never answered"
+                logger.error("%s: %s", what, gone)
+                self._stop = Stop(RunState.ERROR, f"{what}: {gone}")
                 self.events.emit(TargetUnreachable(self.run.id, gone))
         return self._stop is not None
 
