@@ -323,14 +323,15 @@ class RunEngine:
                 failed[probe.check_id] = failed.get(probe.check_id, 0) + 1
         if tally.mostly_unanswered and not findings:
             # Most attacks never reached the application: this baseline was not tested, whatever
-            # the few answers said, and the run's coverage must show it.
+            # the few answers said, and the run's coverage must show it. (One with a confirmed
+            # finding was tested enough to fail; the run's error ratio still counts its attacks.)
             await self._test_set(baseline, TestSetStatus.NOT_TESTED, tally.reason(), requests, replay_ok=True,
                                  unanswered=True, points=len(selected))
             return
         status = TestSetStatus.FAILED if findings else TestSetStatus.PASSED
         reason = f"{len(failures)} check failure(s): {failures[0]}" if failures else ""
         await self._test_set(baseline, status, reason, requests, replay_ok=True, findings=len(findings),
-                             points=len(selected), unanswered=tally.mostly_unanswered)
+                             points=len(selected))
 
     def _counting(self, tally: Tally) -> SendAll:
         """``_send_all`` that also tallies the baseline's attacks and how many got no answer."""
