@@ -109,6 +109,8 @@ def test_an_exception_in_a_run_marks_it_error_with_one_line(tmp_path: Path, targ
         store.close()
     assert run.state is RunState.ERROR and run.error == "RuntimeError: engine fault"
     assert run.lease_expires_at is None  # released
+    report = next((tmp_path / "reports").glob("*.txt")).read_text()
+    assert "result - error" in report and "error: RuntimeError: engine fault" in report
 
 
 def test_a_run_abandoned_by_its_node_is_interrupted_for_runs_and_report(tmp_path: Path, capsys) -> None:

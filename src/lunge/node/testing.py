@@ -102,7 +102,11 @@ def run_testing(flags: Mapping[str, Any] | None = None, *, console: Console | No
                 console.print(f"[red]check plugin {name} failed to load:[/] {problem}")
         config = parallel.run_config(testing, policy, checks)
         with Lease(store, run.id):
-            final = _execute(store, run, config, settings, console, quiet=json_output)
+            try:
+                final = _execute(store, run, config, settings, console, quiet=json_output)
+            except LungeError:
+                _write_reports_anyway(store, run.id, record, testing)
+                raise
         findings = list(store.iter_findings(final.id))
         reports = write_run_reports(store, final, record, findings, testing.report_dir, testing.report_formats)
         return TestOutcome(final, record, findings, reports, exit_code_for(final.state))
@@ -130,6 +134,17 @@ def _execute(store: Store, run: TestRun, config: RunConfig, settings: RunSetting
             logger.debug("TestRun#%s failed", run.label, exc_info=exc)
             raise LungeError(f"TestRun#{run.label} ended in error: {summary}") from exc
         raise
+
+
+def _write_reports_anyway(store: Store, run_id: int, record: TestRecord, testing: TestingSettings) -> None:
+    """The reports of a run that ended on an exception (CI keeps them as artifacts); a store or a
+    directory that fails too is logged, never in the way of the error that is on its way out."""
+    try:
+        run = store.get_run(run_id)
+        findings = list(store.iter_findings(run_id))
+        write_run_reports(store, run, record, findings, testing.report_dir, testing.report_formats)
+    except (LungeError, OSError) as problem:
+        logger.error("could not write the reports of TestRun#run_%04d: %s", run_id, problem)
 
 
 def one_line(exc: BaseException) -> str:
