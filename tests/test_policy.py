@@ -8,7 +8,8 @@ from lunge.checks.base import Confidence, Severity
 from lunge.errors import PolicyError
 from lunge.policy import BUILTIN, load_policy, parse_policy
 
-KNOWN = {"sqli", "xss", "rce", "ptrav", "redir", "xss-reflected"}
+KNOWN = {"sqli", "xss", "rce", "ptrav", "redir", "xss-reflected", "nosqli", "ldapi", "xpathi", "xslti", "hqli",
+         "sparqli", "odatai"}
 GOOD = """\
 name: api
 description: JSON API
@@ -102,3 +103,11 @@ def test_error_rules_of_a_policy() -> None:
         parse_policy("name: bad\nmax_error_ratio: 2\n", "bad.yaml", KNOWN)
     with pytest.raises(PolicyError, match=r"bad.yaml:2: unreachable_after: .*greater than 0"):
         parse_policy("name: bad\nunreachable_after: 0\n", "bad.yaml", KNOWN)
+
+
+@pytest.mark.parametrize("text", ["name: x\nfail_on: new\n", "name: x\nfail_on: {severity: low, new: true}\n"])
+def test_fail_on_new(text: str) -> None:
+    policy = parse_policy(text, "p.yaml", KNOWN)
+    assert policy.fail_on_new is True and policy.fail_on_severity is Severity.LOW
+    assert policy.summary()["fail_on"]["new"] is True
+    assert parse_policy("name: x\n", "p.yaml", KNOWN).fail_on_new is False

@@ -13,7 +13,8 @@ A policy is YAML (``lunge policy validate FILE`` checks one, with line numbers):
     replay_coverage_threshold: 0.8
     max_error_ratio: 0.05                        # attack requests without an answer beyond this: error
     unreachable_after: 10                        # seconds every origin refuses connections: stop, error
-    fail_on: {severity: low, confidence: firm}
+    fail_on: {severity: low, confidence: firm}  # add "new: true" (or write "fail_on: new") to fail
+                                                 # only on findings an earlier run did not have
     stop_on_first_fail: false
     light_after: 1                               # full attacks per (endpoint, point, kind); lighter after
 
@@ -35,7 +36,9 @@ from lunge.checks.base import Confidence, Severity
 from lunge.errors import PolicyError
 
 FAST_DEFAULT_POINTS = ("GET_.*", "POST_.*", "URI", "PATH_.*", "ACTION_NAME", "ACTION_EXT")
-DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir")
+# FAST's five, then the query-language injections (2 requests each on a point seen before: light mode).
+DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir", "nosqli", "ldapi", "xpathi", "xslti", "hqli", "sparqli",
+                  "odatai")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,7 @@ class TestPolicy:
     stop_on_first_fail: bool = False
     light_after: int = 1
     attack_names: bool = False
+    fail_on_new: bool = False  # fail only on findings the run compared with (--compare-to) did not have
     _include_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
     _exclude_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
 
@@ -98,7 +102,8 @@ class TestPolicy:
                        "time_delay": self.limits.time_delay},
             "replay_coverage_threshold": self.replay_coverage_threshold,
             "max_error_ratio": self.max_error_ratio, "unreachable_after": self.unreachable_after,
-            "fail_on": {"severity": self.fail_on_severity.value, "confidence": self.fail_on_confidence.value},
+            "fail_on": {"severity": self.fail_on_severity.value, "confidence": self.fail_on_confidence.value,
+                        "new": self.fail_on_new},
             "stop_on_first_fail": self.stop_on_first_fail, "light_after": self.light_after,
             "attack_names": self.attack_names,
         }
@@ -127,7 +132,8 @@ BUILTIN: dict[str, TestPolicy] = {
     "default": TestPolicy(
         name="default",
         description="FAST's default policy: GET, POST, URI, PATH and ACTION points; SQL injection, XSS, "
-        "command injection, path traversal and open redirect.",
+        "command injection, path traversal, open redirect, and NoSQL, LDAP, XPath, XSLT, HQL, SPARQL and OData "
+        "injection.",
     ),
     "full": TestPolicy(
         name="full",
@@ -168,6 +174,7 @@ class _FailOnModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     severity: Literal["info", "low", "medium", "high", "critical"] = "low"
     confidence: Literal["tentative", "firm", "certain"] = "firm"
+    new: bool = False
 
 
 class _PolicyModel(BaseModel):
@@ -180,7 +187,8 @@ class _PolicyModel(BaseModel):
     replay_coverage_threshold: float = Field(default=0.8, ge=0, le=1)
     max_error_ratio: float = Field(default=0.05, ge=0, le=1)
     unreachable_after: float = Field(default=10.0, gt=0, le=3600)
-    fail_on: _FailOnModel | Literal["info", "low", "medium", "high", "critical"] = Field(default_factory=_FailOnModel)
+    fail_on: _FailOnModel | Literal["info", "low", "medium", "high", "critical", "new"] = Field(
+        default_factory=_FailOnModel)
     stop_on_first_fail: bool = False
     light_after: int = Field(default=1, ge=1)
 
@@ -219,7 +227,12 @@ def parse_policy(text: str, source: str = "<policy>", known_checks: set[str] | N
 
 
 def _from_model(model: _PolicyModel) -> TestPolicy:
-    fail_on = model.fail_on if isinstance(model.fail_on, _FailOnModel) else _FailOnModel(severity=model.fail_on)
+    if isinstance(model.fail_on, _FailOnModel):
+        fail_on = model.fail_on
+    elif model.fail_on == "new":
+        fail_on = _FailOnModel(new=True)
+    else:
+        fail_on = _FailOnModel(severity=model.fail_on)
     limits = model.limits
     return TestPolicy(
         name=model.name, description=model.description, checks=tuple(model.checks),
@@ -229,7 +242,7 @@ def _from_model(model: _PolicyModel) -> TestPolicy:
         unreachable_after=model.unreachable_after,
         fail_on_severity=Severity(fail_on.severity), fail_on_confidence=Confidence(fail_on.confidence),
         stop_on_first_fail=model.stop_on_first_fail, light_after=model.light_after,
-        attack_names=model.points.attack_names,
+        attack_names=model.points.attack_names, fail_on_new=fail_on.new,
     )
 
 

@@ -15,8 +15,9 @@ from rich.table import Table
 from lunge.checks import load
 from lunge.engine.lease import reap
 from lunge.errors import InputFileError, LungeError, NotFoundError
+from lunge.node.reporting import comparison_with, write_run_reports
 from lunge.node.settings import store_settings, testing_settings
-from lunge.node.testing import resolve_policy, write_run_reports
+from lunge.node.testing import resolve_policy
 from lunge.policy import BUILTIN, parse_policy
 from lunge.report.document import run_section
 from lunge.store import Store, open_store
@@ -47,7 +48,9 @@ def rerender_reports(run_ref: str | None, flags: Mapping[str, Any]) -> tuple[Tes
             run = latest
         record = store.get_record(run.record_id)
         findings = list(store.iter_findings(run.id))
-        reports = write_run_reports(store, run, record, findings, settings.report_dir, settings.report_formats)
+        comparison = comparison_with(store, flags.get("compare_to"), run, findings)
+        reports = write_run_reports(store, run, record, findings, settings.report_dir, settings.report_formats,
+                                    comparison)
         return run, record, findings, reports
     finally:
         store.close()

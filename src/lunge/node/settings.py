@@ -25,7 +25,7 @@ DEFAULT_EXCLUDED_EXTENSIONS = (
     "css|js|mjs|map|png|jpg|jpeg|gif|ico|svg|webp|avif|bmp|tif|tiff|woff|woff2|ttf|otf|eot|"
     "mp3|mp4|webm|ogg|wav|avi|mov|pdf|zip|gz|tgz|rar|7z|swf"
 )
-REPORT_FORMATS = ("txt", "json")
+REPORT_FORMATS = ("txt", "json", "html", "sarif", "junit")  # the default; "md" may be asked for too
 
 
 # ---------------------------------------------------------------------- groups
@@ -172,7 +172,7 @@ def _processes(raw: Any) -> int:
 
 def _formats(raw: Any) -> tuple[str, ...]:
     items = tuple(f.strip().lower() for f in re.split(r"[,\s]+", str(raw)) if f.strip())
-    if not items or any(f not in REPORT_FORMATS for f in items):
+    if not items or any(f not in (*REPORT_FORMATS, "md") for f in items):
         raise ValueError(raw)
     return items
 
@@ -282,7 +282,7 @@ def testing_settings(flags: Mapping[str, Any] | None = None,
                                   "true or false"),
         report_dir=_parse(src, "report_dir", ("REPORT_DIR",), Path("reports"), _path, "a directory path"),
         report_formats=_parse(src, "report_formats", ("REPORT_FORMATS",), REPORT_FORMATS, _formats,
-                              "a comma-separated list of: " + ", ".join(REPORT_FORMATS)),
+                              "a comma-separated list of: " + ", ".join((*REPORT_FORMATS, "md"))),
         verify_tls=_parse(src, "verify_tls", ("LUNGE_VERIFY_TLS",), False, _bool, "true or false"),
     )
 

@@ -17,18 +17,16 @@ from typing import IO, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from lunge import __version__
 from lunge.checks import Registry, load
 from lunge.engine.events import BaselineTested, Event, Events, as_json
 from lunge.engine.events import Progress as RunProgress
 from lunge.engine.lease import Lease, reap
 from lunge.engine.runner import RunConfig
 from lunge.errors import ConfigError, LungeError, NotFoundError
-from lunge.node import parallel
+from lunge.node import parallel, reporting
 from lunge.node.exit import ExitCode
 from lunge.node.settings import RunSettings, TestingSettings, run_settings
 from lunge.policy import TestPolicy, load_policy
-from lunge.report import ReportInput, write_reports
 from lunge.store import Store, open_store
 from lunge.store.models import Finding, RunState, TestRecord, TestRun
 
@@ -108,7 +106,9 @@ def run_testing(flags: Mapping[str, Any] | None = None, *, console: Console | No
                 _write_reports_anyway(store, run.id, record, testing)
                 raise
         findings = list(store.iter_findings(final.id))
-        reports = write_run_reports(store, final, record, findings, testing.report_dir, testing.report_formats)
+        final, comparison = reporting.compare_run(store, final, findings, policy, (flags or {}).get("compare_to"))
+        reports = write_run_reports(store, final, record, findings, testing.report_dir, testing.report_formats,
+                                    comparison)
         return TestOutcome(final, record, findings, reports, exit_code_for(final.state))
     finally:
         store.close()
@@ -159,11 +159,7 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def write_run_reports(store: Store, run: TestRun, record: TestRecord, findings: list[Finding], directory: Path,
-                      formats: tuple[str, ...]) -> list[Path]:
-    data = ReportInput(run, record, findings, (), __version__)
-    stamp = int((run.finished_at or datetime.now(UTC)).timestamp())
-    return write_reports(data, directory, formats, stamp, lambda: store.iter_test_sets(run.id))
+write_run_reports = reporting.write_run_reports
 
 
 class JsonLines:

@@ -1,8 +1,10 @@
-"""Writing reports to ``REPORT_DIR``: ``<run name>.<unix time>.<format>`` as FAST named them.
+"""Writing reports to ``REPORT_DIR``: ``<run name>.<unix time>.<extension>`` as FAST named them.
 
 The JSON report is complete (every baseline's outcome, every finding with its evidence) and is
 written as a stream, so a run over 100k baselines never holds them all. The TXT report is brief:
-the result, the baseline counts and the findings.
+the result, the baseline counts and the findings. The other formats have a module each: ``html``
+(:mod:`lunge.report.html`), ``sarif`` (:mod:`lunge.report.sarif`), ``junit``
+(:mod:`lunge.report.junit`, written as ``.junit.xml``) and ``md`` (:mod:`lunge.report.markdown`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from lunge.report.document import ReportInput, finding_section, head, run_section, test_set_section
+from lunge.report.html import write_html
+from lunge.report.junit import write_junit
+from lunge.report.markdown import write_markdown
+from lunge.report.sarif import write_sarif
 from lunge.store.models import Finding, TestSet
 
-FORMATS = ("txt", "json")
+# A format's file extension, where it is not the format's name (CI tools look for *.junit.xml / *.xml).
+EXTENSIONS = {"junit": "junit.xml"}
 _UNSAFE = re.compile(r"[\x00-\x1f/\\:*?\"<>|]+")
 
 
@@ -38,7 +45,7 @@ def write_reports(data: ReportInput, directory: Path, formats: Iterable[str], un
     stem = report_stem(data.run.name, unix_time)
     written = []
     for fmt in formats:
-        path = directory / f"{stem}.{fmt}"
+        path = directory / f"{stem}.{EXTENSIONS.get(fmt, fmt)}"
         sets = test_sets_factory() if test_sets_factory is not None else data.test_sets
         with path.open("w", encoding="utf-8") as out:
             WRITERS[fmt](data, sets, out)
@@ -110,4 +117,9 @@ def _finding_lines(finding: Finding) -> list[str]:
 WRITERS: dict[str, Callable[[ReportInput, Iterable[TestSet], IO[str]], None]] = {
     "json": write_json,
     "txt": write_txt,
+    "html": write_html,
+    "sarif": write_sarif,
+    "junit": write_junit,
+    "md": write_markdown,
 }
+FORMATS = tuple(WRITERS)
