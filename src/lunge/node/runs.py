@@ -14,7 +14,8 @@ from rich.table import Table
 
 from lunge.checks import load
 from lunge.engine.lease import reap
-from lunge.errors import InputFileError, LungeError, NotFoundError
+from lunge.errors import ConfigError, InputFileError, LungeError, NotFoundError
+from lunge.node.display import shown
 from lunge.node.reporting import comparison_with, write_run_reports
 from lunge.node.settings import store_settings, testing_settings
 from lunge.node.testing import resolve_policy
@@ -33,14 +34,14 @@ def rerender_reports(run_ref: str | None, flags: Mapping[str, Any]) -> tuple[Tes
     store = open_store(store_settings(flags).url)
     try:
         _reap(store)
-        if run_ref:
+        if run_ref is not None:
             run_id = parse_id(run_ref)
             if run_id is None:
                 raise InputFileError("RUN_ID", "", f"{run_ref!r} is not a run id (e.g. 7 or run_0007)")
             try:
                 run = store.get_run(run_id)
             except NotFoundError as exc:
-                raise LungeError(f"no test run {run_ref}") from exc
+                raise ConfigError(f"RUN_ID: no test run {run_ref}; lunge runs lists them") from exc
         else:
             latest = store.latest_run(settings.build_id)
             if latest is None:
@@ -79,7 +80,7 @@ def runs_table(runs: list[dict[str, Any]]) -> Table:
     for column in ("id", "name", "state", "record", "BUILD_ID", "baselines", "findings", "requests", "finished"):
         table.add_column(column)
     for r in runs:
-        table.add_row(r["label"], r["name"], r["state"], f"rec_{r['record_id']:04d}", r["build_id"] or "",
+        table.add_row(r["label"], shown(r["name"]), r["state"], f"rec_{r['record_id']:04d}", r["build_id"] or "",
                       f"{r['baselines_tested']}/{r['baselines_total']}", str(r["findings_count"]),
                       str(r["requests_sent"]), r["finished_at"] or "")
     return table

@@ -24,6 +24,7 @@ from lunge.engine.lease import Lease, reap
 from lunge.engine.runner import RunConfig
 from lunge.errors import ConfigError, LungeError, NotFoundError
 from lunge.node import parallel, reporting
+from lunge.node.display import shown
 from lunge.node.exit import ExitCode
 from lunge.node.settings import RunSettings, TestingSettings, run_settings
 from lunge.policy import TestPolicy, load_policy
@@ -56,8 +57,8 @@ def choose_record(store: Store, settings: TestingSettings) -> TestRecord:
         try:
             return store.get_record(settings.record_id)
         except NotFoundError as exc:
-            raise LungeError(f"no test record rec_{settings.record_id:04d} (TEST_RECORD_ID or --record); "
-                             "lunge records lists them") from exc
+            raise ConfigError(f"no test record rec_{settings.record_id:04d} (TEST_RECORD_ID or --record); "
+                              "lunge records lists them") from exc
     record = store.latest_record(settings.build_id)
     if record is None:
         scope = f" for BUILD_ID={settings.build_id}" if settings.build_id else ""
@@ -212,5 +213,5 @@ class _LiveProgress:
 
     def finding(self, finding: Finding) -> None:
         self.progress.console.print(
-            f"[bold red]{finding.severity.value.upper()}[/] {finding.title}: {finding.method} {finding.url} "
-            f"[dim]({finding.point})[/]", highlight=False)
+            f"[bold red]{finding.severity.value.upper()}[/] {shown(finding.title)}: "
+            f"{shown(finding.method)} {shown(finding.url)} [dim]({shown(finding.point)})[/]", highlight=False)
