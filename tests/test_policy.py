@@ -127,6 +127,20 @@ fuzzer:
                        ("{budget: 0}", "fuzzer.budget"), ("{anomaly_if: {body: '('}}", "fuzzer.anomaly_if.body")):
         with pytest.raises(PolicyError, match=where.replace(".", r"\.")):
             parse_policy(f"name: p\nfuzzer: {bad}\n")
+
+
+def test_error_rules_of_a_policy() -> None:
+    default = BUILTIN["default"]
+    assert (default.max_error_ratio, default.unreachable_after) == (0.05, 10.0)
+    policy = parse_policy("name: lax\nmax_error_ratio: 0.2\nunreachable_after: 30\n", "lax.yaml", KNOWN)
+    assert (policy.max_error_ratio, policy.unreachable_after) == (0.2, 30.0)
+    assert policy.summary()["max_error_ratio"] == 0.2
+    with pytest.raises(PolicyError, match=r"bad.yaml:2: max_error_ratio: .*less than or equal to 1"):
+        parse_policy("name: bad\nmax_error_ratio: 2\n", "bad.yaml", KNOWN)
+    with pytest.raises(PolicyError, match=r"bad.yaml:2: unreachable_after: .*greater than 0"):
+        parse_policy("name: bad\nunreachable_after: 0\n", "bad.yaml", KNOWN)
+
+
 @pytest.mark.parametrize("text", ["name: x\nfail_on: new\n", "name: x\nfail_on: {severity: low, new: true}\n"])
 def test_fail_on_new(text: str) -> None:
     policy = parse_policy(text, "p.yaml", KNOWN)

@@ -11,6 +11,8 @@ A policy is YAML (``lunge policy validate FILE`` checks one, with line numbers):
       attack_names: false                      # also attack names (JSON keys, XML PI targets)
     limits: {rps: 200, workers: 10, timeout: 10, time_delay: 3}
     replay_coverage_threshold: 0.8
+    max_error_ratio: 0.05                        # attack requests without an answer beyond this: error
+    unreachable_after: 10                        # seconds every origin refuses connections: stop, error
     fail_on: {severity: low, confidence: firm}  # add "new: true" (or write "fail_on: new") to fail
                                                  # only on findings an earlier run did not have
     stop_on_first_fail: false
@@ -70,6 +72,12 @@ class TestPolicy:
     exclude: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
     replay_coverage_threshold: float = 0.8
+    # Share of attack requests allowed to get no answer (refused, reset, timeout) before the run
+    # is an error: past it the target was not really tested, whatever the findings say.
+    max_error_ratio: float = 0.05
+    # Seconds during which every origin of the run refuses or resets connections before the run
+    # stops early in error (the target went away): no point burning through every baseline.
+    unreachable_after: float = 10.0
     fail_on_severity: Severity = Severity.LOW
     fail_on_confidence: Confidence = Confidence.FIRM
     stop_on_first_fail: bool = False
@@ -112,6 +120,7 @@ class TestPolicy:
             "limits": {"rps": self.limits.rps, "workers": self.limits.workers, "timeout": self.limits.timeout,
                        "time_delay": self.limits.time_delay},
             "replay_coverage_threshold": self.replay_coverage_threshold,
+            "max_error_ratio": self.max_error_ratio, "unreachable_after": self.unreachable_after,
             "fail_on": {"severity": self.fail_on_severity.value, "confidence": self.fail_on_confidence.value,
                         "passive": self.fail_on_passive, "new": self.fail_on_new},
             "stop_on_first_fail": self.stop_on_first_fail, "light_after": self.light_after,
@@ -278,6 +287,8 @@ class _PolicyModel(BaseModel):
     points: _PointsModel = Field(default_factory=_PointsModel)
     limits: _LimitsModel = Field(default_factory=_LimitsModel)
     replay_coverage_threshold: float = Field(default=0.8, ge=0, le=1)
+    max_error_ratio: float = Field(default=0.05, ge=0, le=1)
+    unreachable_after: float = Field(default=10.0, gt=0, le=3600)
     fail_on: _FailOnModel | Literal["info", "low", "medium", "high", "critical", "new"] = Field(
         default_factory=_FailOnModel)
     stop_on_first_fail: bool = False
@@ -342,7 +353,8 @@ def _from_model(model: _PolicyModel) -> TestPolicy:
         name=model.name, description=model.description, checks=tuple(model.checks),
         include=tuple(model.points.include), exclude=tuple(model.points.exclude),
         limits=Limits(limits.rps, limits.workers, limits.timeout, limits.time_delay),
-        replay_coverage_threshold=model.replay_coverage_threshold,
+        replay_coverage_threshold=model.replay_coverage_threshold, max_error_ratio=model.max_error_ratio,
+        unreachable_after=model.unreachable_after,
         fail_on_severity=Severity(fail_on.severity), fail_on_confidence=Confidence(fail_on.confidence),
         stop_on_first_fail=model.stop_on_first_fail, light_after=model.light_after,
         attack_names=model.points.attack_names, passive=model.passive, fail_on_passive=fail_on.passive,

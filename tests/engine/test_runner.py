@@ -203,3 +203,13 @@ async def test_a_checks_notes_land_on_the_test_set_reason(store, loopback) -> No
     assert final.state is RunState.PASSED
     reasons = sorted(s.reason for s in store.iter_test_sets(final.id))
     assert reasons == ["", "note GET_q_value: markup reflected"]
+
+
+def test_every_limit_is_the_whole_runs_divided_between_partitions() -> None:
+    policy = replace(BUILTIN["default"], limits=replace(BUILTIN["default"].limits, rps=20, workers=9))
+    config = RunConfig(policy=policy, checks=(ECHO,), workers=10, rps=500)
+    assert (config.effective_rps, config.effective_workers) == (20, 9)  # the policy's limits win
+    half = config.for_partition(1, 2)
+    assert (half.effective_rps, half.effective_workers) == (10, 5)
+    node_only = RunConfig(policy=BUILTIN["default"], checks=(ECHO,), workers=10, rps=3).for_partition(0, 4)
+    assert (node_only.effective_rps, node_only.effective_workers) == (0.75, 10)  # WORKERS is per process

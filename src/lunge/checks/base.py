@@ -307,6 +307,9 @@ class Check:
     - ``kind``: FAST's type code (sqli, xss, rce, ptrav, redir, ...), which policies may select.
     - ``applies``: a cheap gate on the point (value shape, kind, location); False = not attacked.
     - ``run``: the generator described in the module docstring.
+    - ``second_order``: the check needs ``ctx.sinks`` (pages where a value planted at the point
+      shows up later, as stored XSS does): the engine runs it after the first pass, on the points
+      whose planted markers it found elsewhere, never in the first pass.
     """
 
     id: str
@@ -318,6 +321,7 @@ class Check:
     run: Callable[[CheckContext], Probe]
     applies: Callable[[CheckContext], bool] = lambda ctx: True
     remediation: str = ""
+    second_order: bool = False
 
     def verdict(self, ctx: CheckContext, exchange: Exchange, *, proof: str, confirmation: str,
                 confidence: Confidence = Confidence.FIRM, controls: tuple[Exchange, ...] = (),

@@ -167,6 +167,7 @@ XSS_STORED = Check(
     run=_run_stored,
     applies=_applies_stored,
     remediation=_REMEDIATION,
+    second_order=True,
 )
 CHECKS = (XSS_REFLECTED, XSS_STORED)
 
