@@ -5,6 +5,7 @@ validated value, an endpoint slow at random."""
 from __future__ import annotations
 
 import ast
+import functools
 import html
 import operator
 import random
@@ -60,11 +61,14 @@ def python_app(code: Callable[[str], str], *, blind: bool = False, errors: bool 
 
 
 def node_app(code: Callable[[str], str]):
+    @functools.cache  # replays repeat one value: one node process per distinct program
+    def evaluate(program: str) -> str:
+        return subprocess.run(["node", "-e", "try { console.log(String(eval(process.argv[1]))) } "
+                               "catch (e) { console.log(String(e)) }", program],
+                              capture_output=True, text=True, timeout=20, check=False).stdout
+
     def respond(request: Request) -> Response:
-        done = subprocess.run(["node", "-e", "try { console.log(String(eval(process.argv[1]))) } "
-                               "catch (e) { console.log(String(e)) }", code(value_of(request))],
-                              capture_output=True, text=True, timeout=20, check=False)
-        return html_response(f"<p>{html.escape(done.stdout)}</p>")
+        return html_response(f"<p>{html.escape(evaluate(code(value_of(request))))}</p>")
 
     return respond
 
@@ -123,7 +127,8 @@ def test_blind_eval_named_like_code_is_found_by_time() -> None:
     verdict = verdicts[0]
     assert verdict.details["technique"] == "time" and verdict.details["form"] == "python-sleep"
     assert verdict.details["decision"] == "confirmed"
-    assert all(a.timing for a in sent if a.label.startswith("time-"))
+    assert all(a.timing for a in sent if a.label.startswith("time-") and ":delay-" in a.label)
+    assert any(":screen-" in a.label and not a.timing for a in sent)
 
 
 def test_blind_eval_showing_its_errors_is_found_by_time_whatever_its_name() -> None:
@@ -180,14 +185,15 @@ def test_an_endpoint_slow_at_random_stays_silent(seed: int) -> None:
     responder = slow_at_random(seed)
     verdicts, sent = run(responder, url="http://t.test/hook?formula=1", point="GET_formula_value")
     assert verdicts == []
-    assert any(a.timing for a in sent)  # the time forms did run
+    assert any(a.label.startswith("time-") for a in sent)  # the time forms did run
 
 
 def test_budget_on_a_point_that_is_not_vulnerable() -> None:
     _, full = run(TRAPS["echo"])
     _, light = run(TRAPS["echo"], light=True)
     _, named = run(TRAPS["echo"], url="http://t.test/x?expr=1", point="GET_expr_value")
-    assert (len(full), len(light), len(named)) == (6, 1, 6 + len(TABLE.time))
+    bare = [f for f in TABLE.time if not f.hinted]
+    assert (len(full), len(light), len(named)) == (6, 1, 6 + len(bare))
 
 
 def test_check_metadata() -> None:

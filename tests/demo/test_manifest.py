@@ -66,7 +66,7 @@ def test_the_demo_policy_is_valid_and_attacks_every_manifest_point() -> None:
     policy = load_policy(str(POLICY_PATH))
 
     assert policy.name == "demo"
-    assert set(policy.checks) == {"sqli", "xss", "rce", "ptrav", "redir"}
+    assert set(policy.checks) == {"sqli", "xss", "rce", "ptrav", "redir", "ssti", "crlf"}
     assert policy.limits.time_delay == 1
     assert all(policy.selects(e.point) for e in MANIFEST)
     for noise in ("HEADER_HOST_value", "HEADER_CONTENT-TYPE_value", "HEADER_ACCEPT_value",

@@ -15,7 +15,8 @@ sleeps (``time.sleep``, PHP/Ruby ``sleep``, ``Atomics.wait``) judged by
 control, regression on the observed times), so an endpoint that is slow at random stays silent.
 
 Budget: 6 output requests for a point that is not vulnerable (1 in light mode), plus 1 per time form
-(at most 5) when warranted.
+when warranted: the 3 bare forms for a name, its language's forms (2 or 3) for an error. Each time
+probe is screened outside the quiet lane first; only one that looks delayed goes on in the lane.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class CodeForm:
     template: str
     tier: Literal["light", "full"] = "full"
     replace: bool = False
+    hinted: bool = False  # time forms: only when an interpreter's error named one of its languages
 
 
 @datafiles.schema
@@ -53,6 +55,9 @@ class CodeTable:
 
 
 TABLE = datafiles.load("code_injection.yaml", CodeTable)
+# Nearly every time probe is negative: screen each outside the quiet lane first (as sqli does), so
+# the host is drained only for a probe that already looked delayed.
+RULES = timing.TimingRules(screen=True)
 ERRORS = {language: datafiles.pattern("code_injection.yaml", "|".join(f"(?:{e})" for e in patterns))
           for language, patterns in TABLE.errors.items()}
 for _form in (*TABLE.output, *TABLE.time):  # a form naming an unknown language is a broken table
@@ -150,11 +155,14 @@ def _errors(ctx: CheckContext, exchange: Exchange) -> set[str]:
 
 # ---------------------------------------------------------------------------- time-based
 def _time_based(ctx: CheckContext, trail: _Trail) -> Probe:
-    forms = [f for f in TABLE.time if not trail.languages or trail.languages & set(f.languages)]
+    if trail.languages:
+        forms = [f for f in TABLE.time if trail.languages & set(f.languages)]
+    else:  # only the name says code: the bare forms, one per language
+        forms = [f for f in TABLE.time if not f.hinted]
     model: timing.LatencyModel | None = None
     for form in forms:
         result = yield from timing.confirm_delay(ctx, _sleeper(form, ctx.point.value), f"time-{form.name}",
-                                                 model=model)
+                                                 model=model, rules=RULES)
         model = result.model
         if result.confirmed:
             return [CODE_INJECTION.verdict(

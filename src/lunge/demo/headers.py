@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from lunge.demo.pages import escape, layout, message, page
+from lunge.demo.pages import choice, escape, layout, message, page
 from lunge.demo.state import Handler
 
 LANGUAGES = {"en": "English", "fr": "French", "de": "German", "es": "Spanish"}
@@ -70,11 +70,12 @@ def known_language(lang: str) -> bool:
 
 
 def language(accept: Accept, raw: bool) -> Handler:
-    """``GET /language?lang=``: remember the interface language in the ``lang`` cookie."""
+    """``GET /language?lang=&from=``: remember the interface language in the ``lang`` cookie
+    (``from``, the menu the choice came from, is one of a fixed list)."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
         lang = request.query.get("lang", "")
-        if not accept(lang):
+        if not accept(lang) or choice(request, "from", ("menu", "footer")) is None:
             return message("Language", "This language is not available.", 400)
         body = f"<p>Interface language: {escape(LANGUAGES.get(lang, 'unknown'))}.</p>"
         if raw:

@@ -37,7 +37,7 @@ import jinja2
 import jinja2.sandbox
 from aiohttp import web
 
-from lunge.demo.pages import cookies, escape, json_response, message, page
+from lunge.demo.pages import choice, cookies, escape, json_response, message, page
 from lunge.demo.state import Handler
 
 Render = Callable[[str], str]
@@ -45,6 +45,7 @@ Evaluate = Callable[[str, float], Any]
 
 ENVIRONMENT = jinja2.sandbox.SandboxedEnvironment(autoescape=True)
 EVAL_TIMEOUT = 12.0
+SLOW_SHARE = 1 / 3  # of the report's answers that are slow (every slow one costs the run's quiet lane)
 _CARD_KEY = secrets.token_bytes(32)  # per process: a card cookie is only good for this shop's run
 _CONDITION = re.compile(r"\s*stock\s*(<|<=|>|>=|==)\s*(\d{1,6})\s*")
 _OPERATORS: dict[type, Callable[[Any, Any], Any]] = {
@@ -72,12 +73,12 @@ def as_data(text: str) -> str:
 
 
 def greeting(render: Render) -> Handler:
-    """``GET /greeting?name=``: a greeting card page."""
+    """``GET /greeting?name=&style=``: a greeting page (``style`` is one of a fixed list)."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
         name = request.query.get("name", "")
-        if not name:
-            return message("Greeting", "Pass a name.", 400)
+        if not name or choice(request, "style", ("plain", "fancy")) is None:
+            return message("Greeting", "Pass a name and a known style.", 400)
         try:
             body = render(f"Hello {name}, welcome to the shop!")
         except jinja2.TemplateError:
@@ -225,9 +226,11 @@ async def template_help(request: web.Request) -> web.StreamResponse:
 
 
 async def report_summary(request: web.Request) -> web.StreamResponse:
-    """``GET /reports/summary?formula=``: a slow report (0 to 1 s at random); the formula is one of
-    a fixed list, never evaluated."""
-    await asyncio.sleep(random.random())
+    """``GET /reports/summary?formula=``: a report that is slow at random (one request in three
+    takes 0.4 to 1.4 s more, whatever it asks); the formula is one of a fixed list, never evaluated.
+    Time-based checks must see through it: a delay that does not follow the requested seconds."""
+    if random.random() < SLOW_SHARE:
+        await asyncio.sleep(0.4 + random.random())
     formula = request.query.get("formula", "total")
     if formula not in ("total", "average", "median"):
         return message("Report", "Unknown formula.", 400)
