@@ -214,7 +214,8 @@ async def follow_redirect(b: Browser) -> None:
 
 async def greet_by_name(b: Browser) -> None:
     for prefix in ("", "/safe"):
-        await b.send("GET", f"{prefix}/greeting?name=alice&style=plain", expect=200, contains=["Hello alice, welcome to the shop!"])
+        await b.send("GET", f"{prefix}/greeting?name=alice&style=plain", expect=200,
+                     contains=["Hello alice, welcome to the shop!"])
 
 
 async def write_card(b: Browser) -> None:
@@ -247,7 +248,8 @@ async def view_report(b: Browser) -> None:
 
 async def choose_language(b: Browser) -> None:
     for prefix in ("", "/safe"):
-        answer = await b.send("GET", f"{prefix}/language?lang=fr&from=menu", expect=200, contains=["Interface language: French"])
+        answer = await b.send("GET", f"{prefix}/language?lang=fr&from=menu", expect=200,
+                              contains=["Interface language: French"])
         b.expect("lang=fr" in answer.headers.get("Set-Cookie", ""), "language: no lang cookie")
 
 
