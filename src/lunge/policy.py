@@ -33,7 +33,8 @@ from lunge.checks.base import Confidence, Severity
 from lunge.errors import PolicyError
 
 FAST_DEFAULT_POINTS = ("GET_.*", "POST_.*", "URI", "PATH_.*", "ACTION_NAME", "ACTION_EXT")
-DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir")
+# FAST's default types, plus the checks lunge adds that need no out-of-band listener.
+DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir", "ssti", "crlf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +119,7 @@ BUILTIN: dict[str, TestPolicy] = {
     "default": TestPolicy(
         name="default",
         description="FAST's default policy: GET, POST, URI, PATH and ACTION points; SQL injection, XSS, "
-        "command injection, path traversal and open redirect.",
+        "command and code injection, path traversal, open redirect, template injection and CRLF injection.",
     ),
     "full": TestPolicy(
         name="full",

@@ -2,7 +2,8 @@
 
 Owns: the check contract (:mod:`~lunge.checks.base`), the noise model differential checks share
 (:mod:`~lunge.checks.noise`), the registry (entry-point group ``lunge.checks``) and one module per
-built-in check (``sqli``, ``xss``, ``cmdi``, ``traversal``, ``redirect``).
+built-in check (``sqli``, ``xss``, ``cmdi``, ``traversal``, ``redirect``, ``ssti``, ``code_injection``,
+``crlf``, ``jsonp``).
 
 May import: :mod:`lunge.http` (and :mod:`lunge.errors`).
 """
