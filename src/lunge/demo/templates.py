@@ -98,12 +98,13 @@ def sign(text: str) -> str:
 def verified(cookie: str) -> str | None:
     """The text of a card cookie this process signed, else None.
 
-    >>> verified(sign("hi")), verified(sign("hi")[:-1] + "0")
-    ('hi', None)
+    >>> verified(sign("hi")), verified(sign("hi")[:-1] + "0"), verified(sign("hi") + "\u560a")
+    ('hi', None, None)
     """
     data, _, mac = cookie.rpartition(".")
     expected = hmac.new(_CARD_KEY, data.encode(), hashlib.sha256).hexdigest()
-    if not data or not hmac.compare_digest(mac, expected):
+    # compared as bytes: a tampered cookie may hold any character (compare_digest refuses non-ASCII str)
+    if not data or not hmac.compare_digest(mac.encode(), expected.encode()):
         return None
     try:
         return bytes.fromhex(data).decode("utf-8", "replace")
