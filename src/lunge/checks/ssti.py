@@ -168,11 +168,11 @@ def _send(ctx: CheckContext, renders: Sequence[Render], label: str,
     if follow is not None:
         (landed,) = yield [Attack(follow, payload, f"{label}:redirect")]
         pages.append((landed, True))
+    expected = [m.expected(r.expect) for r, m in zip(renders, markers, strict=True)]
     for page, followed in pages:
-        for render, marker in zip(renders, markers, strict=True):
-            text = _rendered(page, marker.expected(render.expect), payload)
-            if text is not None:
-                return Rendered(render, marker, text, page, followed)
+        found = _rendered(page, expected, payload)
+        if found is not None:
+            return Rendered(renders[found], markers[found], expected[found], page, followed)
     if trail is not None:
         trail.controls.extend(page for page, _ in pages)
     return None
@@ -216,11 +216,19 @@ def _fingerprint(ctx: CheckContext, family: Family) -> Generator[list[Attack], l
     return None, sent
 
 
-def _rendered(exchange: Exchange, expected: str, payload: str) -> str | None:
+def _rendered(exchange: Exchange, expected: Sequence[str], payload: str) -> int | None:
+    """The index of the first ``expected`` text found in the response (as is, or once the payload's
+    echo is removed and entities and percent-escapes decoded), or None."""
     if exchange.response is None:
         return None
     text = exchange.text
-    return expected if expected in text or expected in normalise(text, payload) else None
+    for i, wanted in enumerate(expected):
+        if wanted in text:
+            return i
+    if "&" not in text and "%" not in text:
+        return None  # nothing escaped: decoding would find nothing new (the payload's echo holds none)
+    plain = normalise(text, payload)
+    return next((i for i, wanted in enumerate(expected) if wanted in plain), None)
 
 
 def _titles(family: Family) -> str:
