@@ -84,6 +84,8 @@ def _calls_first(exchange: Exchange, name: str, *, bare: bool = False) -> bool:
     if exchange.response is None:
         return False
     code = _PREAMBLE.sub("", exchange.text, count=1)[:4096]
+    if not code.lstrip("( \t\r\n").startswith(name.split(".", 1)[0].split("[", 1)[0]):
+        return False  # the usual case (a page, a JSON document): no need to tokenise it
     tokens = [t for t in jscontext.tokenize(code) if t.kind is not JsKind.COMMENT]
     while tokens and tokens[0].text == "(":
         tokens.pop(0)
