@@ -46,9 +46,10 @@ from lunge.checks.base import Confidence, Severity
 from lunge.errors import PolicyError
 
 FAST_DEFAULT_POINTS = ("GET_.*", "POST_.*", "URI", "PATH_.*", "ACTION_NAME", "ACTION_EXT")
-# FAST's five, then the query-language injections (2 requests each on a point seen before: light mode).
+# FAST's five, the query-language injections (2 requests each on a point seen before: light mode),
+# then template and CRLF injection (no out-of-band listener needed).
 DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir", "nosqli", "ldapi", "xpathi", "xslti", "hqli", "sparqli",
-                  "odatai")
+                  "odatai", "ssti", "crlf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +163,8 @@ BUILTIN: dict[str, TestPolicy] = {
     "default": TestPolicy(
         name="default",
         description="FAST's default policy: GET, POST, URI, PATH and ACTION points; SQL injection, XSS, "
-        "command injection, path traversal, open redirect, and NoSQL, LDAP, XPath, XSLT, HQL, SPARQL and OData "
-        "injection.",
+        "command and code injection, path traversal, open redirect, template and CRLF injection, and NoSQL, LDAP, "
+        "XPath, XSLT, HQL, SPARQL and OData injection.",
     ),
     "full": TestPolicy(
         name="full",

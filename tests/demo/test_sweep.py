@@ -13,6 +13,7 @@ import pytest
 
 from lunge.demo import MANIFEST, POLICY_PATH
 from lunge.demo.manifest import vulnerable
+from lunge.errors import MessageError
 from lunge.http import Request, parse
 from lunge.policy import TestPolicy, load_policy
 from tests.demo import attacks
@@ -47,7 +48,10 @@ async def _sweep(recording: Recording) -> dict[Finding, str]:
 
     async def run(request: Request, point: str, check: str, attack: attacks.Attack) -> None:
         async with gate:
-            evidence = await attack(request, point, sinks)
+            try:
+                evidence = await attack(request, point, sinks)
+            except MessageError:  # a head broken by the attack (a bare LF in a header) proves nothing
+                evidence = None
         if evidence:
             found[(request.method, request.path, point, check)] = evidence
 
@@ -57,16 +61,18 @@ async def _sweep(recording: Recording) -> dict[Finding, str]:
                 if check == "xss-stored" and request.method == "GET":
                     continue  # a GET stores nothing
                 for attack in family:
-                    if attack is not attacks.sqli_time:
+                    if attack not in attacks.SEQUENTIAL:
                         group.create_task(run(request, point, check, attack))
     # Time-based probes one at a time, after everything else: nothing else loads the shop meanwhile.
-    # Like a scanner, they skip points another SQL injection technique already proved.
-    for request, point in _targets(recording):
-        if (request.method, request.path, point, "sqli") in found:
-            continue
-        evidence = await attacks.sqli_time(request, point)
-        if evidence:
-            found[(request.method, request.path, point, "sqli")] = evidence
+    # Like a scanner, they skip points another technique of their check already proved.
+    for check in ("sqli", "code-injection"):
+        for attack in (a for a in attacks.BY_CHECK[check] if a in attacks.SEQUENTIAL):
+            for request, point in _targets(recording):
+                if (request.method, request.path, point, check) in found:
+                    continue
+                evidence = await attack(request, point, ())
+                if evidence:
+                    found[(request.method, request.path, point, check)] = evidence
     return found
 
 

@@ -3,7 +3,8 @@
 Owns: the check contract (:mod:`~lunge.checks.base`), the noise model differential checks share
 (:mod:`~lunge.checks.noise`), the registry (entry-point group ``lunge.checks``) and one module per
 built-in check (``sqli``, ``xss``, ``cmdi``, ``traversal``, ``redirect``, ``nosqli``, ``ldapi``,
-``xpathi``, ``querylangs``; the query languages share :mod:`~lunge.checks.querylang`).
+``xpathi``, ``querylangs``, ``ssti``, ``code_injection``, ``crlf``, ``jsonp``; the query languages share
+:mod:`~lunge.checks.querylang`).
 
 May import: :mod:`lunge.http` (and :mod:`lunge.errors`).
 """

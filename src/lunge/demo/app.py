@@ -31,6 +31,7 @@ from aiohttp import web
 from lunge.demo import (
     cmdi,
     graphql,
+    headers,
     queries,
     redirect,
     rendering,
@@ -38,6 +39,7 @@ from lunge.demo import (
     sqli,
     sqli_bare,
     stateful,
+    templates,
     traversal,
     xss,
 )
@@ -65,7 +67,8 @@ def make_app(db_path: Path | str, *, docs_dir: Path | None = None, scratch_dir: 
     scratch.mkdir(parents=True, exist_ok=True)
     app = web.Application()
     app[DEMO] = Demo(database.Database(path), docs, scratch)
-    for module in (site, sqli, xss, cmdi, traversal, redirect, sqli_bare, queries, rendering, stateful, graphql):
+    for module in (site, sqli, xss, cmdi, traversal, redirect, sqli_bare, queries, rendering, stateful, graphql,
+                   templates, headers):
         app.add_routes(module.routes())
     app.on_cleanup.append(_close)
     return app

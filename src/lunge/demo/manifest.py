@@ -17,7 +17,7 @@ from typing import Any
 POLICY_PATH = Path(__file__).with_name("policy.yaml")
 
 CHECKS = ("sqli", "xss-reflected", "xss-stored", "cmdi", "path-traversal", "open-redirect", "nosqli", "ldapi",
-          "xpathi", "xslti")
+          "xpathi", "xslti", "ssti", "code-injection", "crlf", "xss-jsonp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +152,24 @@ MANIFEST: tuple[Entry, ...] = (
     *_stateful("POST", "/graphql", "POST_JSON_DOC_HASH_query_GRAPHQL_FIELD_product_ARG_name_value", "sqli", "error",
                "inline GraphQL argument of the Product operation pasted into SQL; the error is in errors[] (200)",
                "parametrised", ("operations",)),
+    *_pair("GET", "/greeting", "GET_name_value", "ssti", "render",
+           "name pasted into the source of a (sandboxed) Jinja2 template",
+           "/safe/greeting", "GET_name_value", "a fixed template; the name is passed as data"),
+    *_pair("POST", "/cards", "POST_FORM_URLENCODED_message_value", "ssti", "second-order",
+           "message kept in a signed cookie, rendered as Jinja2 source on the page the 303 leads to",
+           "/safe/cards", "POST_FORM_URLENCODED_message_value", "the preview renders the message as data"),
+    *_pair("POST", "/api/discount", "POST_JSON_DOC_HASH_rule_value", "code-injection", "output",
+           "pricing rule evaluated with Python's eval; the total is shown",
+           "/safe/api/discount", "POST_JSON_DOC_HASH_rule_value", "numbers, price and + - * / over the AST only"),
+    *_pair("POST", "/hooks/alert", "POST_FORM_URLENCODED_condition_value", "code-injection", "time",
+           "alert condition evaluated with Python's eval; the answer never changes, only a sleep delays it",
+           "/safe/hooks/alert", "POST_FORM_URLENCODED_condition_value", "'stock <op> <number>' only, no eval"),
+    *_pair("GET", "/language", "GET_lang_value", "crlf", "header",
+           "language written raw (Latin-1 low bytes) into the Set-Cookie header",
+           "/safe/language", "GET_lang_value", "known languages only; anything else is a 400"),
+    *_pair("GET", "/api/stock", "GET_callback_value", "xss-jsonp", "callback",
+           "JSONP callback written as the script's function name",
+           "/safe/api/stock", "GET_callback_value", "callback must be a JavaScript name"),
 )
 
 

@@ -312,6 +312,58 @@ async def query_graphql(b: Browser) -> None:
                                                             "variables": variables}, expect=200, contains=[shows])
 
 
+async def greet_by_name(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/greeting?name=alice&style=plain", expect=200,
+                     contains=["Hello alice, welcome to the shop!"])
+
+
+async def write_card(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        posted = await b.send("POST", f"{prefix}/cards", data={"message": "Happy birthday!"}, expect=303)
+        b.expect(posted.headers.get("Location") == f"{prefix}/cards/preview", "cards: not redirected to the preview")
+        await b.send("GET", f"{prefix}/cards/preview", expect=200, contains=["<p>Happy birthday!</p>"])
+
+
+async def apply_discount(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("POST", f"{prefix}/api/discount", json={"rule": "price * 0.9", "price": 20}, expect=200,
+                     contains=['"total": "18.0"'])
+
+
+async def save_stock_alert(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("POST", f"{prefix}/hooks/alert", data={"condition": "stock < 5"}, expect=200,
+                     contains=["Your alert is saved."])
+
+
+async def read_template_help(b: Browser) -> None:
+    await b.send("GET", "/help/templates?example=%7B%7B+customer.name+%7D%7D", expect=200,
+                 contains=["<code>{{ customer.name }}</code>"])
+
+
+async def view_report(b: Browser) -> None:
+    await b.send("GET", "/reports/summary?formula=total", expect=200, contains=["1,234"])
+
+
+async def choose_language(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        answer = await b.send("GET", f"{prefix}/language?lang=fr&from=menu", expect=200,
+                              contains=["Interface language: French"])
+        b.expect("lang=fr" in answer.headers.get("Set-Cookie", ""), "language: no lang cookie")
+
+
+async def load_stock_widget(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/api/stock?callback=showStock&sku=w-1", expect=200,
+                     contains=['/**/showStock({"sku": "w-1", "stock": 12});'])
+
+
+async def follow_referral(b: Browser) -> None:
+    answer = await b.send("GET", "/track?ref=newsletter", expect=200, contains=["You came from newsletter."])
+    b.expect(answer.headers.get("X-Referral") == "newsletter", "track: no referral header")
+
+
 def _json_field(text: str, name: str) -> str:
     try:
         value = json.loads(text).get(name)
@@ -326,6 +378,8 @@ TESTS: tuple[Test, ...] = (
     check_connectivity, read_documents, follow_redirect, write_review, look_up_directory, view_catalog,
     use_member_api, preview_exports, use_lab, list_orders_v2, read_board_v3, send_feedback, change_password,
     query_graphql,
+    greet_by_name, write_card, apply_discount, save_stock_alert, read_template_help, view_report,
+    choose_language, load_stock_widget, follow_referral,
 )
 
 
