@@ -17,6 +17,7 @@ from rich.console import Console
 from lunge import __version__
 from lunge.errors import ConfigError, LungeError
 from lunge.logs import configure_logging
+from lunge.node.controlcli import control_app
 from lunge.node.exit import ExitCode
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Measure lunge against a bare baseline in one run.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+app.add_typer(control_app)  # lunge serve, db upgrade, token create, runs [create|show|wait|list]
 
 # CI logs are not terminals: rich would wrap tables at 80 columns there.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -375,18 +377,6 @@ def report_command(
     else:
         print_summary(console, test_run, record, findings, reports)
     return code
-
-
-@app.command("runs")
-def runs_command(db: DbOption = None, data_dir: DataDirOption = None, as_json: JsonFlag = False) -> None:
-    """List test runs, newest first."""
-    from lunge.node.runs import list_runs, runs_table
-
-    runs = list_runs({"db": db, "data_dir": data_dir})
-    if as_json:
-        print_json(runs)
-    else:
-        console.print(runs_table(runs))
 
 
 @app.command("reproduce")

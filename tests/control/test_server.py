@@ -1,0 +1,110 @@
+"""End to end on a real socket: ``lunge serve`` (uvicorn) in its own process on 127.0.0.1, tokens
+from ``lunge token create``, and a pipeline's ``lunge runs create|show|list|wait`` against it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from lunge.cli import main
+from lunge.control.config import ControlConfig
+from lunge.control.context import open_control
+from lunge.store.models import RunState
+from tests.control.conftest import seed_record
+from tests.fixtures.servers import free_port
+
+ADMIN = "e2e-admin-token-0123456789abcdef"
+
+
+@pytest.fixture
+def server(db_url: str, tmp_path) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "LUNGE_DB": db_url, "LUNGE_SERVE_PORT": str(port), "LUNGE_ADMIN_TOKEN": ADMIN,
+           "LUNGE_DATA_DIR": str(tmp_path / "data")}
+    process = subprocess.Popen([sys.executable, "-m", "lunge.cli", "serve"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, process)
+        yield url
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=15)[0].decode(errors="replace")
+        # uvicorn shuts down gracefully, then raises the signal again so the parent sees it (-15).
+        assert process.returncode in (0, -15) and "Traceback" not in output, output
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(process.communicate()[0].decode(errors="replace"))
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:
+                if json.load(answer)["status"] == "ready":
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("lunge serve did not become ready")
+
+
+def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, object]:
+    code = main(argv)
+    out = capsys.readouterr().out
+    return code, json.loads(out) if out.strip() else None
+
+
+@pytest.mark.slow
+def test_a_pipeline_orders_and_waits_for_runs(server: str, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, issued = _json(capsys, ["token", "create", "--project", "shop", "--db", db_url, "--json"])
+    assert code == 0 and isinstance(issued, dict)
+    api = ["--api-url", server, "--token", issued["token"]]
+    control = open_control(ControlConfig(db_url=db_url))
+    try:
+        record = seed_record(control, issued["project_id"], build_id="b7")
+        code, run = _json(capsys, ["runs", "create", "--name", "e2e", "--build-id", "b7", "--rps", "20", *api,
+                                   "--json"])
+        assert code == 0 and isinstance(run, dict) and (run["state"], run["record_id"]) == ("created", record.id)
+        code, shown = _json(capsys, ["runs", "show", run["label"], *api, "--json"])
+        assert isinstance(shown, dict) and shown["stats"]["order"]["rps"] == 20
+        code, listed = _json(capsys, ["runs", "list", *api, "--json"])
+        assert isinstance(listed, list) and [r["id"] for r in listed] == [run["id"]]
+        control.store.update_run(run["id"], state=RunState.PASSED)  # what a node does when it is done
+        assert main(["runs", "wait", str(run["id"]), "--interval", "0.05", *api]) == 0
+        assert "passed" in capsys.readouterr().out
+        code, second = _json(capsys, ["runs", "create", "--name", "again", "--record", record.label, *api, "--json"])
+        assert isinstance(second, dict)
+        request = urllib.request.Request(f"{server}/v1/test_run/{second['id']}/action/interrupt", method="POST",
+                                         headers={"Authorization": f"Bearer {issued['token']}"})
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert json.load(answer)["state"] == "interrupted"
+        assert main(["runs", "wait", second["label"], "--interval", "0.05", *api]) == 1
+    finally:
+        control.close()
+    capsys.readouterr()
+    assert main(["runs", "show", "1", "--api-url", server, "--token", "lunge_" + "z" * 43]) == 2  # refused token
+    assert "401" in capsys.readouterr().err
+
+
+def test_runs_commands_need_the_control_plane(capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LUNGE_API_URL", "WALLARM_API_HOST", "LUNGE_API_TOKEN", "WALLARM_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["runs", "show", "1"]) == 2
+    assert "LUNGE_API_URL" in capsys.readouterr().err
+    monkeypatch.setenv("WALLARM_API_HOST", "127.0.0.1:1")  # FAST's names work; nobody listens there
+    monkeypatch.setenv("WALLARM_API_TOKEN", "lunge_" + "q" * 43)
+    assert main(["runs", "show", "1"]) == 1
+    assert "unreachable" in capsys.readouterr().err
+
+
+def test_db_upgrade(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, document = _json(capsys, ["db", "upgrade", "--db", db_url, "--json"])
+    assert code == 0 and isinstance(document, dict) and document["revision"].startswith("0003")
