@@ -27,8 +27,9 @@ def _victim(client: TestClient, control: Control) -> dict[str, Any]:
     run = seed_run_with_finding(control, victim.project_id, record)
     policy = client.post("/v1/test_policy", json={"policy": f"name: {MARK}\n"}, headers=victim.headers).json()
     finding = next(iter(control.store.iter_findings(run.id)))
+    node = client.post("/v1/nodes", json={"name": MARK}, headers=victim.headers).json()
     return {"record_id": record.id, "run_id": run.id, "policy_id": policy["id"], "finding_id": finding.id,
-            "project_id": victim.project_id, "fmt": "json", "action": "interrupt"}
+            "project_id": victim.project_id, "node_id": node["id"], "fmt": "json", "action": "interrupt"}
 
 
 def _calls(client: TestClient, ids: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -64,10 +65,11 @@ def test_every_route_needs_a_token_and_stays_inside_its_project(client: TestClie
         scoped = other.status_code < 300 and MARK not in other.text
         assert refused or scoped, (method, path, other.status_code, other.text[:200])
         if not refused:
-            assert path in ("/v1/test_run", "/v1/test_record", "/v1/test_policy"), (method, path)
+            assert path in ("/v1/test_run", "/v1/test_record", "/v1/test_policy", "/v1/nodes"), (method, path)
     # And the victim's data is untouched: the intruder's POST/PUT/DELETE did nothing to it.
     assert control.store.get_run(ids["run_id"]).state.value == "failed"
     assert control.projects.get_policy(ids["project_id"], ids["policy_id"]).name == MARK
+    assert control.projects.get_node(ids["project_id"], ids["node_id"]).state == "idle"
 
 
 def test_the_request_size_limit(db_url: str) -> None:

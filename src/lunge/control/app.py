@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from lunge import __version__
 from lunge.control.context import Control
 from lunge.control.limits import BodySizeLimit
-from lunge.control.routes import policies, projects, records, runs, system
+from lunge.control.routes import nodes, policies, projects, records, runs, system
 from lunge.control.services import ConflictError
 from lunge.errors import ConfigError, LungeError, NotFoundError, StoreError
 
@@ -36,7 +36,7 @@ def create_app(control: Control, *, close_on_shutdown: bool = False) -> FastAPI:
     api = FastAPI(title="lunge control plane", version=__version__, description=DESCRIPTION,
                   openapi_url="/v1/openapi.json", docs_url="/v1/docs", redoc_url=None, lifespan=lifespan)
     api.state.control = control
-    for module in (system, projects, policies, records, runs):
+    for module in (system, projects, policies, records, runs, nodes):
         api.include_router(module.router)
     _install_error_handlers(api)
     api.add_middleware(BodySizeLimit, max_body=control.config.max_body)

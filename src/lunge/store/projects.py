@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["Project", "StoredPolicy", "Token"]
+__all__ = ["Node", "Project", "StoredPolicy", "Token"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,3 +46,18 @@ class StoredPolicy:
     created_at: datetime
     updated_at: datetime
     summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A lunge process registered with the control plane (API mode): what it is doing and when it
+    was last heard of. ``build_id``: it takes only runs of that BUILD_ID."""
+
+    id: int
+    project_id: int
+    name: str
+    build_id: str | None
+    state: str  # idle, testing
+    run_id: int | None
+    registered_at: datetime
+    last_seen_at: datetime

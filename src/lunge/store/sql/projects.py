@@ -16,11 +16,11 @@ from sqlalchemy import RowMapping, Table, delete, func, insert, select, text, up
 
 from lunge.errors import NotFoundError
 from lunge.store.models import RunState, TestRecord, TestRun
-from lunge.store.projects import Project, StoredPolicy, Token
+from lunge.store.projects import Node, Project, StoredPolicy, Token
 from lunge.store.sql.engine import Database
 from lunge.store.sql.records import _record
 from lunge.store.sql.runs import _run
-from lunge.store.sql.schema import projects, test_policies, test_records, test_runs, tokens
+from lunge.store.sql.schema import nodes, projects, test_policies, test_records, test_runs, tokens
 
 
 class Projects:
@@ -172,6 +172,68 @@ class Projects:
         with self._db.write() as conn:
             row = conn.execute(query).mappings().first()
         return None if row is None else _run(row)
+
+    # ------------------------------------------------------------------ nodes
+    def register_node(self, project_id: int, name: str, build_id: str | None) -> Node:
+        now = datetime.now(UTC)
+        values = {"project_id": project_id, "name": name, "build_id": build_id, "state": "idle", "run_id": None,
+                  "registered_at": now, "last_seen_at": now}
+        with self._db.write() as conn:
+            row = conn.execute(insert(nodes).values(values).returning(*nodes.c)).mappings().one()
+        return _node(row)
+
+    def get_node(self, project_id: int, node_id: int) -> Node:
+        with self._db.read() as conn:
+            row = conn.execute(select(nodes).where(nodes.c.id == node_id, nodes.c.project_id == project_id)
+                               ).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no node {node_id}")
+        return _node(row)
+
+    def list_nodes(self, project_id: int, limit: int, offset: int) -> list[Node]:
+        query = (select(nodes).where(nodes.c.project_id == project_id).order_by(nodes.c.id.desc())
+                 .limit(limit).offset(offset))
+        with self._db.read() as conn:
+            return [_node(r) for r in conn.execute(query).mappings()]
+
+    def heartbeat(self, project_id: int, node_id: int, state: str, run_id: int | None) -> Node:
+        query = (update(nodes).where(nodes.c.id == node_id, nodes.c.project_id == project_id)
+                 .values(state=state, run_id=run_id, last_seen_at=datetime.now(UTC)).returning(*nodes.c))
+        with self._db.write() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no node {node_id}")
+        return _node(row)
+
+    def claim_run(self, node: Node, attempts: int = 5) -> TestRun | None:
+        """Give the node the oldest ``created`` run of its project (of its BUILD_ID when it has
+        one), moving the run to ``running``. Compare-and-set: of two nodes claiming one run, one
+        wins and the other tries the next run."""
+        for _ in range(attempts):
+            query = select(test_runs.c.id).where(test_runs.c.project_id == node.project_id,
+                                                 test_runs.c.state == RunState.CREATED.value)
+            if node.build_id is not None:
+                query = query.where(test_runs.c.build_id == node.build_id)
+            with self._db.read() as conn:
+                found = conn.execute(query.order_by(test_runs.c.id).limit(1)).first()
+            if found is None:
+                return None
+            with self._db.write() as conn:
+                row = conn.execute(
+                    update(test_runs).where(test_runs.c.id == found[0], test_runs.c.state == RunState.CREATED.value)
+                    .values(state=RunState.RUNNING.value, started_at=datetime.now(UTC)).returning(*test_runs.c)
+                ).mappings().first()
+                if row is not None:
+                    conn.execute(update(nodes).where(nodes.c.id == node.id)
+                                 .values(state="testing", run_id=row["id"], last_seen_at=datetime.now(UTC)))
+                    return _run(row)
+        return None
+
+
+def _node(row: RowMapping) -> Node:
+    return Node(id=row["id"], project_id=row["project_id"], name=row["name"], build_id=row["build_id"],
+                state=row["state"], run_id=row["run_id"], registered_at=row["registered_at"],
+                last_seen_at=row["last_seen_at"])
 
 
 def _project(row: RowMapping) -> Project:

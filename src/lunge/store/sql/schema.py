@@ -197,3 +197,18 @@ test_records.append_column(Column("project_id", Id, ForeignKey("projects.id", on
 test_records.append_constraint(Index(None, "project_id", "id"))
 test_runs.append_column(Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE")))
 test_runs.append_constraint(Index(None, "project_id", "id"))
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", WireText, nullable=False),
+    Column("build_id", Text),
+    Column("state", Text, nullable=False),  # idle, testing
+    Column("run_id", Id, ForeignKey("test_runs.id", ondelete="SET NULL")),
+    Column("registered_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Index(None, "project_id", "id"),
+    sqlite_autoincrement=True,
+)

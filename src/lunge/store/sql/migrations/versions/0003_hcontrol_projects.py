@@ -1,4 +1,4 @@
-"""The control plane: projects, their tokens and policies; records and runs belong to a project
+"""The control plane: projects, their tokens, policies and nodes; records and runs belong to a project
 (NULL: made locally, without a control plane).
 
 Revision ID: 0003_hcontrol
@@ -67,9 +67,27 @@ def upgrade() -> None:
             batch.create_foreign_key(f"fk_{table}_project_id_projects", "projects", ["project_id"], ["id"],
                                      ondelete="CASCADE")
             batch.create_index(f"ix_{table}_project_id_id", ["project_id", "id"])
+    op.create_table(
+        "nodes",
+        sa.Column("id", ID, primary_key=True, autoincrement=True),
+        sa.Column("project_id", ID, nullable=False),
+        sa.Column("name", sa.Text(), nullable=False),
+        sa.Column("build_id", sa.Text()),
+        sa.Column("state", sa.Text(), nullable=False),
+        sa.Column("run_id", ID),
+        sa.Column("registered_at", TS, nullable=False),
+        sa.Column("last_seen_at", TS, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_nodes"),
+        sa.ForeignKeyConstraint(["project_id"], ["projects.id"], ondelete="CASCADE",
+                                name="fk_nodes_project_id_projects"),
+        sa.ForeignKeyConstraint(["run_id"], ["test_runs.id"], ondelete="SET NULL", name="fk_nodes_run_id_test_runs"),
+        sqlite_autoincrement=True,
+    )
+    op.create_index("ix_nodes_project_id_id", "nodes", ["project_id", "id"])
 
 
 def downgrade() -> None:
+    op.drop_table("nodes")
     for table in ("test_runs", "test_records"):
         with op.batch_alter_table(table) as batch:
             batch.drop_index(f"ix_{table}_project_id_id")
