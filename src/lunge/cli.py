@@ -169,10 +169,15 @@ def _record(flags: dict[str, Any], verbose: bool, as_json: bool) -> int:
 
 @app.command("node")
 def node_command(verbose: _Verbose = False, as_json: JsonFlag = False) -> int:
-    """Run the mode CI_MODE names (recording or testing), configured by environment variables, as FAST's node."""
+    """Run the mode CI_MODE names (recording or testing), or API mode (LUNGE_API_URL), as FAST's node."""
     from lunge.node.recording import node_mode
 
-    if node_mode() == "recording":
+    mode = node_mode()
+    if mode == "api":  # driven by the control plane (lunge serve): LUNGE_API_URL, LUNGE_API_TOKEN
+        from lunge.node.apimode import run_api_node
+
+        return run_api_node()
+    if mode == "recording":
         return _record({}, verbose, as_json)
     from lunge.node.summary import print_summary, summary_document
     from lunge.node.testing import run_testing

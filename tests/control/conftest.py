@@ -3,6 +3,12 @@ machine's PostgreSQL (a fresh database per test), driven through FastAPI's TestC
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +23,7 @@ from lunge.control.context import Control, open_control
 from lunge.control.services.tenancy import issue_token
 from lunge.http import Headers, Request
 from lunge.store.models import NewBaseline, TestRecord, TestRun
+from tests.fixtures.servers import free_port
 from tests.store import factories
 
 ADMIN = "admin-token-for-tests-0123456789"
@@ -91,3 +98,41 @@ def seed_run_with_finding(control: Control, project_id: int, record: TestRecord)
     baseline = next(iter(store.iter_baselines(record.id)))
     store.add_findings([factories.finding(run.id, baseline.id, Severity.HIGH)])
     return store.update_run(run.id, state="failed", findings_count=1, baselines_total=record.baseline_count)
+
+
+SERVER_ADMIN = "e2e-admin-token-0123456789abcdef"
+
+
+@pytest.fixture
+def server(db_url: str, tmp_path: Path) -> Iterator[str]:
+    """``lunge serve`` (real uvicorn) in its own process on a free loopback port; its URL."""
+    port = free_port()
+    env = {**os.environ, "LUNGE_DB": db_url, "LUNGE_SERVE_PORT": str(port), "LUNGE_ADMIN_TOKEN": SERVER_ADMIN,
+           "LUNGE_DATA_DIR": str(tmp_path / "data")}
+    process = subprocess.Popen([sys.executable, "-m", "lunge.cli", "serve"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, process)
+        yield url
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=15)[0].decode(errors="replace")
+        # uvicorn shuts down gracefully, then raises the signal again so the parent sees it (-15).
+        assert process.returncode in (0, -15) and "Traceback" not in output, output
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(process.communicate()[0].decode(errors="replace"))
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:
+                if json.load(answer)["status"] == "ready":
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("lunge serve did not become ready")
+
+

@@ -4,12 +4,7 @@ from ``lunge token create``, and a pipeline's ``lunge runs create|show|list|wait
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 
@@ -18,41 +13,6 @@ from lunge.control.config import ControlConfig
 from lunge.control.context import open_control
 from lunge.store.models import RunState
 from tests.control.conftest import seed_record
-from tests.fixtures.servers import free_port
-
-ADMIN = "e2e-admin-token-0123456789abcdef"
-
-
-@pytest.fixture
-def server(db_url: str, tmp_path) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "LUNGE_DB": db_url, "LUNGE_SERVE_PORT": str(port), "LUNGE_ADMIN_TOKEN": ADMIN,
-           "LUNGE_DATA_DIR": str(tmp_path / "data")}
-    process = subprocess.Popen([sys.executable, "-m", "lunge.cli", "serve"], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, process)
-        yield url
-    finally:
-        process.terminate()
-        output = process.communicate(timeout=15)[0].decode(errors="replace")
-        # uvicorn shuts down gracefully, then raises the signal again so the parent sees it (-15).
-        assert process.returncode in (0, -15) and "Traceback" not in output, output
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(process.communicate()[0].decode(errors="replace"))
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:
-                if json.load(answer)["status"] == "ready":
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("lunge serve did not become ready")
 
 
 def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, object]:

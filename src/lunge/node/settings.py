@@ -336,6 +336,12 @@ def serve_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str,
     )
 
 
+def api_configured(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether a control plane is configured (``lunge node`` then runs in API mode)."""
+    env = os.environ if environ is None else environ
+    return bool(env.get("LUNGE_API_URL", "").strip() or env.get("WALLARM_API_HOST", "").strip())
+
+
 def api_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> ApiSettings:
     """``LUNGE_API_URL`` and ``LUNGE_API_TOKEN`` (FAST's ``WALLARM_API_HOST`` and
     ``WALLARM_API_TOKEN`` as aliases; a bare host means https, as FAST's default
