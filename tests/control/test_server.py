@@ -68,3 +68,15 @@ def test_runs_commands_need_the_control_plane(capsys: pytest.CaptureFixture[str]
 def test_db_upgrade(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, document = _json(capsys, ["db", "upgrade", "--db", db_url, "--json"])
     assert code == 0 and isinstance(document, dict) and document["revision"].startswith("0003")
+
+
+def test_lunge_runs_alone_still_lists_the_local_store(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'local.db'}"
+    control = open_control(ControlConfig(db_url=url))
+    try:
+        record = seed_record(control, None)
+        run = control.store.create_run(name="local", record_id=record.id, policy_name="default")
+    finally:
+        control.close()
+    code, listed = _json(capsys, ["runs", "--db", url, "--json"])
+    assert code == 0 and isinstance(listed, list) and [r["label"] for r in listed] == [run.label]

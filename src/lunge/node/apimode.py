@@ -56,6 +56,9 @@ def _test(api: ApiClient, node_id: int, run_id: int, store_url: str, settings: T
     store = open_store(store_url)
     try:
         run = store.get_run(run_id)
+        if run.state.finished:  # interrupted through the API between the claim and now
+            logger.info("TestRun#%s was %s before testing started", run.label, run.state.value)
+            return 1
         logger.info("TestRun#%s taken: testing record rec_%04d", run.label, run.record_id)
         registry = load()
         policy = _policy(api, run, set(registry.checks) | registry.kinds)
