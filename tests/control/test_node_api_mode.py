@@ -81,3 +81,30 @@ def test_a_node_takes_the_ordered_run_and_the_pipeline_sees_it_fail(
         urls = {f["url"] for f in json.load(answer)["objects"]}
     assert urls and all("/products" in u and "/safe/" not in u for u in urls)
     assert run_api_node({**api, "db": db_url, "build_id": "b9"}, once=True) == 0  # nothing left to take
+
+
+def test_the_node_backs_off_while_the_control_plane_is_down(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from lunge.errors import ConfigError, LungeError
+    from lunge.node import apimode
+
+    class Flaky:
+        claims = 0
+
+        def __init__(self, settings: object) -> None:
+            self.base = "http://127.0.0.1:1"
+
+        def call(self, method: str, path: str, body: object = None) -> dict[str, object]:
+            if path == "/v1/nodes":
+                return {"id": 1}
+            Flaky.claims += 1
+            if Flaky.claims <= 4:
+                raise LungeError("control plane unreachable")
+            raise ConfigError("401 unknown or revoked token")  # refused: the node stops
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(apimode, "ApiClient", Flaky)
+    monkeypatch.setattr(apimode.time, "sleep", sleeps.append)
+    flags = {"api_url": "http://127.0.0.1:1", "token": "t", "db": f"sqlite:///{tmp_path / 'x.db'}"}
+    with pytest.raises(ConfigError):
+        run_api_node(flags, poll_s=8)
+    assert sleeps == [8, 16, 30, 30]

@@ -18,7 +18,7 @@ from typing import Any
 from lunge import aio
 from lunge.checks import load
 from lunge.engine.runner import Events, RunConfig, RunEngine
-from lunge.errors import LungeError
+from lunge.errors import ConfigError, LungeError
 from lunge.node.apiclient import ApiClient
 from lunge.node.settings import TestingSettings, api_settings, store_settings, testing_settings
 from lunge.policy import BUILTIN, TestPolicy, parse_policy
@@ -28,6 +28,7 @@ from lunge.store.models import TestRun
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_S = 2.0
+MAX_BACKOFF_S = 30.0
 
 
 def run_api_node(flags: Mapping[str, Any] | None = None, *, once: bool = False, poll_s: float = 2.0) -> int:
@@ -40,9 +41,20 @@ def run_api_node(flags: Mapping[str, Any] | None = None, *, once: bool = False, 
     node = api.call("POST", "/v1/nodes", {"name": socket.gethostname(), "build_id": settings.build_id})
     logger.info("node %s registered with %s%s; waiting for test runs", node["id"], api.base,
                 f" for BUILD_ID {settings.build_id}" if settings.build_id else "")
-    code = 0
+    code, backoff = 0, poll_s
     while True:
-        claimed = api.call("POST", f"/v1/nodes/{node['id']}/claim")
+        try:
+            claimed = api.call("POST", f"/v1/nodes/{node['id']}/claim")
+        except ConfigError:
+            raise  # refused (token revoked, node gone): waiting will not fix it
+        except LungeError as exc:  # the control plane is down or restarting: wait longer each time
+            if once:
+                raise
+            logger.warning("%s; trying again in %.0f s", exc, backoff)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
+            continue
+        backoff = poll_s
         if claimed:
             code = _test(api, node["id"], int(claimed["id"]), store_url, settings)
             api.call("POST", f"/v1/nodes/{node['id']}/heartbeat", {"state": "idle"})
