@@ -40,3 +40,35 @@ def test_a_project_token_cannot_administer_and_the_admin_cannot_read_projects(cl
 
 def test_unknown_project_for_a_token_is_404(client: TestClient) -> None:
     assert client.post("/v1/projects/999/tokens", json={}, headers=ADMIN_HEADERS).status_code == 404
+
+
+def test_a_revoked_token_authenticates_nothing(client: TestClient, control: Control) -> None:
+    from tests.control.conftest import tenant
+
+    team = tenant(control, "team")
+    assert client.get("/v1/test_run", headers=team.headers).status_code == 200
+    [listed] = client.get(f"/v1/projects/{team.project_id}/tokens", headers=ADMIN_HEADERS).json()["objects"]
+    assert "token" not in listed and listed["revoked_at"] is None
+    revoked = client.delete(f"/v1/projects/{team.project_id}/tokens/{listed['id']}", headers=ADMIN_HEADERS).json()
+    assert revoked["revoked_at"] is not None
+    assert client.get("/v1/test_run", headers=team.headers).status_code == 401
+    other = tenant(control, "other")
+    assert client.delete(f"/v1/projects/{other.project_id}/tokens/{listed['id']}",
+                         headers=ADMIN_HEADERS).status_code == 404
+
+
+def test_token_commands(control: Control, db_url: str, capsys) -> None:
+    import json
+
+    from lunge.cli import main
+
+    assert main(["token", "create", "--project", "p", "--name", "ci", "--db", db_url]) == 0
+    captured = capsys.readouterr()
+    secret = captured.out.strip()
+    assert secret.startswith("lunge_") and "shown once" in captured.err
+    assert main(["token", "list", "--project", "p", "--db", db_url, "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["name"] == "ci" and secret not in json.dumps(listed)
+    assert main(["token", "revoke", str(listed["id"]), "--project", "p", "--db", db_url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["revoked_at"] is not None
+    assert main(["token", "list", "--project", "nope", "--db", db_url]) == 1

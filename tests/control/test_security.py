@@ -29,7 +29,8 @@ def _victim(client: TestClient, control: Control) -> dict[str, Any]:
     finding = next(iter(control.store.iter_findings(run.id)))
     node = client.post("/v1/nodes", json={"name": MARK}, headers=victim.headers).json()
     return {"record_id": record.id, "run_id": run.id, "policy_id": policy["id"], "finding_id": finding.id,
-            "project_id": victim.project_id, "node_id": node["id"], "fmt": "json", "action": "interrupt"}
+            "project_id": victim.project_id, "node_id": node["id"],
+            "token_id": control.projects.list_tokens(victim.project_id)[0].id, "headers": victim.headers, "fmt": "json", "action": "interrupt"}
 
 
 def _calls(client: TestClient, ids: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -70,6 +71,7 @@ def test_every_route_needs_a_token_and_stays_inside_its_project(client: TestClie
     assert control.store.get_run(ids["run_id"]).state.value == "failed"
     assert control.projects.get_policy(ids["project_id"], ids["policy_id"]).name == MARK
     assert control.projects.get_node(ids["project_id"], ids["node_id"]).state == "idle"
+    assert client.get("/v1/test_run", headers=ids["headers"]).status_code == 200  # its token still works
 
 
 def test_the_request_size_limit(db_url: str) -> None:

@@ -90,6 +90,56 @@ def token_create_command(
     sys.stdout.write(issued.secret + "\n")
 
 
+@token_app.command("list")
+def token_list_command(
+    project: Annotated[str, typer.Option("--project", help="The project.")],
+    db: DbOption = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List a project's tokens (never their secrets)."""
+    from lunge.control.config import ControlConfig
+    from lunge.control.context import open_control
+    from lunge.control.services.tenancy import token_view
+
+    control = open_control(ControlConfig(db_url=store_settings({"db": db, "data_dir": data_dir}).url))
+    try:
+        listed = [token_view(t) for t in control.projects.list_tokens(control.projects.project_named(project).id)]
+    finally:
+        control.close()
+    if as_json:
+        _print_json(listed)
+        return
+    table = Table(title=f"tokens of {project}", title_justify="left")
+    for column in ("id", "name", "prefix", "created", "revoked"):
+        table.add_column(column)
+    for t in listed:
+        table.add_row(str(t["id"]), str(t["name"]), f"lunge_{t['prefix']}…", str(t["created_at"]),
+                      str(t["revoked_at"] or ""))
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke_command(
+    token_id: Annotated[int, typer.Argument(metavar="TOKEN_ID", help="The id lunge token list shows.")],
+    project: Annotated[str, typer.Option("--project", help="The project.")],
+    db: DbOption = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Revoke a token: it authenticates nothing afterwards."""
+    from lunge.control.config import ControlConfig
+    from lunge.control.context import open_control
+    from lunge.control.services.tenancy import token_view
+
+    control = open_control(ControlConfig(db_url=store_settings({"db": db, "data_dir": data_dir}).url))
+    try:
+        revoked = control.projects.revoke_token(control.projects.project_named(project).id, token_id)
+    finally:
+        control.close()
+    _print_json(token_view(revoked)) if as_json else console.print(f"token {token_id} of {project} revoked")
+
+
 # ---------------------------------------------------------------------- lunge runs
 @runs_app.callback()
 def runs_command(ctx: typer.Context, db: DbOption = None, data_dir: DataDirOption = None,

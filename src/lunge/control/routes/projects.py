@@ -35,3 +35,13 @@ def create_project(body: ProjectIn, control: ControlDep, _: Admin) -> dict[str, 
              summary="Create a token of the project (admin); the secret is in this answer only")
 def create_token(project_id: int, body: TokenIn, control: ControlDep, _: Admin) -> dict[str, Any]:
     return token_view(issue_token(control, control.projects.get_project(project_id), body.name))
+
+
+@router.get("/{project_id}/tokens", summary="List the project's tokens, without their secrets (admin)")
+def list_tokens(project_id: int, control: ControlDep, _: Admin) -> dict[str, Any]:
+    return {"objects": [token_view(t) for t in control.projects.list_tokens(project_id)]}
+
+
+@router.delete("/{project_id}/tokens/{token_id}", summary="Revoke a token (admin)")
+def revoke_token(project_id: int, token_id: int, control: ControlDep, _: Admin) -> dict[str, Any]:
+    return token_view(control.projects.revoke_token(project_id, token_id))

@@ -48,7 +48,13 @@ def project_view(project: Project) -> dict[str, object]:
     return {"id": project.id, "name": project.name, "created_at": project.created_at.isoformat()}
 
 
-def token_view(issued: IssuedToken) -> dict[str, object]:
-    token = issued.token
-    return {"id": token.id, "project_id": token.project_id, "name": token.name, "prefix": token.prefix,
-            "created_at": token.created_at.isoformat(), "token": issued.secret}
+def token_view(issued: IssuedToken | Token) -> dict[str, object]:
+    """A token's public part; with its secret only when it was just issued."""
+    token = issued.token if isinstance(issued, IssuedToken) else issued
+    out: dict[str, object] = {
+        "id": token.id, "project_id": token.project_id, "name": token.name, "prefix": token.prefix,
+        "created_at": token.created_at.isoformat(),
+        "revoked_at": None if token.revoked_at is None else token.revoked_at.isoformat()}
+    if isinstance(issued, IssuedToken):
+        out["token"] = issued.secret
+    return out

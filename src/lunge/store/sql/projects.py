@@ -44,6 +44,13 @@ class Projects:
                                    .returning(*projects.c)).mappings().one()
         return _project(row)
 
+    def project_named(self, name: str) -> Project:
+        with self._db.read() as conn:
+            row = conn.execute(select(projects).where(projects.c.name == name)).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no project named {name!r}")
+        return _project(row)
+
     def get_project(self, project_id: int) -> Project:
         with self._db.read() as conn:
             row = conn.execute(select(projects).where(projects.c.id == project_id)).mappings().first()
@@ -69,6 +76,22 @@ class Projects:
         query = select(tokens).where(tokens.c.prefix == prefix, tokens.c.revoked_at.is_(None))
         with self._db.read() as conn:
             return [(_token(r), str(r["secret_sha256"])) for r in conn.execute(query).mappings()]
+
+    def list_tokens(self, project_id: int) -> list[Token]:
+        self.get_project(project_id)
+        query = select(tokens).where(tokens.c.project_id == project_id).order_by(tokens.c.id)
+        with self._db.read() as conn:
+            return [_token(r) for r in conn.execute(query).mappings()]
+
+    def revoke_token(self, project_id: int, token_id: int) -> Token:
+        """Revoke the token (it authenticates nothing afterwards); revoking twice keeps the first time."""
+        query = (update(tokens).where(tokens.c.id == token_id, tokens.c.project_id == project_id)
+                 .values(revoked_at=func.coalesce(tokens.c.revoked_at, datetime.now(UTC))).returning(*tokens.c))
+        with self._db.write() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no token {token_id} in project {project_id}")
+        return _token(row)
 
     # ------------------------------------------------------------------ policies
     def add_policy(self, project_id: int, name: str, source: str, summary: dict[str, Any]) -> StoredPolicy:
