@@ -30,7 +30,8 @@ def _victim(client: TestClient, control: Control) -> dict[str, Any]:
     node = client.post("/v1/nodes", json={"name": MARK}, headers=victim.headers).json()
     return {"record_id": record.id, "run_id": run.id, "policy_id": policy["id"], "finding_id": finding.id,
             "project_id": victim.project_id, "node_id": node["id"],
-            "token_id": control.projects.list_tokens(victim.project_id)[0].id, "headers": victim.headers, "fmt": "json", "action": "interrupt"}
+            "token_id": control.projects.list_tokens(victim.project_id)[0].id, "headers": victim.headers,
+            "fmt": "json", "action": "interrupt"}
 
 
 def _calls(client: TestClient, ids: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
