@@ -5,6 +5,7 @@ SQL injection, found on the vulnerable endpoint and not on its safe twin."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -108,3 +109,29 @@ def test_the_node_backs_off_while_the_control_plane_is_down(monkeypatch: pytest.
     with pytest.raises(ConfigError):
         run_api_node(flags, poll_s=8)
     assert sleeps == [8, 16, 30, 30]
+
+
+async def test_an_interrupt_through_the_api_stops_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lunge.node import apimode
+
+    class Engine:  # the part of RunEngine the node drives
+        def __init__(self) -> None:
+            self.stopped = asyncio.Event()
+
+        def interrupt(self) -> None:
+            self.stopped.set()
+
+        async def execute(self) -> str:
+            await asyncio.wait_for(self.stopped.wait(), 10)
+            return "interrupted"
+
+    class Api:
+        beats: list[object] = []
+
+        def call(self, method: str, path: str, body: object = None) -> dict[str, object]:
+            Api.beats.append(body)
+            return {"run_state": "running" if len(Api.beats) < 3 else "interrupted"}
+
+    monkeypatch.setattr(apimode, "HEARTBEAT_S", 0.01)
+    assert await apimode._watched(Engine(), Api(), 1, 7) == "interrupted"  # type: ignore[arg-type]
+    assert Api.beats[0] == {"state": "testing", "run_id": 7} and len(Api.beats) == 3
