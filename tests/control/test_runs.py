@@ -78,3 +78,18 @@ def test_reports_download_in_every_format(client: TestClient, control: Control, 
     if fmt in ("json", "sarif"):
         json.loads(answer.text)
     assert client.get(f"/v1/test_run/{run.id}/report/pdf", headers=team.headers).status_code == 422
+
+
+def test_a_run_is_copied_with_another_policy(client: TestClient, control: Control) -> None:
+    team = tenant(control, "team")
+    record = seed_record(control, team.project_id, build_id="b3")
+    policy = client.post("/v1/test_policy", json={"policy": "name: quick\nchecks: [sqli]\n"},
+                         headers=team.headers).json()
+    first = client.post("/v1/test_run", json={"name": "n", "record": record.id, "policy": policy["id"], "rps": 9},
+                        headers=team.headers).json()
+    same = client.post(f"/v1/test_run/{first['id']}/copy", json={}, headers=team.headers).json()
+    assert (same["name"], same["policy"], same["record_id"], same["build_id"]) == ("n (copy)", "quick", record.id, "b3")
+    assert same["stats"]["order"]["rps"] == 9 and same["state"] == "created"
+    other = client.post(f"/v1/test_run/{first['id']}/copy", json={"name": "full", "policy": "full"},
+                        headers=team.headers).json()
+    assert (other["name"], other["policy"]) == ("full", "full")

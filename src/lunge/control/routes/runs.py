@@ -44,6 +44,18 @@ def create_run(body: TestRunIn, control: ControlDep, project: ProjectId) -> dict
     return runs.view(control, runs.create(control, project, order))
 
 
+class CopyIn(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=500)
+    policy: int | str | None = Field(None, validation_alias=AliasChoices("policy", "policy_id"),
+                                     description="another policy; default: the copied run's")
+
+
+@router.post("/v1/test_run/{run_id}/copy", status_code=201,
+             summary="Create a similar run: the same record, optionally another policy")
+def copy_run(run_id: int, body: CopyIn, control: ControlDep, project: ProjectId) -> dict[str, Any]:
+    return runs.view(control, runs.copy(control, project, run_id, body.name, body.policy))
+
+
 @router.get("/v1/test_run", summary="List the project's test runs, newest first")
 def list_runs(control: ControlDep, project: ProjectId, limit: int = Query(100, ge=1, le=1000),
               offset: int = Query(0, ge=0), state: Annotated[list[RunState] | None, Query()] = None

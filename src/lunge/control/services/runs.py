@@ -60,6 +60,20 @@ def create(control: Control, project_id: int, order: RunOrder) -> TestRun:
     return control.store.update_run(run.id, baselines_total=record.baseline_count, stats=stats)
 
 
+def copy(control: Control, project_id: int, run_id: int, name: str | None, policy: int | str | None) -> TestRun:
+    """A new run over the same record as ``run_id`` (FAST's "create similar test run"), with another
+    policy when given. A closed record's baselines never change, so nothing is copied: FAST's
+    ``cloning`` state has nothing to wait for."""
+    source = get(control, project_id, run_id)
+    order = dict(source.stats.get("order") or {})
+    keep_policy = policy is None
+    return create(control, project_id, RunOrder(
+        name=name or f"{source.name} (copy)", description=source.description,
+        policy=(order.get("policy_id") or source.policy_name) if keep_policy else policy,
+        record=source.record_id, build_id=source.build_id, rps=order.get("rps"),
+        stop_on_first_fail=bool(order.get("stop_on_first_fail")), target=source.target))
+
+
 def get(control: Control, project_id: int, run_id: int) -> TestRun:
     if control.projects.run_owner(run_id) != project_id:
         raise NotFoundError(f"no test run {run_id}")
