@@ -93,3 +93,20 @@ def test_a_run_is_copied_with_another_policy(client: TestClient, control: Contro
     other = client.post(f"/v1/test_run/{first['id']}/copy", json={"name": "full", "policy": "full"},
                         headers=team.headers).json()
     assert (other["name"], other["policy"]) == ("full", "full")
+
+
+def test_test_sets_are_paged(client: TestClient, control: Control) -> None:
+    from lunge.store.models import TestSet, TestSetStatus
+
+    team = tenant(control, "team")
+    record = seed_record(control, team.project_id, count=4)
+    run = seed_run_with_finding(control, team.project_id, record)
+    ids = [b.id for b in control.store.iter_baselines(record.id)]
+    control.store.add_test_sets([TestSet(run.id, i, TestSetStatus.PASSED, requests_sent=3) for i in ids])
+    seen, after = [], 0
+    while after is not None:
+        page = client.get(f"/v1/test_run/{run.id}/test_sets", params={"after_baseline": after, "limit": 2},
+                          headers=team.headers).json()
+        seen += [t["baseline_id"] for t in page["objects"]]
+        after = page["next_after_baseline"]
+    assert seen == ids and len(ids) == 5

@@ -80,6 +80,13 @@ def list_findings(run_id: int, control: ControlDep, project: ProjectId, limit: i
     return {"objects": runs.findings(control, project, run_id, limit, offset)}
 
 
+@router.get("/v1/test_run/{run_id}/test_sets", summary="The run's outcome per baseline (FAST's baseline checks)")
+def list_test_sets(run_id: int, control: ControlDep, project: ProjectId,
+                   after_baseline: int = Query(0, ge=0, description="the last baseline id of the previous page"),
+                   limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+    return runs.test_sets_page(control, project, run_id, after_baseline, limit)
+
+
 @router.get("/v1/findings/{finding_id}", tags=["findings"], summary="One finding with its evidence")
 def read_finding(finding_id: int, control: ControlDep, project: ProjectId) -> dict[str, Any]:
     return runs.finding_view(runs.finding(control, project, finding_id))

@@ -11,7 +11,7 @@ from lunge.control.context import Control
 from lunge.control.services import ConflictError, policies, records
 from lunge.errors import NotFoundError
 from lunge.logs import mask_secrets
-from lunge.report.document import SEVERITY_ORDER, finding_section, run_section
+from lunge.report.document import SEVERITY_ORDER, finding_section, run_section, test_set_section
 from lunge.store.models import Finding, RecordState, RunState, TestRun
 
 # FAST's run actions and the states each may start from (fast.md: running ⇄ paused; any running
@@ -131,6 +131,20 @@ def findings(control: Control, project_id: int, run_id: int, limit: int, offset:
         if i >= offset:
             out.append(finding_view(finding))
     return out
+
+
+def test_sets_page(control: Control, project_id: int, run_id: int, after_baseline: int,
+                   limit: int) -> dict[str, Any]:
+    """One page of the run's per-baseline outcomes, by baseline id after ``after_baseline``."""
+    get(control, project_id, run_id)
+    page: list[dict[str, Any]] = []
+    for test_set in control.store.iter_test_sets(run_id):  # streamed in baseline id order
+        if test_set.baseline_id <= after_baseline:
+            continue
+        if len(page) == limit:
+            return {"objects": page, "next_after_baseline": page[-1]["baseline_id"]}
+        page.append(test_set_section(test_set))
+    return {"objects": page, "next_after_baseline": None}
 
 
 def finding(control: Control, project_id: int, finding_id: int) -> Finding:
