@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from lunge import __version__
 from lunge.errors import ConfigError, LungeError
-from lunge.logs import configure_logging
+from lunge.logs import configure_logging, escape_controls
 from lunge.node.controlcli import control_app
+from lunge.node.display import SafeConsole
 from lunge.node.exit import ExitCode
 
 app = typer.Typer(
@@ -34,14 +34,16 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(control_app)  # lunge serve, db upgrade, token create, runs [create|show|wait|list]
 
 # CI logs are not terminals: rich would wrap tables at 80 columns there.
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+# Safe: names and recorded data never reach the terminal with their control characters.
+console = SafeConsole(width=None if sys.stdout.isatty() else 160)
+err_console = SafeConsole(stderr=True, width=None if sys.stderr.isatty() else 160)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 
 
 def print_json(document: Any) -> None:
     """The single JSON document of a ``--json`` command, on stdout."""
-    sys.stdout.write(json.dumps(document, indent=2, default=str, ensure_ascii=False) + "\n")
+    # Controls and bidirectional overrides as JSON escapes: the same values, none raw in a terminal.
+    sys.stdout.write(escape_controls(json.dumps(document, indent=2, default=str, ensure_ascii=False), keep="\n") + "\n")
 
 
 def _version(value: bool) -> None:
@@ -552,17 +554,35 @@ def bench_engine_command(
     console.print(table(figures))
 
 
+@bench_app.command("faults")
+def bench_faults_command(
+    baselines: Annotated[int, typer.Option(min=2, help="Baselines in each case's record.")] = 16,
+    as_json: JsonFlag = False,
+) -> int:
+    """Faults of the target, the store and the node: per case the run's final state, exit code and
+    whether anything recorded was lost; exit 1 on a false pass or a stuck run."""
+    from lunge.bench.faults import run as run_bench
+    from lunge.bench.faults import table
+
+    figures = run_bench(baselines=baselines)
+    if as_json:
+        print_json(figures)
+    else:
+        console.print(table(figures))
+    return int(ExitCode.FAILED) if figures["false_passes"] or figures["stuck_runs"] else 0
+
+
 
 # ---------------------------------------------------------------------- entry point
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; bad input exits 2 with one line, other lunge errors exit 1 with one line."""
     try:
         result = app(args=argv, prog_name="lunge", standalone_mode=False)
-    except ConfigError as exc:
-        err_console.print(f"lunge: {exc}", markup=False, highlight=False, soft_wrap=True)  # one line, never wrapped
+    except ConfigError as exc:  # one line, never wrapped: a value's line breaks are escaped too
+        err_console.print(f"lunge: {escape_controls(str(exc))}", markup=False, highlight=False, soft_wrap=True)
         return int(ExitCode.CONFIG)
     except LungeError as exc:
-        err_console.print(f"lunge: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        err_console.print(f"lunge: error: {escape_controls(str(exc))}", markup=False, highlight=False, soft_wrap=True)
         return int(ExitCode.FAILED)
     except typer.Exit as exc:
         return int(exc.exit_code)

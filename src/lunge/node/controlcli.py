@@ -11,9 +11,9 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from lunge.node.display import SafeConsole
 from lunge.node.settings import api_settings, serve_settings, store_settings
 
 control_app = typer.Typer()  # nameless: its commands and groups join the root app
@@ -25,7 +25,8 @@ control_app.add_typer(db_app, name="db")
 control_app.add_typer(token_app, name="token")
 control_app.add_typer(runs_app, name="runs")
 
-console = Console(width=None if sys.stdout.isatty() else 160)
+# Safe: names and recorded data never reach the terminal with their control characters.
+console = SafeConsole(width=None if sys.stdout.isatty() else 160)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL or SQLite file (LUNGE_DB).")]
 DataDirOption = Annotated[str | None, typer.Option("--data-dir", help="lunge's data directory (LUNGE_DATA_DIR).")]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from lunge.logs import mask_secrets
 from lunge.report.diff import Comparison
 from lunge.store.models import Baseline, Finding, Severity, TestRecord, TestRun, TestSet, TestSetStatus
 
@@ -98,9 +99,11 @@ def run_section(run: TestRun) -> dict[str, Any]:
     return {
         "id": run.id, "label": run.label, "name": run.name, "description": run.description,
         "state": run.state.value, "error": run.error, "record_id": run.record_id, "build_id": run.build_id,
-        "target": run.target,
+        "target": mask_secrets(run.target) if run.target else run.target,
         "policy": run.policy_name, "created_at": _time(run.created_at), "started_at": _time(run.started_at),
         "finished_at": _time(run.finished_at), "duration_s": duration, "requests_sent": run.requests_sent,
+        # what keeping the application's state cost (setup prefixes, renewed values), beside the attacks
+        "requests_setup": run.stats.get("requests_setup"), "requests_attack": run.stats.get("requests_attack"),
         "baselines_total": run.baselines_total, "baselines_tested": run.baselines_tested,
         "baselines_not_tested": run.baselines_not_tested,
         "replay_coverage": run.stats.get("replay_coverage"), "findings_count": run.findings_count,

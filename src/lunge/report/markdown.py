@@ -65,7 +65,7 @@ def write_markdown(data: ReportInput, test_sets: Iterable[TestSet], out: IO[str]
         "",
         f"Run `{data.run.label}` on record `{data.record.label}` with policy `{_cell(data.run.policy_name)}`"
         + (f", BUILD_ID `{data.run.build_id}`" if data.run.build_id else "")
-        + (f", target {_code(data.run.target)}." if data.run.target else ", target as recorded."),
+        + (f", target {_code(masked(data.run.target))}." if data.run.target else ", target as recorded."),
     ]
     if data.run.error:
         lines += ["", f"> **Error:** {_cell(data.run.error)}"]

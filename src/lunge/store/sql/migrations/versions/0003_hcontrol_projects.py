@@ -2,7 +2,7 @@
 (NULL: made locally, without a control plane).
 
 Revision ID: 0003_hcontrol
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-04
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_hcontrol"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
