@@ -16,6 +16,7 @@ import typer
 from lunge import __version__
 from lunge.errors import ConfigError, LungeError
 from lunge.logs import configure_logging, escape_controls
+from lunge.node.controlcli import control_app
 from lunge.node.display import SafeConsole
 from lunge.node.exit import ExitCode
 
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Measure lunge against a bare baseline in one run.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+app.add_typer(control_app)  # lunge serve, db upgrade, token create, runs [create|show|wait|list]
 
 # CI logs are not terminals: rich would wrap tables at 80 columns there.
 # Safe: names and recorded data never reach the terminal with their control characters.
@@ -169,10 +171,15 @@ def _record(flags: dict[str, Any], verbose: bool, as_json: bool) -> int:
 
 @app.command("node")
 def node_command(verbose: _Verbose = False, as_json: JsonFlag = False) -> int:
-    """Run the mode CI_MODE names (recording or testing), configured by environment variables, as FAST's node."""
+    """Run the mode CI_MODE names (recording or testing), or API mode (LUNGE_API_URL), as FAST's node."""
     from lunge.node.recording import node_mode
 
-    if node_mode() == "recording":
+    mode = node_mode()
+    if mode == "api":  # driven by the control plane (lunge serve): LUNGE_API_URL, LUNGE_API_TOKEN
+        from lunge.node.apimode import run_api_node
+
+        return run_api_node()
+    if mode == "recording":
         return _record({}, verbose, as_json)
     from lunge.node.summary import print_summary, summary_document
     from lunge.node.testing import run_testing
@@ -377,18 +384,6 @@ def report_command(
     else:
         print_summary(console, test_run, record, findings, reports)
     return code
-
-
-@app.command("runs")
-def runs_command(db: DbOption = None, data_dir: DataDirOption = None, as_json: JsonFlag = False) -> None:
-    """List test runs, newest first."""
-    from lunge.node.runs import list_runs, runs_table
-
-    runs = list_runs({"db": db, "data_dir": data_dir})
-    if as_json:
-        print_json(runs)
-    else:
-        console.print(runs_table(runs))
 
 
 @app.command("reproduce")

@@ -34,7 +34,7 @@ from lunge.logs import configure_logging
 from lunge.node.display import shown
 from lunge.node.exit import ExitCode
 from lunge.node.records import record_document
-from lunge.node.settings import RecordingSettings, ci_mode, recording_settings, store_settings
+from lunge.node.settings import RecordingSettings, api_configured, ci_mode, recording_settings, store_settings
 from lunge.record import stats as outcomes
 from lunge.record.scope import Scope
 from lunge.store import Store, open_store
@@ -128,14 +128,16 @@ def run_recording(flags: Mapping[str, Any] | None = None, *, verbose: bool = Fal
 
 
 def node_mode() -> str:
-    """``lunge node``: the mode ``CI_MODE`` names, ``recording`` or ``testing``.
+    """``lunge node``: the mode ``CI_MODE`` names, ``recording`` or ``testing``; ``api`` when it is
+    unset and a control plane is configured (``LUNGE_API_URL`` or ``WALLARM_API_HOST``).
 
-    Raises SettingError for an unknown mode and ConfigError for API mode (``CI_MODE`` unset), which
-    needs a control plane this build does not have yet."""
+    Raises SettingError for an unknown mode and ConfigError when neither is set."""
     mode = ci_mode()
     if mode is None:
-        raise ConfigError("CI_MODE is not set: API mode (driven by a control plane) is not available yet; "
-                          "set CI_MODE=recording or CI_MODE=testing")
+        if api_configured():
+            return "api"
+        raise ConfigError("CI_MODE is not set and no control plane is configured: set CI_MODE=recording or "
+                          "CI_MODE=testing, or LUNGE_API_URL and LUNGE_API_TOKEN for API mode")
     return mode
 
 

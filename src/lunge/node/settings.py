@@ -15,11 +15,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from lunge.errors import SettingError
 from lunge.logs import MASK
+
+if TYPE_CHECKING:
+    from lunge.control.config import ControlConfig
 
 _BUILD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 _TRUE = {"1", "true", "yes", "on"}
@@ -382,3 +385,62 @@ class RunSettings:
 def run_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> RunSettings:
     """The settings of ``lunge test`` / ``CI_MODE=testing``, store included."""
     return RunSettings(testing_settings(flags, environ), store_settings(flags, environ))
+
+
+# ---------------------------------------------------------------------- the control plane
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """Where the control plane is and this client's token (``lunge runs create|show|wait|list``)."""
+
+    url: str
+    token: str
+
+
+def serve_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> ControlConfig:
+    """The settings of ``lunge serve``: ``LUNGE_SERVE_BIND``, ``LUNGE_SERVE_PORT``, ``LUNGE_DB``,
+    ``LUNGE_ADMIN_TOKEN``, ``LUNGE_SERVE_MAX_BODY``, ``LUNGE_SERVE_AUTH_FAILURES``."""
+    from lunge.control.config import DEFAULT_AUTH_FAILURES, DEFAULT_MAX_BODY, ControlConfig
+
+    env = os.environ if environ is None else environ
+    src = _Source(flags or {}, env)
+    admin = env.get("LUNGE_ADMIN_TOKEN", "").strip() or None
+    if admin is not None and len(admin) < 24:
+        # The value is a secret: the message never repeats it.
+        raise SettingError("LUNGE_ADMIN_TOKEN", "****", "at least 24 characters (e.g. openssl rand -hex 32)")
+    return ControlConfig(
+        db_url=store_settings(flags, env).url,
+        bind=_parse(src, "bind", ("LUNGE_SERVE_BIND",), "127.0.0.1", _text, "an IP address to listen on"),
+        port=_parse(src, "port", ("LUNGE_SERVE_PORT",), 8000, _int_in(1, 65535), "a TCP port, 1-65535"),
+        admin_token=admin,
+        max_body=_parse(src, "max_body", ("LUNGE_SERVE_MAX_BODY",), DEFAULT_MAX_BODY, _int_in(1024, 1 << 30),
+                        "request body bytes, 1024-1073741824"),
+        auth_failures=_parse(src, "auth_failures", ("LUNGE_SERVE_AUTH_FAILURES",), DEFAULT_AUTH_FAILURES,
+                             _int_in(1, 1_000_000), "failed authentications per address per minute, 1-1000000"),
+    )
+
+
+def api_configured(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether a control plane is configured (``lunge node`` then runs in API mode)."""
+    env = os.environ if environ is None else environ
+    return bool(env.get("LUNGE_API_URL", "").strip() or env.get("WALLARM_API_HOST", "").strip())
+
+
+def api_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> ApiSettings:
+    """``LUNGE_API_URL`` and ``LUNGE_API_TOKEN`` (FAST's ``WALLARM_API_HOST`` and
+    ``WALLARM_API_TOKEN`` as aliases; a bare host means https, as FAST's default
+    ``WALLARM_API_USE_SSL=true``)."""
+    env = os.environ if environ is None else environ
+    src = _Source(flags or {}, env)
+
+    def api_url(raw: Any) -> str:
+        text = str(raw).strip()
+        return _url(text if "://" in text else f"https://{text}")
+
+    url = _parse(src, "api_url", ("LUNGE_API_URL", "WALLARM_API_HOST"), None, api_url,
+                 "the control plane's URL, e.g. http://lunge.internal:8000")
+    token = _parse(src, "token", ("LUNGE_API_TOKEN", "WALLARM_API_TOKEN"), None, _optional_text, "a token")
+    if url is None:
+        raise SettingError("LUNGE_API_URL", "", "the control plane's URL (--api-url), e.g. http://lunge.internal:8000")
+    if token is None:
+        raise SettingError("LUNGE_API_TOKEN", "", "a project token (--token; lunge token create makes one)")
+    return ApiSettings(url, token)

@@ -150,3 +150,68 @@ findings = Table(
     Index(None, "fingerprint"),
     sqlite_autoincrement=True,
 )
+
+
+# ---------------------------------------------------------------- the control plane (lunge serve)
+# A project owns tokens, policies, records and runs; records and runs made without a control plane
+# (local CI mode) have no project (project_id NULL) and are reachable through no token.
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", WireText, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "name", unique=True),
+    sqlite_autoincrement=True,
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", WireText, nullable=False),
+    # The first characters of the secret, public: they find the row; the SHA-256 of the whole
+    # secret proves it (compared with hmac.compare_digest). The secret itself is never stored.
+    Column("prefix", Text, nullable=False),
+    Column("secret_sha256", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
+    Index(None, "prefix"),
+    Index(None, "project_id"),
+    sqlite_autoincrement=True,
+)
+
+test_policies = Table(
+    "test_policies",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", WireText, nullable=False),
+    Column("source", WireText, nullable=False),  # the YAML or JSON text as given, validated
+    Column("summary", JSON, nullable=False),  # TestPolicy.summary() of the parsed policy
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "project_id", "name", unique=True),
+    sqlite_autoincrement=True,
+)
+
+test_records.append_column(Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE")))
+test_records.append_constraint(Index(None, "project_id", "id"))
+test_runs.append_column(Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE")))
+test_runs.append_constraint(Index(None, "project_id", "id"))
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", WireText, nullable=False),
+    Column("build_id", Text),
+    Column("state", Text, nullable=False),  # idle, testing
+    Column("run_id", Id, ForeignKey("test_runs.id", ondelete="SET NULL")),
+    Column("registered_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Index(None, "project_id", "id"),
+    sqlite_autoincrement=True,
+)

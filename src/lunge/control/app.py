@@ -1,0 +1,67 @@
+"""The FastAPI application: routers, error mapping, the size limit. :func:`create_app` takes an
+opened :class:`~lunge.control.context.Control` (tests hand it one on a temporary database)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from lunge import __version__
+from lunge.control.context import Control
+from lunge.control.limits import BodySizeLimit
+from lunge.control.routes import nodes, policies, projects, records, runs, system
+from lunge.control.services import ConflictError
+from lunge.errors import ConfigError, LungeError, NotFoundError, StoreError
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """lunge's control plane: projects and tokens, test policies, test records, test runs,
+findings and reports. Authenticate with `Authorization: Bearer <token>` (or FAST's
+`X-WallarmAPI-Token`); a token reaches only its own project."""
+
+
+def create_app(control: Control, *, close_on_shutdown: bool = False) -> FastAPI:
+    """The application, every request inside the size limit."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if close_on_shutdown:
+            control.close()
+
+    api = FastAPI(title="lunge control plane", version=__version__, description=DESCRIPTION,
+                  openapi_url="/v1/openapi.json", docs_url="/v1/docs", redoc_url=None, lifespan=lifespan)
+    api.state.control = control
+    for module in (system, projects, policies, records, runs, nodes):
+        api.include_router(module.router)
+    _install_error_handlers(api)
+    api.add_middleware(BodySizeLimit, max_body=control.config.max_body)
+    return api
+
+
+def _install_error_handlers(api: FastAPI) -> None:
+    """lunge's errors as HTTP: unknown (or another project's) id 404, bad input 400, a state that
+    does not allow the action 409, the database down 503; anything else 500 with one log line."""
+
+    def answer(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+        async def handler(_: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=status)
+
+        return handler
+
+    api.add_exception_handler(NotFoundError, answer(404))
+    api.add_exception_handler(ConfigError, answer(400))
+    api.add_exception_handler(ConflictError, answer(409))
+    api.add_exception_handler(StoreError, answer(503))
+
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # The API's exception boundary (STYLE: one of the three places a broad except is allowed).
+        logger.error("request failed: %s: %s", type(exc).__name__, exc)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+    api.add_exception_handler(LungeError, answer(500))
+    api.add_exception_handler(Exception, unexpected)

@@ -1,0 +1,66 @@
+"""Nodes of the token's project (API mode): register, heartbeat, take the next run."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
+
+from lunge.control.deps import ControlDep, ProjectId
+from lunge.control.services import runs
+from lunge.store.projects import Node
+
+router = APIRouter(prefix="/v1/nodes", tags=["nodes"])
+
+
+class NodeIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200, description="e.g. the host name")
+    build_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+                                 description="BUILD_ID: the node takes only runs of this build")
+
+
+class HeartbeatIn(BaseModel):
+    state: Literal["idle", "testing"] = "idle"
+    run_id: int | None = None
+
+
+def _view(node: Node) -> dict[str, Any]:
+    return {"id": node.id, "name": node.name, "build_id": node.build_id, "state": node.state, "run_id": node.run_id,
+            "registered_at": node.registered_at.isoformat(), "last_seen_at": node.last_seen_at.isoformat()}
+
+
+@router.post("", status_code=201, summary="Register a node")
+def register(body: NodeIn, control: ControlDep, project: ProjectId) -> dict[str, Any]:
+    return _view(control.projects.register_node(project, body.name, body.build_id))
+
+
+@router.get("", summary="List the project's nodes, newest first")
+def list_nodes(control: ControlDep, project: ProjectId, limit: int = Query(100, ge=1, le=1000),
+               offset: int = Query(0, ge=0)) -> dict[str, Any]:
+    return {"objects": [_view(n) for n in control.projects.list_nodes(project, limit, offset)]}
+
+
+@router.get("/{node_id}", summary="Read a node")
+def read_node(node_id: int, control: ControlDep, project: ProjectId) -> dict[str, Any]:
+    return _view(control.projects.get_node(project, node_id))
+
+
+@router.post("/{node_id}/heartbeat", summary="Say the node is alive; answers with its run's state")
+def heartbeat(node_id: int, body: HeartbeatIn, control: ControlDep, project: ProjectId) -> dict[str, Any]:
+    if body.run_id is not None:
+        runs.get(control, project, body.run_id)  # the node's run must be its project's
+    node = control.projects.heartbeat(project, node_id, body.state, body.run_id)
+    out = _view(node)
+    out["run_state"] = None if node.run_id is None else control.store.get_run(node.run_id).state.value
+    return out
+
+
+@router.post("/{node_id}/claim", summary="Take the oldest created run of the project (and BUILD_ID)",
+             responses={204: {"description": "no run is waiting"}})
+def claim(node_id: int, control: ControlDep, project: ProjectId) -> Any:
+    node = control.projects.get_node(project, node_id)
+    run = control.projects.claim_run(node)
+    if run is None:
+        return Response(status_code=204)
+    return runs.view(control, run)

@@ -1,0 +1,25 @@
+"""``lunge serve``: open (and migrate) the database, then run the API on uvicorn until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from lunge.control.app import create_app
+from lunge.control.config import ControlConfig
+from lunge.control.context import open_control
+
+logger = logging.getLogger(__name__)
+
+
+def serve(config: ControlConfig) -> None:
+    """Serve until stopped. Migrations run first, so a new lunge upgrades the schema on start."""
+    control = open_control(config)
+    if not config.admin_token:
+        logger.info("no LUNGE_ADMIN_TOKEN: the admin API is off; create tokens with lunge token create")
+    logger.info("lunge control plane on http://%s:%d/v1 (docs: /v1/docs), database %s",
+                config.bind, config.port, control.store.db.label)
+    app = create_app(control, close_on_shutdown=True)
+    uvicorn.run(app, host=config.bind, port=config.port, log_level="warning", access_log=False,
+                server_header=False, proxy_headers=False)

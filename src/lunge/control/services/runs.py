@@ -1,0 +1,165 @@
+"""Test runs of a project: ordering one (``POST /v1/test_run``), reading its state and counters,
+pausing, resuming and interrupting it (compare-and-set in the store), its findings and reports."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from lunge.control.context import Control
+from lunge.control.services import ConflictError, policies, records
+from lunge.errors import NotFoundError
+from lunge.logs import mask_secrets
+from lunge.report.document import SEVERITY_ORDER, finding_section, run_section, test_set_section
+from lunge.store.models import Finding, RecordState, RunState, TestRun
+
+# FAST's run actions and the states each may start from (fast.md: running ⇄ paused; any running
+# state → interrupted).
+ACTIONS: dict[str, tuple[tuple[RunState, ...], RunState]] = {
+    "pause": ((RunState.RUNNING,), RunState.PAUSED),
+    "resume": ((RunState.PAUSED,), RunState.RUNNING),
+    "interrupt": ((RunState.CREATED, RunState.RUNNING, RunState.PAUSED), RunState.INTERRUPTED),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RunOrder:
+    """A run as an API client orders it (FAST's ``POST /v1/test_run`` fields)."""
+
+    name: str
+    description: str = ""
+    policy: int | str | None = None
+    record: int | None = None
+    build_id: str | None = None
+    rps: int | None = None
+    stop_on_first_fail: bool = False
+    target: str | None = None
+
+
+def create(control: Control, project_id: int, order: RunOrder) -> TestRun:
+    """A run in state ``created`` over the given record (else the project's latest record of
+    BUILD_ID, else its latest); a node of the project picks it up."""
+    policy, policy_id = policies.resolve(control, project_id, order.policy)
+    if order.record is not None:
+        record = records.get(control, project_id, order.record)
+    else:
+        latest = control.projects.latest_record(project_id, order.build_id)
+        if latest is None:
+            raise ConflictError("the project has no test record with baselines"
+                                + (f" for BUILD_ID {order.build_id}" if order.build_id else "") + ": record one first")
+        record = latest
+    if record.state is RecordState.RECORDING:
+        raise ConflictError(f"test record {record.label} is still recording: stop it first (not ready for cloning)")
+    run = control.store.create_run(name=order.name, record_id=record.id, policy_name=policy.name,
+                                   description=order.description, build_id=order.build_id or record.build_id,
+                                   target=order.target)
+    control.projects.assign_run(run.id, project_id)
+    stats = {"policy": policy.summary(), "order": {"policy_id": policy_id, "rps": order.rps,
+                                                   "stop_on_first_fail": order.stop_on_first_fail}}
+    return control.store.update_run(run.id, baselines_total=record.baseline_count, stats=stats)
+
+
+def copy(control: Control, project_id: int, run_id: int, name: str | None, policy: int | str | None) -> TestRun:
+    """A new run over the same record as ``run_id`` (FAST's "create similar test run"), with another
+    policy when given. A closed record's baselines never change, so nothing is copied: FAST's
+    ``cloning`` state has nothing to wait for."""
+    source = get(control, project_id, run_id)
+    order = dict(source.stats.get("order") or {})
+    keep_policy = policy is None
+    return create(control, project_id, RunOrder(
+        name=name or f"{source.name} (copy)", description=source.description,
+        policy=(order.get("policy_id") or source.policy_name) if keep_policy else policy,
+        record=source.record_id, build_id=source.build_id, rps=order.get("rps"),
+        stop_on_first_fail=bool(order.get("stop_on_first_fail")), target=source.target))
+
+
+def get(control: Control, project_id: int, run_id: int) -> TestRun:
+    if control.projects.run_owner(run_id) != project_id:
+        raise NotFoundError(f"no test run {run_id}")
+    return control.store.get_run(run_id)
+
+
+def act(control: Control, project_id: int, run_id: int, action: str) -> TestRun:
+    """Apply ``pause``, ``resume`` or ``interrupt``; ConflictError when the state does not allow it."""
+    run = get(control, project_id, run_id)
+    allowed_from, to = ACTIONS[action]
+    changed = control.projects.transition_run(run.id, allowed_from, to)
+    if changed is None:
+        now = control.store.get_run(run.id).state.value
+        raise ConflictError(f"test run {run.label} is {now}: {action} needs it "
+                            + " or ".join(s.value for s in allowed_from))
+    return changed
+
+
+def allowed_actions(state: RunState) -> list[str]:
+    return [name for name, (sources, _) in ACTIONS.items() if state in sources]
+
+
+def view(control: Control, run: TestRun) -> dict[str, Any]:
+    """The run with FAST-style counters: baselines total / tested / not tested, requests, findings by
+    severity, the actions its state allows."""
+    by_severity: Counter[str] = Counter(f.severity.value for f in control.store.iter_findings(run.id))
+    out = run_section(run)
+    out.update({
+        "allowed_actions": allowed_actions(run.state), "finished": run.state.finished,
+        "exit_code": exit_code(run.state),
+        "findings_by_severity": {s: by_severity.get(s, 0) for s in SEVERITY_ORDER},
+        "baselines_remaining": max(0, run.baselines_total - run.baselines_tested - run.baselines_not_tested),
+    })
+    return out
+
+
+def exit_code(state: RunState) -> int | None:
+    """What ``lunge runs wait`` exits with: 0 passed, 1 failed / error / interrupted, None unfinished."""
+    if not state.finished:
+        return None
+    return 0 if state is RunState.PASSED else 1
+
+
+def listing(control: Control, project_id: int, limit: int, offset: int,
+            states: list[RunState]) -> list[dict[str, Any]]:
+    return [run_section(r) for r in control.projects.list_runs(project_id, limit, offset, states)]
+
+
+def findings(control: Control, project_id: int, run_id: int, limit: int, offset: int) -> list[dict[str, Any]]:
+    get(control, project_id, run_id)
+    out = []
+    for i, finding in enumerate(control.store.iter_findings(run_id)):
+        if i >= offset + limit:
+            break
+        if i >= offset:
+            out.append(finding_view(finding))
+    return out
+
+
+def test_sets_page(control: Control, project_id: int, run_id: int, after_baseline: int,
+                   limit: int) -> dict[str, Any]:
+    """One page of the run's per-baseline outcomes, by baseline id after ``after_baseline``."""
+    get(control, project_id, run_id)
+    page: list[dict[str, Any]] = []
+    for test_set in control.store.iter_test_sets(run_id):  # streamed in baseline id order
+        if test_set.baseline_id <= after_baseline:
+            continue
+        if len(page) == limit:
+            return {"objects": page, "next_after_baseline": page[-1]["baseline_id"]}
+        page.append(test_set_section(test_set))
+    return {"objects": page, "next_after_baseline": None}
+
+
+def finding(control: Control, project_id: int, finding_id: int) -> Finding:
+    found = control.store.get_finding(finding_id)
+    if control.projects.run_owner(found.run_id) != project_id:
+        raise NotFoundError(f"no finding {finding_id}")
+    return found
+
+
+def finding_view(found: Finding) -> dict[str, Any]:
+    """The finding with its evidence; the evidence is masked again here (the engine masks the
+    attack request when it stores it: this is the second fence, for the response excerpt too)."""
+    out = finding_section(found)
+    out["run_id"] = found.run_id
+    evidence = out["evidence"]
+    for key in ("attack_request", "response_excerpt"):
+        evidence[key] = mask_secrets(evidence[key])
+    return out

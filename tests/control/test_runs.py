@@ -1,0 +1,112 @@
+"""Test runs: ordering one, state and counters, pause / resume / interrupt, findings, reports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from lunge.control.context import Control
+from lunge.report import FORMATS
+from tests.control.conftest import seed_record, seed_run_with_finding, tenant
+
+
+def test_a_run_is_ordered_with_fast_fields(client: TestClient, control: Control) -> None:
+    team = tenant(control, "team")
+    record = seed_record(control, team.project_id, build_id="b42")
+    policy = client.post("/v1/test_policy", json={"policy": "name: quick\nchecks: [sqli]\n"},
+                         headers=team.headers).json()
+    body = {"name": "nightly", "desc": "from CI", "policy_id": policy["id"], "test_record_id": record.id,
+            "BUILD_ID": "b42", "rps": 50, "stop_on_first_fail": True}
+    created = client.post("/v1/test_run", json=body, headers=team.headers)
+    assert created.status_code == 201, created.text
+    run = created.json()
+    assert (run["state"], run["record_id"], run["policy"], run["build_id"]) == ("created", record.id, "quick", "b42")
+    assert run["description"] == "from CI" and run["baselines_total"] == record.baseline_count
+    assert run["stats"]["order"] == {"policy_id": policy["id"], "rps": 50, "stop_on_first_fail": True}
+    assert run["allowed_actions"] == ["interrupt"] and run["exit_code"] is None
+    assert run["findings_by_severity"]["high"] == 0
+
+
+def test_a_run_without_a_record_takes_the_latest_of_its_build(client: TestClient, control: Control) -> None:
+    team = tenant(control, "team")
+    assert client.post("/v1/test_run", json={"name": "x"}, headers=team.headers).status_code == 409
+    wanted = seed_record(control, team.project_id, build_id="b1")
+    seed_record(control, team.project_id, build_id="b2")
+    run = client.post("/v1/test_run", json={"name": "x", "BUILD_ID": "b1"}, headers=team.headers).json()
+    assert run["record_id"] == wanted.id
+    recording = seed_record(control, team.project_id, close=False)
+    refused = client.post("/v1/test_run", json={"name": "x", "record": recording.id}, headers=team.headers)
+    assert refused.status_code == 409 and "still recording" in refused.json()["detail"]
+
+
+def test_pause_resume_interrupt_follow_the_state_machine(client: TestClient, control: Control) -> None:
+    team = tenant(control, "team")
+    record = seed_record(control, team.project_id)
+    run = client.post("/v1/test_run", json={"name": "x", "record": record.id}, headers=team.headers).json()
+    url = f"/v1/test_run/{run['id']}/action"
+    assert client.post(f"{url}/pause", headers=team.headers).status_code == 409  # created: not running yet
+    control.store.update_run(run["id"], state="running")  # a node took it
+    assert client.post(f"{url}/pause", headers=team.headers).json()["state"] == "paused"
+    assert client.post(f"{url}/resume", headers=team.headers).json()["allowed_actions"] == ["pause", "interrupt"]
+    done = client.post(f"{url}/interrupt", headers=team.headers).json()
+    assert (done["state"], done["exit_code"], done["finished_at"] is not None) == ("interrupted", 1, True)
+    again = client.post(f"{url}/resume", headers=team.headers)
+    assert again.status_code == 409 and "interrupted" in again.json()["detail"]
+    assert client.post(f"{url}/explode", headers=team.headers).status_code == 422
+
+
+def test_findings_with_evidence(client: TestClient, control: Control) -> None:
+    team = tenant(control, "team")
+    run = seed_run_with_finding(control, team.project_id, seed_record(control, team.project_id))
+    view = client.get(f"/v1/test_run/{run.id}", headers=team.headers).json()
+    assert (view["state"], view["exit_code"], view["findings_by_severity"]["high"]) == ("failed", 1, 1)
+    [finding] = client.get(f"/v1/test_run/{run.id}/findings", headers=team.headers).json()["objects"]
+    assert finding["evidence"]["proof"] == "SQL syntax" and finding["run_id"] == run.id
+    read = client.get(f"/v1/findings/{finding['id']}", headers=team.headers).json()
+    assert read["evidence"]["attack_request"].startswith("GET /items/0?q=")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_reports_download_in_every_format(client: TestClient, control: Control, fmt: str) -> None:
+    team = tenant(control, "team")
+    run = seed_run_with_finding(control, team.project_id, seed_record(control, team.project_id))
+    answer = client.get(f"/v1/test_run/{run.id}/report/{fmt}", headers=team.headers)
+    assert answer.status_code == 200, answer.text
+    assert "SQL injection" in answer.text or "sqli" in answer.text
+    if fmt in ("json", "sarif"):
+        json.loads(answer.text)
+    assert client.get(f"/v1/test_run/{run.id}/report/pdf", headers=team.headers).status_code == 422
+
+
+def test_a_run_is_copied_with_another_policy(client: TestClient, control: Control) -> None:
+    team = tenant(control, "team")
+    record = seed_record(control, team.project_id, build_id="b3")
+    policy = client.post("/v1/test_policy", json={"policy": "name: quick\nchecks: [sqli]\n"},
+                         headers=team.headers).json()
+    first = client.post("/v1/test_run", json={"name": "n", "record": record.id, "policy": policy["id"], "rps": 9},
+                        headers=team.headers).json()
+    same = client.post(f"/v1/test_run/{first['id']}/copy", json={}, headers=team.headers).json()
+    assert (same["name"], same["policy"], same["record_id"], same["build_id"]) == ("n (copy)", "quick", record.id, "b3")
+    assert same["stats"]["order"]["rps"] == 9 and same["state"] == "created"
+    other = client.post(f"/v1/test_run/{first['id']}/copy", json={"name": "full", "policy": "full"},
+                        headers=team.headers).json()
+    assert (other["name"], other["policy"]) == ("full", "full")
+
+
+def test_test_sets_are_paged(client: TestClient, control: Control) -> None:
+    from lunge.store.models import TestSet, TestSetStatus
+
+    team = tenant(control, "team")
+    record = seed_record(control, team.project_id, count=4)
+    run = seed_run_with_finding(control, team.project_id, record)
+    ids = [b.id for b in control.store.iter_baselines(record.id)]
+    control.store.add_test_sets([TestSet(run.id, i, TestSetStatus.PASSED, requests_sent=3) for i in ids])
+    seen, after = [], 0
+    while after is not None:
+        page = client.get(f"/v1/test_run/{run.id}/test_sets", params={"after_baseline": after, "limit": 2},
+                          headers=team.headers).json()
+        seen += [t["baseline_id"] for t in page["objects"]]
+        after = page["next_after_baseline"]
+    assert seen == ids and len(ids) == 5

@@ -1,0 +1,110 @@
+"""Every route of the OpenAPI document refuses a request without a token and keeps another
+project's records, policies, runs and findings out of reach. Routes added later are walked too:
+the list comes from the document, not from this file. Also: the request size limit and the
+failed-authentication rate limit."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from lunge.control.app import create_app
+from lunge.control.config import ControlConfig
+from lunge.control.context import Control, open_control
+from tests.control.conftest import seed_record, seed_run_with_finding, tenant
+
+PUBLIC = {"/healthz", "/readyz", "/v1/openapi.json", "/v1/docs"}
+MARK = "victim-private-7f3a"  # in every name of the victim's objects: must never leak
+
+
+def _victim(client: TestClient, control: Control) -> dict[str, Any]:
+    """Project A with one of everything; the ids every path parameter is filled with."""
+    victim = tenant(control, MARK)
+    record = seed_record(control, victim.project_id)
+    control.store.get_record(record.id)
+    run = seed_run_with_finding(control, victim.project_id, record)
+    policy = client.post("/v1/test_policy", json={"policy": f"name: {MARK}\n"}, headers=victim.headers).json()
+    finding = next(iter(control.store.iter_findings(run.id)))
+    node = client.post("/v1/nodes", json={"name": MARK}, headers=victim.headers).json()
+    return {"record_id": record.id, "run_id": run.id, "policy_id": policy["id"], "finding_id": finding.id,
+            "project_id": victim.project_id, "node_id": node["id"],
+            "token_id": control.projects.list_tokens(victim.project_id)[0].id, "headers": victim.headers,
+            "fmt": "json", "action": "interrupt"}
+
+
+def _calls(client: TestClient, ids: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(method, concrete path, JSON body) for every operation of the OpenAPI document."""
+    document = client.get("/v1/openapi.json").json()
+    out = []
+    for template, operations in document["paths"].items():
+        if template in PUBLIC:
+            continue
+        path = re.sub(r"\{(\w+)\}", lambda m: str(ids[m.group(1)]), template)
+        for method in operations:
+            # A body that would be valid for the victim: refusal must come from the token, not from validation.
+            body: dict[str, Any] = {"name": "probe", "policy": "name: probe-policy\n"}
+            if template == "/v1/test_run":  # the victim's record and policy
+                body = {"name": "probe", "record": ids["record_id"], "policy": ids["policy_id"]}
+            out.append((method.upper(), path, body))
+    return out
+
+
+def test_every_route_needs_a_token_and_stays_inside_its_project(client: TestClient, control: Control) -> None:
+    ids = _victim(client, control)
+    intruder = tenant(control, "intruder")
+    seed_record(control, intruder.project_id)  # the intruder has data of its own: lists are not empty by accident
+    calls = _calls(client, ids)
+    assert len(calls) >= 15
+    for method, path, body in calls:
+        anonymous = client.request(method, path, json=body)
+        assert anonymous.status_code == 401, (method, path, anonymous.status_code)
+        wrong = client.request(method, path, json=body, headers={"Authorization": "Bearer lunge_" + "x" * 43})
+        assert wrong.status_code == 401, (method, path, wrong.status_code)
+        other = client.request(method, path, json=body, headers=intruder.headers)
+        refused = other.status_code in (403, 404)
+        scoped = other.status_code < 300 and MARK not in other.text
+        assert refused or scoped, (method, path, other.status_code, other.text[:200])
+        if not refused:
+            assert path in ("/v1/test_run", "/v1/test_record", "/v1/test_policy", "/v1/nodes"), (method, path)
+    # And the victim's data is untouched: the intruder's POST/PUT/DELETE did nothing to it.
+    assert control.store.get_run(ids["run_id"]).state.value == "failed"
+    assert control.projects.get_policy(ids["project_id"], ids["policy_id"]).name == MARK
+    assert control.projects.get_node(ids["project_id"], ids["node_id"]).state == "idle"
+    assert client.get("/v1/test_run", headers=ids["headers"]).status_code == 200  # its token still works
+
+
+def test_the_request_size_limit(db_url: str) -> None:
+    control = open_control(ControlConfig(db_url=db_url, admin_token="a" * 32, max_body=1000))
+    try:
+        with TestClient(create_app(control)) as client:
+            team = tenant(control, "team")
+            small = client.post("/v1/test_policy", json={"policy": "name: ok\n"}, headers=team.headers)
+            assert small.status_code == 201
+            big = client.post("/v1/test_policy", json={"policy": "name: x\n" + "#" * 5000}, headers=team.headers)
+            assert big.status_code == 413
+
+            def chunks():  # no Content-Length: counted as it arrives
+                for _ in range(20):
+                    yield b"x" * 100
+
+            streamed = client.post("/v1/test_policy", content=chunks(), headers=team.headers)
+            assert streamed.status_code == 413
+    finally:
+        control.close()
+
+
+def test_failed_authentications_are_rate_limited(db_url: str) -> None:
+    control = open_control(ControlConfig(db_url=db_url, admin_token="a" * 32, auth_failures=5))
+    try:
+        with TestClient(create_app(control)) as client:
+            team = tenant(control, "team")
+            bad = {"Authorization": "Bearer lunge_" + "y" * 43}
+            codes = [client.get("/v1/test_run", headers=bad).status_code for _ in range(7)]
+            assert codes == [401] * 5 + [429] * 2
+            limited = client.get("/v1/test_run", headers=team.headers)  # same address: even a good token waits
+            assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+            assert client.get("/healthz").status_code == 200
+    finally:
+        control.close()

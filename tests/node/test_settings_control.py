@@ -1,0 +1,45 @@
+"""The control plane's settings: lunge serve (LUNGE_SERVE_*, LUNGE_ADMIN_TOKEN) and the API client
+(LUNGE_API_URL / LUNGE_API_TOKEN with FAST's WALLARM_* aliases)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lunge.errors import SettingError
+from lunge.node.settings import api_settings, serve_settings
+
+
+def test_serve_defaults_and_variables(tmp_path) -> None:
+    env = {"LUNGE_DATA_DIR": str(tmp_path)}
+    config = serve_settings({}, env)
+    assert (config.bind, config.port, config.admin_token) == ("127.0.0.1", 8000, None)
+    assert config.db_url == f"sqlite:///{tmp_path / 'lunge.db'}"
+    env |= {"LUNGE_SERVE_BIND": "0.0.0.0", "LUNGE_SERVE_PORT": "9001", "LUNGE_ADMIN_TOKEN": "a" * 32,
+            "LUNGE_DB": "postgresql+psycopg://u@db/lunge", "LUNGE_SERVE_MAX_BODY": "4096"}
+    config = serve_settings({"port": "9002"}, env)
+    assert (config.bind, config.port, config.admin_token, config.max_body) == ("0.0.0.0", 9002, "a" * 32, 4096)
+    assert config.db_url == "postgresql+psycopg://u@db/lunge"
+
+
+@pytest.mark.parametrize(("name", "value", "shown"), [
+    ("LUNGE_SERVE_PORT", "70000", "70000"),
+    ("LUNGE_SERVE_MAX_BODY", "10", "10"),
+    ("LUNGE_ADMIN_TOKEN", "short-secret", "****"),  # a secret is never repeated in the message
+])
+def test_serve_refuses_bad_values(tmp_path, name: str, value: str, shown: str) -> None:
+    with pytest.raises(SettingError) as caught:
+        serve_settings({}, {"LUNGE_DATA_DIR": str(tmp_path), name: value})
+    assert caught.value.name == name and caught.value.value == shown
+    assert value not in str(caught.value) or value == shown
+
+
+def test_api_settings_take_fast_aliases() -> None:
+    fast = api_settings({}, {"WALLARM_API_HOST": "lunge.internal", "WALLARM_API_TOKEN": "t1"})
+    assert (fast.url, fast.token) == ("https://lunge.internal", "t1")
+    own = api_settings({}, {"LUNGE_API_URL": "http://127.0.0.1:8000/", "WALLARM_API_HOST": "x", "LUNGE_API_TOKEN": "t"})
+    assert own.url == "http://127.0.0.1:8000"
+    assert api_settings({"api_url": "http://a:1", "token": "f"}, {}).token == "f"
+    with pytest.raises(SettingError, match="LUNGE_API_URL"):
+        api_settings({}, {"LUNGE_API_TOKEN": "t"})
+    with pytest.raises(SettingError, match="LUNGE_API_TOKEN"):
+        api_settings({}, {"LUNGE_API_URL": "http://a:1"})
