@@ -1,7 +1,7 @@
 """The control plane: projects, their tokens, policies and nodes; records and runs belong to a project
 (NULL: made locally, without a control plane).
 
-Revision ID: 0003_hcontrol
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-04
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_hcontrol"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
