@@ -6,14 +6,13 @@ alone still lists the local store's runs, as it always did.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from lunge.node.display import SafeConsole
+from lunge.cli.output import JsonFlag, console, print_json
 from lunge.node.settings import api_settings, serve_settings, store_settings
 
 control_app = typer.Typer()  # nameless: its commands and groups join the root app
@@ -26,8 +25,6 @@ control_app.add_typer(token_app, name="token")
 control_app.add_typer(runs_app, name="runs")
 
 # Safe: names and recorded data never reach the terminal with their control characters.
-console = SafeConsole(width=None if sys.stdout.isatty() else 160)
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL or SQLite file (LUNGE_DB).")]
 DataDirOption = Annotated[str | None, typer.Option("--data-dir", help="lunge's data directory (LUNGE_DATA_DIR).")]
 ApiUrl = Annotated[str | None, typer.Option("--api-url", help="The control plane (LUNGE_API_URL, WALLARM_API_HOST).",
@@ -37,8 +34,6 @@ ApiToken = Annotated[str | None, typer.Option("--token", help="A project token (
 RunId = Annotated[str, typer.Argument(metavar="RUN_ID", help="e.g. 7 or run_0007")]
 
 
-def _print_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
 # ---------------------------------------------------------------------- server side
@@ -63,7 +58,7 @@ def db_upgrade_command(db: DbOption = None, data_dir: DataDirOption = None, as_j
 
     label = upgrade_database(store_settings({"db": db, "data_dir": data_dir}).url)
     document = {"database": label, "revision": head_revision()}
-    _print_json(document) if as_json else console.print(f"{label}: schema at {document['revision']}")
+    print_json(document) if as_json else console.print(f"{label}: schema at {document['revision']}")
 
 
 @token_app.command("create")
@@ -85,7 +80,7 @@ def token_create_command(
     finally:
         control.close()
     if as_json:
-        _print_json(token_view(issued))
+        print_json(token_view(issued))
         return
     sys.stderr.write(f"token {issued.token.id} of project {project!r} (shown once; keep it secret):\n")
     sys.stdout.write(issued.secret + "\n")
@@ -109,7 +104,7 @@ def token_list_command(
     finally:
         control.close()
     if as_json:
-        _print_json(listed)
+        print_json(listed)
         return
     table = Table(title=f"tokens of {project}", title_justify="left")
     for column in ("id", "name", "prefix", "created", "revoked"):
@@ -138,7 +133,7 @@ def token_revoke_command(
         revoked = control.projects.revoke_token(control.projects.project_named(project).id, token_id)
     finally:
         control.close()
-    _print_json(token_view(revoked)) if as_json else console.print(f"token {token_id} of {project} revoked")
+    print_json(token_view(revoked)) if as_json else console.print(f"token {token_id} of {project} revoked")
 
 
 # ---------------------------------------------------------------------- lunge runs
@@ -151,7 +146,7 @@ def runs_command(ctx: typer.Context, db: DbOption = None, data_dir: DataDirOptio
     from lunge.node.runs import list_runs, runs_table
 
     runs = list_runs({"db": db, "data_dir": data_dir})
-    _print_json(runs) if as_json else console.print(runs_table(runs))
+    print_json(runs) if as_json else console.print(runs_table(runs))
 
 
 def _client(api_url: str | None, token: str | None) -> Any:
@@ -194,14 +189,14 @@ def runs_create_command(
     order = {"name": name, "description": desc, "policy": policy, "record": record_id, "build_id": build_id,
              "rps": rps, "stop_on_first_fail": stop_on_first_fail, "target": target}
     run = _client(api_url, token).create_run(order)
-    _print_json(run) if as_json else sys.stdout.write(f"{run['label']}\n")
+    print_json(run) if as_json else sys.stdout.write(f"{run['label']}\n")
 
 
 @runs_app.command("show")
 def runs_show_command(run: RunId, api_url: ApiUrl = None, token: ApiToken = None, as_json: JsonFlag = False) -> None:
     """A test run's state and counters."""
     found = _client(api_url, token).get_run(_run_id(run))
-    _print_json(found) if as_json else _print_run(found)
+    print_json(found) if as_json else _print_run(found)
 
 
 @runs_app.command("wait")
@@ -215,7 +210,7 @@ def runs_wait_command(
 ) -> int:
     """Wait until the run finishes; exit 0 when it passed, 1 when it failed, hit an error or was interrupted."""
     found = _client(api_url, token).wait(_run_id(run), timeout, max(0.05, interval))
-    _print_json(found) if as_json else _print_run(found)
+    print_json(found) if as_json else _print_run(found)
     return int(found["exit_code"])
 
 
@@ -231,7 +226,7 @@ def runs_list_command(
     from lunge.node.runs import runs_table
 
     runs = _client(api_url, token).list_runs(limit, state or [])
-    _print_json(runs) if as_json else console.print(runs_table(runs))
+    print_json(runs) if as_json else console.print(runs_table(runs))
 
 
 def _print_run(run: dict[str, Any]) -> None:
