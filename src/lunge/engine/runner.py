@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from lunge.checks import noise
 from lunge.checks.base import Attack, Check, CheckContext, Exchange, TimingStats, Verdict
 from lunge.engine import evidence, stored
+from lunge.engine.cookies import SetCookies
 from lunge.engine.planner import Depth, Frequency, select_points
 from lunge.engine.probe import ProbeResult, run_probe
 from lunge.engine.replay import judge
@@ -127,6 +128,7 @@ class RunEngine:
         self._target = _origin(config.target) if config.target else None
         self._allowed: set[tuple[str, int]] = set()
         self._timings: dict[tuple[str, int], _HostTiming] = {}
+        self.set_cookies = SetCookies()
         self._stop_reason: RunState | None = None
         self._sender: Sender | None = None
         self._extra_sent = self._extra_errors = self._extra_timeouts = 0  # from other processes
@@ -223,6 +225,7 @@ class RunEngine:
                     break
                 after = page[-1].seq
                 for baseline in page:
+                    self.set_cookies.note(baseline.response)
                     if count == 1 or baseline.seq % count == index:
                         await queue.put(baseline)
                     if self.stopping():
@@ -285,16 +288,26 @@ class RunEngine:
     async def _attack_points(self, baseline: Baseline, request: Request, points: Points, selected: list[Point],
                              replays: list[Exchange], base_noise: noise.NoiseModel) -> list[ProbeResult]:
         jobs = []
+        whole = next(iter(points), None)  # per-baseline checks run once, on the first point (URI_value)
         for point in selected:
             point_noise = _for_point(base_noise, replays, point.value)
             for check in self.config.checks:
-                if check.id in stored.SECOND_ORDER:
+                if check.id in stored.SECOND_ORDER or check.per_baseline:
                     continue
                 key = self.frequency.key(request, point, check.id)
                 depth = self.frequency.claim(key)
                 if depth is Depth.SKIP:
                     continue
                 ctx = self._context(baseline, request, points, point, replays, point_noise, check, depth)
+                if _applies(check, ctx):
+                    jobs.append((key, check, ctx))
+        for check in self.config.checks:
+            if whole is None or not check.per_baseline:
+                continue
+            key = self.frequency.key(request, whole, check.id)
+            depth = self.frequency.claim(key)
+            if depth is not Depth.SKIP:
+                ctx = self._context(baseline, request, points, whole, replays, base_noise, check, depth)
                 if _applies(check, ctx):
                     jobs.append((key, check, ctx))
         self.counters.points_attacked += len(selected)
@@ -331,6 +344,7 @@ class RunEngine:
             noise=point_noise, timing=self._timing(request).snapshot(),
             seed=(self.run.id, baseline.id, point.name, check.id),
             light=depth is Depth.LIGHT, time_delay=self.config.policy.limits.time_delay, sinks=sinks,
+            set_cookies=self.set_cookies.snapshot(),
         )
 
     async def _probe(self, check: Check, ctx: CheckContext) -> ProbeResult:
