@@ -17,7 +17,7 @@ from typing import Any
 POLICY_PATH = Path(__file__).with_name("policy.yaml")
 
 CHECKS = ("sqli", "xss-reflected", "xss-stored", "cmdi", "path-traversal", "open-redirect", "nosqli", "ldapi",
-          "xpathi", "xslti")
+          "xpathi", "xslti", "jwt", "session-forgery", "csrf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +115,19 @@ MANIFEST: tuple[Entry, ...] = (
     *_pair("GET", "/api/coupons", "GET_code_value", "nosqli", "operator",
            "query parsed with qs brackets into a MongoDB-style query: code[$ne]= is an operator",
            "/safe/api/coupons", "GET_code_value", "the query is read without bracket parsing"),
+    *_pair("GET", "/api/me", "HEADER_AUTHORIZATION_value", "jwt", "signature-not-verified",
+           "the bearer JWT's claims are read without checking its signature",
+           "/safe/api/me", "HEADER_AUTHORIZATION_value", "HS256 verified with a random 256-bit key; alg none refused"),
+    *_pair("GET", "/api/notes", "HEADER_AUTHORIZATION_value", "jwt", "cracked-key",
+           "bearer JWT verified, but signed with 'secret': cracked offline, re-signed tokens are accepted",
+           "/safe/api/notes", "HEADER_AUTHORIZATION_value", "signed with a random 256-bit key"),
+    *_pair("GET", "/wallet", f"{_COOKIE}wallet_BASE64_JSON_DOC_HASH_uid_value", "session-forgery", "identity",
+           "uid in the unsigned base64-JSON wallet cookie is trusted: uid 2 shows bob's wallet",
+           "/safe/wallet", f"{_COOKIE}wallet_BASE64_JSON_DOC_HASH_uid_value",
+           "the same cookie verified against its HMAC (wallet_sig) first"),
+    *_pair("POST", "/wallet/transfer", "URI_value", "csrf", "cross-site",
+           "form POST authenticated by a cookie without SameSite, no anti-CSRF token, no Origin check",
+           "/safe/wallet/transfer", "URI_value", "a foreign Origin or Referer is refused (403)"),
 )
 
 

@@ -239,6 +239,24 @@ async def use_member_api(b: Browser) -> None:
                      contains=['"discount": 10'])
 
 
+async def read_notes(b: Browser) -> None:
+    credentials = {"username": "alice", "password": "wonderland"}
+    weak = await b.send("POST", "/api/notes/token", json=credentials, expect=200)
+    strong = await b.send("POST", "/api/token", json=credentials, expect=200)
+    for prefix, answer in (("", weak), ("/safe", strong)):
+        token = _json_field(answer.text, "token")
+        b.expect(bool(token), "notes: no token in the answer")
+        await b.send("GET", f"{prefix}/api/notes", headers={"Authorization": f"Bearer {token}"}, expect=200,
+                     contains=['"owner": "alice"'])
+
+
+async def use_wallet(b: Browser) -> None:
+    await b.send("POST", "/wallet/login", data={"username": "alice", "password": "wonderland"}, expect=303)
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/wallet", expect=200, contains=["Wallet of <strong>alice</strong>"])
+        await b.send("POST", f"{prefix}/wallet/transfer", data={"to": "bob", "amount": "5"}, expect=303)
+
+
 def _json_field(text: str, name: str) -> str:
     try:
         value = json.loads(text).get(name)
@@ -251,7 +269,7 @@ TESTS: tuple[Test, ...] = (
     visit_home, view_product, check_username, search_orders, use_account, query_tenant,
     view_profile, call_me_api, search_products, subscribe_newsletter, greet_visitor, post_comments,
     check_connectivity, read_documents, follow_redirect, write_review, look_up_directory, view_catalog,
-    use_member_api,
+    use_member_api, read_notes, use_wallet,
 )
 
 

@@ -1,0 +1,175 @@
+"""Who may do what: forged tokens, forged session data and cross-site requests.
+
+- ``GET /api/notes``: an HS256 bearer JWT signed with ``secret`` (a wordlist key; alg none is
+  refused). Twin ``GET /safe/api/notes``: tokens signed with the shop's random 256-bit key.
+- ``GET /wallet``: the ``uid`` inside the base64-JSON ``wallet`` cookie, unsigned. Twin
+  ``GET /safe/wallet``: the same cookie, verified against its HMAC in ``wallet_sig`` first.
+- ``POST /wallet/transfer``: authenticated by the ``wallet_session`` cookie alone (no token, no
+  SameSite, no Origin check). Twin ``POST /safe/wallet/transfer``: a foreign Origin/Referer is a 403.
+
+Signing in for the notes (``POST /api/notes/token``) and the wallet (``POST /wallet/login``) checks
+the password strictly; a transfer is only validated and acknowledged, so no page shows its effect
+and replaying it is harmless.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from lunge.demo.auth import bearer, check_password, jwt_secret, jwt_sign, jwt_verify, new_session
+from lunge.demo.pages import cookies, escape, json_response, message, page
+from lunge.demo.state import Handler, demo
+
+WEAK_KEY = b"secret"  # the mistake: a key from every JWT secret wordlist
+WALLET_KEY = b"demo wallet signing key, server side only"
+NOTES = {"alice": ["Buy carrots", "Call the Hatter"], "bob": ["Fix the roof"]}
+WALLETS = {1: ("alice", 120), 2: ("bob", 40)}
+KeyOf = Callable[[web.Request], Awaitable[bytes]]
+
+
+async def _weak(request: web.Request) -> bytes:
+    return WEAK_KEY
+
+
+async def _strong(request: web.Request) -> bytes:
+    return await jwt_secret(demo(request).db)
+
+
+async def _credentials(request: web.Request) -> tuple[int, str] | None:
+    try:
+        body = await request.json()
+    except ValueError:
+        return None
+    username = body.get("username") if isinstance(body, dict) else None
+    password = body.get("password") if isinstance(body, dict) else None
+    if not isinstance(username, str) or not isinstance(password, str):
+        return None
+    return await check_password(demo(request).db, username, password)
+
+
+async def notes_token(request: web.Request) -> web.StreamResponse:
+    """``POST /api/notes/token`` (JSON ``{"username", "password"}``): a token signed with the weak key."""
+    user = await _credentials(request)
+    if user is None:
+        return json_response({"error": "wrong username or password"}, 401)
+    return json_response({"token": jwt_sign({"sub": user[1]}, WEAK_KEY), "token_type": "Bearer"})
+
+
+def notes(key_of: KeyOf) -> Handler:
+    """``GET /api/notes`` with a bearer JWT: the notes of its ``sub`` (signature verified, HS256 only)."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        token = bearer(request.headers.get("Authorization"))
+        claims = jwt_verify(token, await key_of(request)) if token else None
+        sub = claims.get("sub") if claims else None
+        if not isinstance(sub, str) or sub not in NOTES:
+            return json_response({"error": "invalid token"}, 401)
+        return json_response({"owner": sub, "notes": NOTES[sub]})
+
+    return handler
+
+
+# ---------------------------------------------------------------------- wallet
+def _wallet_cookie(user_id: int) -> str:
+    return base64.b64encode(json.dumps({"uid": user_id, "lang": "en"}).encode()).decode("ascii").rstrip("=")
+
+
+def _sign(value: str) -> str:
+    return hmac.new(WALLET_KEY, value.encode(), hashlib.sha256).hexdigest()
+
+
+async def wallet_login(request: web.Request) -> web.StreamResponse:
+    """``POST /wallet/login`` (form ``username``, ``password``): the wallet cookies, then ``/wallet``."""
+    form = await request.post()
+    username, password = form.get("username"), form.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        return message("Wallet", "Pass a username and a password.", 400)
+    db = demo(request).db
+    user = await check_password(db, username, password)
+    if user is None:
+        return message("Wallet", "Wrong username or password.", 401)
+    value = _wallet_cookie(user[0])
+    response = web.Response(status=303, text="See /wallet.", headers={"Location": "/wallet"})
+    response.set_cookie("wallet", value, path="/", samesite="Lax")
+    response.set_cookie("wallet_sig", _sign(value), path="/", samesite="Lax")
+    # The CSRF mistake: the server-side session cookie carries no SameSite attribute.
+    response.set_cookie("wallet_session", await new_session(db, user[0]), path="/", httponly=True)
+    return response
+
+
+def _uid(value: str) -> int | None:
+    try:
+        doc: Any = json.loads(base64.b64decode(value + "=" * (-len(value) % 4), validate=True))
+    except ValueError:
+        return None
+    uid = doc.get("uid") if isinstance(doc, dict) else None
+    return uid if isinstance(uid, int) and not isinstance(uid, bool) else None
+
+
+def wallet(signed: bool) -> Handler:
+    """``GET /wallet``: the balance of the cookie's ``uid`` (the twin checks the cookie's HMAC first)."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        jar = cookies(request)
+        value = jar.get("wallet", "")
+        if signed and not hmac.compare_digest(_sign(value), jar.get("wallet_sig", "")):
+            return message("Wallet", "Your wallet session is not valid; sign in again.", 401)
+        uid = _uid(value)
+        if uid is None:
+            return message("Wallet", "Sign in to see your wallet.", 401)
+        if uid not in WALLETS:
+            return message("Wallet", "No such wallet.", 404)
+        name, balance = WALLETS[uid]
+        return page("Wallet", f"<p>Wallet of <strong>{escape(name)}</strong></p><p>Balance: {balance} coins</p>")
+
+    return handler
+
+
+def _same_site(request: web.Request) -> bool:
+    """No Origin/Referer (a non-browser client), or one naming this very host."""
+    for header in ("Origin", "Referer"):
+        value = request.headers.get(header)
+        if value is not None and urlsplit(value).netloc != request.host:
+            return False
+    return True
+
+
+def transfer(check_origin: bool) -> Handler:
+    """``POST /wallet/transfer`` (form ``to``, ``amount``) for the ``wallet_session`` user."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        token = cookies(request).get("wallet_session", "")
+        rows = await demo(request).db.fetch("SELECT user_id FROM sessions WHERE token = ?", (token,))
+        if not rows:
+            return message("Transfer", "Sign in first.", 401)
+        if check_origin and not _same_site(request):
+            return message("Transfer", "Cross-site requests are refused.", 403)
+        form = await request.post()
+        to, amount = form.get("to"), form.get("amount")
+        if to not in {name for name, _ in WALLETS.values()} or not isinstance(amount, str) or not amount.isdigit():
+            return message("Transfer", "Pass a known recipient and a whole amount.", 400)
+        return web.Response(status=303, text="Transfer scheduled.", headers={"Location": "/wallet"})
+
+    return handler
+
+
+def routes() -> list[web.RouteDef]:
+    """The access-control endpoints and their twins."""
+    return [
+        web.post("/api/notes/token", notes_token),
+        web.get("/api/notes", notes(_weak)),
+        web.get("/safe/api/notes", notes(_strong)),
+        web.post("/wallet/login", wallet_login),
+        web.get("/wallet", wallet(signed=False)),
+        web.get("/safe/wallet", wallet(signed=True)),
+        web.post("/wallet/transfer", transfer(check_origin=False)),
+        web.post("/safe/wallet/transfer", transfer(check_origin=True)),
+    ]
