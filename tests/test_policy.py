@@ -9,7 +9,7 @@ from lunge.errors import PolicyError
 from lunge.policy import BUILTIN, load_policy, parse_policy
 
 KNOWN = {"sqli", "xss", "rce", "ptrav", "redir", "xss-reflected", "nosqli", "ldapi", "xpathi", "xslti", "hqli",
-         "sparqli", "odatai"}
+         "sparqli", "odatai", "jwt", "session", "csrf"}
 GOOD = """\
 name: api
 description: JSON API

@@ -33,9 +33,11 @@ from lunge.checks.base import Confidence, Severity
 from lunge.errors import PolicyError
 
 FAST_DEFAULT_POINTS = ("GET_.*", "POST_.*", "URI", "PATH_.*", "ACTION_NAME", "ACTION_EXT")
-# FAST's five, then the query-language injections (2 requests each on a point seen before: light mode).
+# FAST's five, then the query-language injections (2 requests each on a point seen before: light mode),
+# then the cheap authentication checks: jwt (7-9 requests per token), session-forgery (at most 6 per
+# identity field in a cookie), csrf (3 per state-changing baseline).
 DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir", "nosqli", "ldapi", "xpathi", "xslti", "hqli", "sparqli",
-                  "odatai")
+                  "odatai", "jwt", "session", "csrf")
 
 
 @dataclass(frozen=True, slots=True)
