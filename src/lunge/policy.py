@@ -35,9 +35,10 @@ from lunge.errors import PolicyError
 FAST_DEFAULT_POINTS = ("GET_.*", "POST_.*", "URI", "PATH_.*", "ACTION_NAME", "ACTION_EXT")
 # FAST's five, then the query-language injections (2 requests each on a point seen before: light mode),
 # then the cheap authentication checks: jwt (7-9 requests per token), session-forgery (at most 6 per
-# identity field in a cookie), csrf (3 per state-changing baseline).
+# identity field in a cookie), csrf (3 per state-changing baseline), auth-bypass (at most 9 per
+# password or API-key field).
 DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir", "nosqli", "ldapi", "xpathi", "xslti", "hqli", "sparqli",
-                  "odatai", "jwt", "session", "csrf")
+                  "odatai", "jwt", "session", "csrf", "authbypass")
 
 
 @dataclass(frozen=True, slots=True)

@@ -264,6 +264,21 @@ async def csrf(request: Request, point: str, sinks: tuple[Request, ...] = ()) ->
     return "accepted from https://evil.example" if cross.same_as(base) and not anonymous.same_as(base) else None
 
 
+async def auth_bypass(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    """A JSON ``true`` or a wildcard in place of a password answered like the real one, while a wrong
+    password is refused."""
+    if not point.endswith("_password_value"):
+        return None
+    base = await send(request)
+    if (await send(inject(request, point, "wrong-password-x", append=False))).same_as(base):
+        return None
+    points = parse(request)
+    for value, raw in (("true", True), ("*", False)):
+        if (await send(points.replace(point, value, raw=raw))).same_as(base):
+            return f"password {value} accepted"
+    return None
+
+
 BY_CHECK: dict[str, tuple[Attack, ...]] = {
     "sqli": (sqli_error, sqli_boolean, sqli_time, sqli_status),
     "nosqli": (nosqli,),
@@ -278,6 +293,7 @@ BY_CHECK: dict[str, tuple[Attack, ...]] = {
     "jwt": (jwt,),
     "session-forgery": (session_forgery,),
     "csrf": (csrf,),
+    "auth-bypass": (auth_bypass,),
 }
 SQLI_BY_TECHNIQUE: dict[str, Attack] = {"error": sqli_error, "boolean": sqli_boolean, "time": sqli_time,
                                         "status": sqli_status}

@@ -6,6 +6,9 @@
   ``GET /safe/wallet``: the same cookie, verified against its HMAC in ``wallet_sig`` first.
 - ``POST /wallet/transfer``: authenticated by the ``wallet_session`` cookie alone (no token, no
   SameSite, no Origin check). Twin ``POST /safe/wallet/transfer``: a foreign Origin/Referer is a 403.
+- ``POST /api/vault/login`` (JSON ``{"username", "password"}``): the password compared loosely, as
+  JavaScript's ``==`` or PHP's would (``true`` equals any password). Twin
+  ``POST /safe/api/vault/login``: a string, compared strictly.
 
 Signing in for the notes (``POST /api/notes/token``) and the wallet (``POST /wallet/login``) checks
 the password strictly; a transfer is only validated and acknowledged, so no page shows its effect
@@ -32,6 +35,7 @@ WEAK_KEY = b"secret"  # the mistake: a key from every JWT secret wordlist
 WALLET_KEY = b"demo wallet signing key, server side only"
 NOTES = {"alice": ["Buy carrots", "Call the Hatter"], "bob": ["Fix the roof"]}
 WALLETS = {1: ("alice", 120), 2: ("bob", 40)}
+VAULT = {"alice": "wonderland", "bob": "builder"}  # the vault's own accounts (a separate service)
 KeyOf = Callable[[web.Request], Awaitable[bytes]]
 
 
@@ -161,6 +165,33 @@ def transfer(check_origin: bool) -> Handler:
     return handler
 
 
+# ---------------------------------------------------------------------- vault sign-in
+def _loose(expected: str, given: object) -> bool:
+    """The mistake: ``expected == given`` with JavaScript's loose rules for what JSON carries: a
+    boolean ``true`` equals any non-empty string."""
+    return given is True or (isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode()))
+
+
+def vault_login(loose: bool) -> Handler:
+    """``POST /api/vault/login`` (JSON ``{"username", "password"}``): signed in or 401."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        username = body.get("username") if isinstance(body, dict) else None
+        password = body.get("password") if isinstance(body, dict) else None
+        if not isinstance(username, str) or (not loose and not isinstance(password, str)):
+            return json_response({"error": "username and password (strings) are required"}, 400)
+        expected = VAULT.get(username)
+        if expected is None or not _loose(expected, password):
+            return json_response({"error": "wrong username or password"}, 401)
+        return json_response({"status": "signed in", "user": username})
+
+    return handler
+
+
 def routes() -> list[web.RouteDef]:
     """The access-control endpoints and their twins."""
     return [
@@ -172,4 +203,6 @@ def routes() -> list[web.RouteDef]:
         web.get("/safe/wallet", wallet(signed=True)),
         web.post("/wallet/transfer", transfer(check_origin=False)),
         web.post("/safe/wallet/transfer", transfer(check_origin=True)),
+        web.post("/api/vault/login", vault_login(loose=True)),
+        web.post("/safe/api/vault/login", vault_login(loose=False)),
     ]

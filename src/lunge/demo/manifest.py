@@ -17,7 +17,7 @@ from typing import Any
 POLICY_PATH = Path(__file__).with_name("policy.yaml")
 
 CHECKS = ("sqli", "xss-reflected", "xss-stored", "cmdi", "path-traversal", "open-redirect", "nosqli", "ldapi",
-          "xpathi", "xslti", "jwt", "session-forgery", "csrf")
+          "xpathi", "xslti", "jwt", "session-forgery", "csrf", "auth-bypass")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +128,9 @@ MANIFEST: tuple[Entry, ...] = (
     *_pair("POST", "/wallet/transfer", "URI_value", "csrf", "cross-site",
            "form POST authenticated by a cookie without SameSite, no anti-CSRF token, no Origin check",
            "/safe/wallet/transfer", "URI_value", "a foreign Origin or Referer is refused (403)"),
+    *_pair("POST", "/api/vault/login", "POST_JSON_DOC_HASH_password_value", "auth-bypass", "type-juggling",
+           "JSON password compared loosely: true signs in as anyone",
+           "/safe/api/vault/login", "POST_JSON_DOC_HASH_password_value", "a string, compared strictly"),
 )
 
 

@@ -257,6 +257,12 @@ async def use_wallet(b: Browser) -> None:
         await b.send("POST", f"{prefix}/wallet/transfer", data={"to": "bob", "amount": "5"}, expect=303)
 
 
+async def open_vault(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("POST", f"{prefix}/api/vault/login", json={"username": "alice", "password": "wonderland"},
+                     expect=200, contains=['"status": "signed in"'])
+
+
 def _json_field(text: str, name: str) -> str:
     try:
         value = json.loads(text).get(name)
@@ -269,7 +275,7 @@ TESTS: tuple[Test, ...] = (
     visit_home, view_product, check_username, search_orders, use_account, query_tenant,
     view_profile, call_me_api, search_products, subscribe_newsletter, greet_visitor, post_comments,
     check_connectivity, read_documents, follow_redirect, write_review, look_up_directory, view_catalog,
-    use_member_api, read_notes, use_wallet,
+    use_member_api, read_notes, use_wallet, open_vault,
 )
 
 
