@@ -279,6 +279,18 @@ async def auth_bypass(request: Request, point: str, sinks: tuple[Request, ...] =
     return None
 
 
+async def user_enumeration(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    """The recorded username and an unknown one, both with a wrong password, answered differently."""
+    points = parse(request)
+    found = points.get(point)
+    password = point.rsplit("_", 2)[0] + "_password_value"
+    if found is None or not point.endswith(("_username_value", "_email_value")) or points.get(password) is None:
+        return None
+    known = await send(points.replace_many({point: found.value, password: "wrong-password-x"}))
+    unknown = await send(points.replace_many({point: "nobody-zq81", password: "wrong-password-x"}))
+    return None if known.same_as(unknown) else f"{known.status} for the user, {unknown.status} for nobody"
+
+
 BY_CHECK: dict[str, tuple[Attack, ...]] = {
     "sqli": (sqli_error, sqli_boolean, sqli_time, sqli_status),
     "nosqli": (nosqli,),
@@ -294,6 +306,7 @@ BY_CHECK: dict[str, tuple[Attack, ...]] = {
     "session-forgery": (session_forgery,),
     "csrf": (csrf,),
     "auth-bypass": (auth_bypass,),
+    "user-enumeration": (user_enumeration,),
 }
 SQLI_BY_TECHNIQUE: dict[str, Attack] = {"error": sqli_error, "boolean": sqli_boolean, "time": sqli_time,
                                         "status": sqli_status}

@@ -7,8 +7,9 @@
 - ``POST /wallet/transfer``: authenticated by the ``wallet_session`` cookie alone (no token, no
   SameSite, no Origin check). Twin ``POST /safe/wallet/transfer``: a foreign Origin/Referer is a 403.
 - ``POST /api/vault/login`` (JSON ``{"username", "password"}``): the password compared loosely, as
-  JavaScript's ``==`` or PHP's would (``true`` equals any password). Twin
-  ``POST /safe/api/vault/login``: a string, compared strictly.
+  JavaScript's ``==`` or PHP's would (``true`` equals any password), and an unknown username is a
+  404 "no such user" where a wrong password is a 401. Twin ``POST /safe/api/vault/login``: a
+  string, compared strictly; one answer for every failure.
 
 Signing in for the notes (``POST /api/notes/token``) and the wallet (``POST /wallet/login``) checks
 the password strictly; a transfer is only validated and acknowledged, so no page shows its effect
@@ -173,7 +174,8 @@ def _loose(expected: str, given: object) -> bool:
 
 
 def vault_login(loose: bool) -> Handler:
-    """``POST /api/vault/login`` (JSON ``{"username", "password"}``): signed in or 401."""
+    """``POST /api/vault/login`` (JSON ``{"username", "password"}``): signed in or refused; ``loose``
+    is the vulnerable flavour (loose comparison, unknown users told apart)."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
         try:
@@ -185,6 +187,8 @@ def vault_login(loose: bool) -> Handler:
         if not isinstance(username, str) or (not loose and not isinstance(password, str)):
             return json_response({"error": "username and password (strings) are required"}, 400)
         expected = VAULT.get(username)
+        if expected is None and loose:  # the second mistake: telling which usernames exist
+            return json_response({"error": "no such user"}, 404)
         if expected is None or not _loose(expected, password):
             return json_response({"error": "wrong username or password"}, 401)
         return json_response({"status": "signed in", "user": username})

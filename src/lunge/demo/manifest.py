@@ -17,7 +17,8 @@ from typing import Any
 POLICY_PATH = Path(__file__).with_name("policy.yaml")
 
 CHECKS = ("sqli", "xss-reflected", "xss-stored", "cmdi", "path-traversal", "open-redirect", "nosqli", "ldapi",
-          "xpathi", "xslti", "jwt", "session-forgery", "csrf", "auth-bypass")
+          "xpathi", "xslti", "jwt", "session-forgery", "csrf", "auth-bypass",
+          "user-enumeration")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,9 @@ MANIFEST: tuple[Entry, ...] = (
     *_pair("POST", "/api/vault/login", "POST_JSON_DOC_HASH_password_value", "auth-bypass", "type-juggling",
            "JSON password compared loosely: true signs in as anyone",
            "/safe/api/vault/login", "POST_JSON_DOC_HASH_password_value", "a string, compared strictly"),
+    *_pair("POST", "/api/vault/login", "POST_JSON_DOC_HASH_username_value", "user-enumeration", "status",
+           "an unknown username is a 404 'no such user', a wrong password a 401",
+           "/safe/api/vault/login", "POST_JSON_DOC_HASH_username_value", "one 401 answer for every failure"),
 )
 
 
