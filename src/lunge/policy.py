@@ -36,9 +36,11 @@ FAST_DEFAULT_POINTS = ("GET_.*", "POST_.*", "URI", "PATH_.*", "ACTION_NAME", "AC
 # FAST's five, then the query-language injections (2 requests each on a point seen before: light mode),
 # then the cheap authentication checks: jwt (7-9 requests per token), session-forgery (at most 6 per
 # identity field in a cookie), csrf (3 per state-changing baseline), auth-bypass (at most 9 per
-# password or API-key field), user-enumeration (4 per sign-in).
+# password or API-key field), user-enumeration (4 per sign-in), mass-assignment (3 per write request
+# whose JSON answer shows sensitive fields the request does not send).
 DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir", "nosqli", "ldapi", "xpathi", "xslti", "hqli", "sparqli",
-                  "odatai", "jwt", "session", "csrf", "authbypass", "userenum")
+                  "odatai", "jwt", "session", "csrf", "authbypass", "userenum",
+                  "massassign")
 
 
 @dataclass(frozen=True, slots=True)

@@ -291,6 +291,20 @@ async def user_enumeration(request: Request, point: str, sinks: tuple[Request, .
     return None if known.same_as(unknown) else f"{known.status} for the user, {unknown.status} for nobody"
 
 
+async def mass_assignment(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    """``role: admin`` added to a JSON update comes back in the answer (and a random field does not)."""
+    if point != "URI_value" or request.method not in ("POST", "PUT", "PATCH") or "json" not in request.content_type:
+        return None
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or "role" in body:
+        return None
+    sent = await send(request.with_body(json.dumps({**body, "role": "admin", "zq81": "x"}).encode()))
+    return "role=admin bound" if '"role": "admin"' in sent.text and "zq81" not in sent.text else None
+
+
 BY_CHECK: dict[str, tuple[Attack, ...]] = {
     "sqli": (sqli_error, sqli_boolean, sqli_time, sqli_status),
     "nosqli": (nosqli,),
@@ -307,6 +321,7 @@ BY_CHECK: dict[str, tuple[Attack, ...]] = {
     "csrf": (csrf,),
     "auth-bypass": (auth_bypass,),
     "user-enumeration": (user_enumeration,),
+    "mass-assignment": (mass_assignment,),
 }
 SQLI_BY_TECHNIQUE: dict[str, Attack] = {"error": sqli_error, "boolean": sqli_boolean, "time": sqli_time,
                                         "status": sqli_status}

@@ -10,6 +10,9 @@
   JavaScript's ``==`` or PHP's would (``true`` equals any password), and an unknown username is a
   404 "no such user" where a wrong password is a 401. Twin ``POST /safe/api/vault/login``: a
   string, compared strictly; one answer for every failure.
+- ``PUT /api/profile`` (JSON ``{"theme"}``): every model field of the body is bound, ``role``
+  included. Twin ``PUT /safe/api/profile``: only ``theme`` is bound. Neither stores anything (the
+  update is applied to a copy and answered), so attacks never change what other requests see.
 
 Signing in for the notes (``POST /api/notes/token``) and the wallet (``POST /wallet/login``) checks
 the password strictly; a transfer is only validated and acknowledged, so no page shows its effect
@@ -196,6 +199,29 @@ def vault_login(loose: bool) -> Handler:
     return handler
 
 
+# ---------------------------------------------------------------------- profile update
+PROFILE = {"username": "alice", "theme": "light", "role": "customer"}
+THEMES = ("light", "dark")
+
+
+def update_profile(bindable: frozenset[str]) -> Handler:
+    """``PUT /api/profile`` (JSON ``{"theme": "light" | "dark"}``): the updated profile."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or body.get("theme") not in THEMES:
+            return json_response({"error": "theme must be light or dark"}, 400)
+        if not all(isinstance(v, str) and v.isalnum() and len(v) <= 20 for v in body.values()):
+            return json_response({"error": "fields are short words"}, 400)
+        changes = {key: value for key, value in body.items() if key in bindable}
+        return json_response({"profile": {**PROFILE, **changes}})
+
+    return handler
+
+
 def routes() -> list[web.RouteDef]:
     """The access-control endpoints and their twins."""
     return [
@@ -209,4 +235,6 @@ def routes() -> list[web.RouteDef]:
         web.post("/safe/wallet/transfer", transfer(check_origin=True)),
         web.post("/api/vault/login", vault_login(loose=True)),
         web.post("/safe/api/vault/login", vault_login(loose=False)),
+        web.put("/api/profile", update_profile(frozenset({"theme", "role"}))),  # the mistake: role is bound
+        web.put("/safe/api/profile", update_profile(frozenset({"theme"}))),
     ]

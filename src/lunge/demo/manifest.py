@@ -18,7 +18,7 @@ POLICY_PATH = Path(__file__).with_name("policy.yaml")
 
 CHECKS = ("sqli", "xss-reflected", "xss-stored", "cmdi", "path-traversal", "open-redirect", "nosqli", "ldapi",
           "xpathi", "xslti", "jwt", "session-forgery", "csrf", "auth-bypass",
-          "user-enumeration")
+          "user-enumeration", "mass-assignment")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +135,9 @@ MANIFEST: tuple[Entry, ...] = (
     *_pair("POST", "/api/vault/login", "POST_JSON_DOC_HASH_username_value", "user-enumeration", "status",
            "an unknown username is a 404 'no such user', a wrong password a 401",
            "/safe/api/vault/login", "POST_JSON_DOC_HASH_username_value", "one 401 answer for every failure"),
+    *_pair("PUT", "/api/profile", "URI_value", "mass-assignment", "answer",
+           "every model field of the body is bound: an added role=admin comes back in the profile",
+           "/safe/api/profile", "URI_value", "only theme is bound (an allow-list)"),
 )
 
 

@@ -263,6 +263,12 @@ async def open_vault(b: Browser) -> None:
                      expect=200, contains=['"status": "signed in"'])
 
 
+async def update_profile(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("PUT", f"{prefix}/api/profile", json={"theme": "dark"}, expect=200,
+                     contains=['"theme": "dark"', '"role": "customer"'])
+
+
 def _json_field(text: str, name: str) -> str:
     try:
         value = json.loads(text).get(name)
@@ -275,7 +281,7 @@ TESTS: tuple[Test, ...] = (
     visit_home, view_product, check_username, search_orders, use_account, query_tenant,
     view_profile, call_me_api, search_products, subscribe_newsletter, greet_visitor, post_comments,
     check_connectivity, read_documents, follow_redirect, write_review, look_up_directory, view_catalog,
-    use_member_api, read_notes, use_wallet, open_vault,
+    use_member_api, read_notes, use_wallet, open_vault, update_profile,
 )
 
 
