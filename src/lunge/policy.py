@@ -37,10 +37,11 @@ FAST_DEFAULT_POINTS = ("GET_.*", "POST_.*", "URI", "PATH_.*", "ACTION_NAME", "AC
 # then the cheap authentication checks: jwt (7-9 requests per token), session-forgery (at most 6 per
 # identity field in a cookie), csrf (3 per state-changing baseline), auth-bypass (at most 9 per
 # password or API-key field), user-enumeration (4 per sign-in), mass-assignment (3 per write request
-# whose JSON answer shows sensitive fields the request does not send).
+# whose JSON answer shows sensitive fields the request does not send), broken-access (at most 4 per
+# privilege-named flag holding a low value).
 DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir", "nosqli", "ldapi", "xpathi", "xslti", "hqli", "sparqli",
                   "odatai", "jwt", "session", "csrf", "authbypass", "userenum",
-                  "massassign")
+                  "massassign", "access")
 
 
 @dataclass(frozen=True, slots=True)

@@ -305,6 +305,18 @@ async def mass_assignment(request: Request, point: str, sinks: tuple[Request, ..
     return "role=admin bound" if '"role": "admin"' in sent.text and "zq81" not in sent.text else None
 
 
+async def broken_access(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    """A privilege-named flag raised from 0 to 1 (or user to admin) shows more than the normal page."""
+    found = parse(request).get(point)
+    words = ("admin", "role", "staff")
+    if found is None or not any(w in point.lower() for w in words) or found.value not in ("0", "false", "user"):
+        return None
+    base = await send(request)
+    raised = {"0": "1", "false": "true", "user": "admin"}[found.value]
+    hit = await send(inject(request, point, raised, append=False))
+    return f"{raised} shows more" if hit.status == 200 and len(hit.text) > len(base.text) + 20 else None
+
+
 BY_CHECK: dict[str, tuple[Attack, ...]] = {
     "sqli": (sqli_error, sqli_boolean, sqli_time, sqli_status),
     "nosqli": (nosqli,),
@@ -322,6 +334,7 @@ BY_CHECK: dict[str, tuple[Attack, ...]] = {
     "auth-bypass": (auth_bypass,),
     "user-enumeration": (user_enumeration,),
     "mass-assignment": (mass_assignment,),
+    "broken-access": (broken_access,),
 }
 SQLI_BY_TECHNIQUE: dict[str, Attack] = {"error": sqli_error, "boolean": sqli_boolean, "time": sqli_time,
                                         "status": sqli_status}

@@ -13,7 +13,7 @@ altogether never passes for one that trusts a forged one.
 from __future__ import annotations
 
 from lunge.checks.base import CheckContext, Exchange
-from lunge.checks.sqli_context import same_as_normal
+from lunge.checks.sqli_context import differs, measure, same_as_normal, usable
 
 
 def comparable(ctx: CheckContext) -> bool:
@@ -34,3 +34,15 @@ def rejected(ctx: CheckContext, exchange: Exchange) -> bool:
 def excerpt(exchange: Exchange, limit: int = 160) -> str:
     """The first ``limit`` characters of the response body, for proofs ('' with no response)."""
     return exchange.text[:limit]
+
+
+def another_page(ctx: CheckContext, forged: Exchange, garbage: Exchange) -> bool:
+    """``forged`` (a changed identity or role) got a success page of its own: a 2xx that differs
+    from the normal page by more than the noise and the echo of the changed value itself (a
+    one-digit id cannot be cut out of a page), and from what a garbage value got."""
+    if not usable(forged) or not 200 <= forged.status < 300 or not differs(ctx, forged):
+        return False
+    echo = len(ctx.point.value) + len(forged.attack.payload)
+    if forged.status == ctx.noise.status and measure(ctx, forged)[1] <= echo + 2 * ctx.noise.jitter:
+        return False
+    return not garbage.ok or garbage.status != forged.status or differs(ctx, forged, garbage)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from lunge.checks import accepted, pointnames
-from lunge.checks.base import Check, CheckContext, Confidence, Exchange, Probe, Severity
+from lunge.checks.base import Check, CheckContext, Confidence, Probe, Severity
 from lunge.checks.sqli_context import differs, measure, usable
 
 IDENTITY_WORDS = frozenset({
@@ -71,7 +71,7 @@ def _run(ctx: CheckContext) -> Probe:
     (garbage,) = yield [ctx.attack(_garbage(ctx), "session-forgery:garbage")]
     for other in candidates(ctx.point.value):
         (forged,) = yield [ctx.attack(other, f"session-forgery:{other}")]
-        if not _other_identity(ctx, forged, garbage):
+        if not accepted.another_page(ctx, forged, garbage):
             continue
         (again,) = yield [ctx.attack(other, "session-forgery:confirm")]
         if not usable(again) or differs(ctx, again, forged):
@@ -86,17 +86,6 @@ def _run(ctx: CheckContext) -> Probe:
                      "difference": measure(ctx, forged)[1], "jitter": ctx.noise.jitter},
         )]
     return []
-
-
-def _other_identity(ctx: CheckContext, forged: Exchange, garbage: Exchange) -> bool:
-    """The forged identity got a success page of its own: not the genuine page, not the garbage one."""
-    if not usable(forged) or not 200 <= forged.status < 300 or not differs(ctx, forged):
-        return False
-    # More changed than the echo of the value itself (a one-digit id cannot be cut out of the page).
-    echo = len(ctx.point.value) + len(forged.attack.payload)
-    if forged.status == ctx.noise.status and measure(ctx, forged)[1] <= echo + 2 * ctx.noise.jitter:
-        return False
-    return not garbage.ok or garbage.status != forged.status or differs(ctx, forged, garbage)
 
 
 SESSION_FORGERY = Check(

@@ -13,6 +13,8 @@
 - ``PUT /api/profile`` (JSON ``{"theme"}``): every model field of the body is bound, ``role``
   included. Twin ``PUT /safe/api/profile``: only ``theme`` is bound. Neither stores anything (the
   update is applied to a copy and answered), so attacks never change what other requests see.
+- ``GET /board``: the staff tools shown when the ``is_admin`` cookie (set to ``0`` by
+  ``GET /board/enter``) says ``1``. Twin ``GET /safe/board``: the cookie is never read.
 
 Signing in for the notes (``POST /api/notes/token``) and the wallet (``POST /wallet/login``) checks
 the password strictly; a transfer is only validated and acknowledged, so no page shows its effect
@@ -222,6 +224,31 @@ def update_profile(bindable: frozenset[str]) -> Handler:
     return handler
 
 
+# ---------------------------------------------------------------------- board
+_BOARD = "<p>Open orders: 3</p><p>Messages: none</p>"
+_STAFF = "<h2>Staff tools</h2><ul><li>Refund any order</li><li>Suspend an account</li><li>Export customers</li></ul>"
+
+
+async def board_enter(request: web.Request) -> web.StreamResponse:
+    """``GET /board/enter``: the board's cookie (``is_admin=0``), then ``/board``."""
+    response = web.Response(status=303, text="See /board.", headers={"Location": "/board"})
+    response.set_cookie("is_admin", "0", path="/", samesite="Lax")
+    return response
+
+
+def board(trust_cookie: bool) -> Handler:
+    """``GET /board``: the board; staff tools when the ``is_admin`` cookie says so (the mistake)."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        flag = cookies(request).get("is_admin", "0")
+        if trust_cookie and flag not in ("0", "1"):
+            return message("Board", "The board cookie is not valid.", 400)
+        staff = trust_cookie and flag == "1"
+        return page("Board", _BOARD + (_STAFF if staff else ""))
+
+    return handler
+
+
 def routes() -> list[web.RouteDef]:
     """The access-control endpoints and their twins."""
     return [
@@ -237,4 +264,7 @@ def routes() -> list[web.RouteDef]:
         web.post("/safe/api/vault/login", vault_login(loose=False)),
         web.put("/api/profile", update_profile(frozenset({"theme", "role"}))),  # the mistake: role is bound
         web.put("/safe/api/profile", update_profile(frozenset({"theme"}))),
+        web.get("/board/enter", board_enter),
+        web.get("/board", board(trust_cookie=True)),
+        web.get("/safe/board", board(trust_cookie=False)),
     ]

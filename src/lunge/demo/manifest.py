@@ -18,7 +18,7 @@ POLICY_PATH = Path(__file__).with_name("policy.yaml")
 
 CHECKS = ("sqli", "xss-reflected", "xss-stored", "cmdi", "path-traversal", "open-redirect", "nosqli", "ldapi",
           "xpathi", "xslti", "jwt", "session-forgery", "csrf", "auth-bypass",
-          "user-enumeration", "mass-assignment")
+          "user-enumeration", "mass-assignment", "broken-access")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +138,9 @@ MANIFEST: tuple[Entry, ...] = (
     *_pair("PUT", "/api/profile", "URI_value", "mass-assignment", "answer",
            "every model field of the body is bound: an added role=admin comes back in the profile",
            "/safe/api/profile", "URI_value", "only theme is bound (an allow-list)"),
+    *_pair("GET", "/board", f"{_COOKIE}is_admin_value", "broken-access", "role-flag",
+           "the is_admin cookie decides whether the staff tools are shown: is_admin=1 shows them",
+           "/safe/board", f"{_COOKIE}is_admin_value", "the cookie is never read"),
 )
 
 

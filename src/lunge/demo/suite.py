@@ -269,6 +269,12 @@ async def update_profile(b: Browser) -> None:
                      contains=['"theme": "dark"', '"role": "customer"'])
 
 
+async def view_board(b: Browser) -> None:
+    await b.send("GET", "/board/enter", expect=303)
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/board", expect=200, contains=["Open orders: 3"])
+
+
 def _json_field(text: str, name: str) -> str:
     try:
         value = json.loads(text).get(name)
@@ -281,7 +287,7 @@ TESTS: tuple[Test, ...] = (
     visit_home, view_product, check_username, search_orders, use_account, query_tenant,
     view_profile, call_me_api, search_products, subscribe_newsletter, greet_visitor, post_comments,
     check_connectivity, read_documents, follow_redirect, write_review, look_up_directory, view_catalog,
-    use_member_api, read_notes, use_wallet, open_vault, update_profile,
+    use_member_api, read_notes, use_wallet, open_vault, update_profile, view_board,
 )
 
 
