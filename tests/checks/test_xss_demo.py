@@ -107,7 +107,7 @@ def test_reflected_xss_finds_exactly_the_vulnerable_demo_endpoints(shop: Shop) -
     found, attacks = sweep(XSS_REFLECTED, shop.recording.requests)
     assert found == expected("xss-reflected")
     assert not found & twins("xss-reflected")
-    assert attacks < 600
+    assert attacks < 800  # about 11 per attacked point; the shop has ~65 requests
 
 
 @pytest.mark.slow
