@@ -28,7 +28,20 @@ from types import TracebackType
 
 from aiohttp import web
 
-from lunge.demo import access, cmdi, queries, redirect, site, sqli, sqli_bare, traversal, xss
+from lunge.demo import (
+    access,
+    cmdi,
+    graphql,
+    queries,
+    redirect,
+    rendering,
+    site,
+    sqli,
+    sqli_bare,
+    stateful,
+    traversal,
+    xss,
+)
 from lunge.demo import db as database
 from lunge.demo.state import DEMO, Demo
 
@@ -53,7 +66,8 @@ def make_app(db_path: Path | str, *, docs_dir: Path | None = None, scratch_dir: 
     scratch.mkdir(parents=True, exist_ok=True)
     app = web.Application()
     app[DEMO] = Demo(database.Database(path), docs, scratch)
-    for module in (site, sqli, xss, cmdi, traversal, redirect, sqli_bare, queries, access):
+    for module in (site, sqli, xss, cmdi, traversal, redirect, sqli_bare, queries, rendering, stateful, graphql,
+                   access):
         app.add_routes(module.routes())
     app.on_cleanup.append(_close)
     return app
