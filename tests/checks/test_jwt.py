@@ -142,3 +142,33 @@ def test_plain_header_is_not_a_token() -> None:
     req = Request.from_url("http://api.test/me", headers=Headers([("Authorization", "Basic dXNlcjpwYXNz")]))
     ctx = context(req, POINT, app(unverified))
     assert not JWT.applies(ctx)
+
+
+def test_expired_recorded_token_is_forged_with_a_later_exp() -> None:
+    now = 2_000_000_000
+
+    def fresh(verify: Verifier) -> Verifier:
+        def check(tok: str) -> dict[str, object] | None:
+            claims = verify(tok)
+            exp = claims.get("exp") if claims else None
+            return claims if isinstance(exp, int) and exp > now else None
+
+        return check
+
+    expired = token(STRONG, {"sub": "alice", "exp": now - 60})
+
+    def app_fresh(verify: Verifier) -> Callable[[Request], Response]:
+        inner = app(fresh(verify))
+
+        def responder(req: Request) -> Response:
+            # the genuine request is answered as the engine would send it: with a renewed token
+            if (req.headers.get("authorization") or "").endswith(expired):
+                return Response(200, body=json.dumps({"user": "alice", "plan": "gold"}).encode())
+            return inner(req)
+
+        return responder
+
+    verdicts, _ = run(app_fresh(verifying(STRONG, accept_none=True)), expired)
+    assert [v.details["technique"] for v in verdicts] == ["alg-none"]
+    verdicts, _ = run(app_fresh(verifying(STRONG)), expired)
+    assert verdicts == []
