@@ -9,7 +9,8 @@ from lunge.errors import PolicyError
 from lunge.policy import BUILTIN, load_policy, parse_policy
 
 KNOWN = {"sqli", "xss", "rce", "ptrav", "redir", "xss-reflected", "nosqli", "ldapi", "xpathi", "xslti", "hqli",
-         "sparqli", "odatai", "ssti", "crlf"}
+         "sparqli", "odatai", "ssti", "crlf", "jwt", "session", "csrf", "authbypass", "userenum", "massassign",
+         "access"}
 GOOD = """\
 name: api
 description: JSON API

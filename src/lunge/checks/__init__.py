@@ -4,7 +4,8 @@ Owns: the check contract (:mod:`~lunge.checks.base`), the noise model differenti
 (:mod:`~lunge.checks.noise`), the registry (entry-point group ``lunge.checks``) and one module per
 built-in check (``sqli``, ``xss``, ``cmdi``, ``traversal``, ``redirect``, ``nosqli``, ``ldapi``,
 ``xpathi``, ``querylangs``, ``ssti``, ``code_injection``, ``crlf``, ``jsonp``; the query languages share
-:mod:`~lunge.checks.querylang`).
+:mod:`~lunge.checks.querylang`; the authentication and authorization checks ``jwt``, ``session``,
+``csrf``, ``authbypass``, ``enumeration``, ``massassign`` and ``roleflag`` share :mod:`~lunge.checks.accepted`).
 
 May import: :mod:`lunge.http` (and :mod:`lunge.errors`).
 """

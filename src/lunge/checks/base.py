@@ -203,6 +203,8 @@ class CheckContext:
     - ``light``: the point was seen many times already; send only a cheap probe and escalate to
       the full check only if it shows server-side processing.
     - ``time_delay``: the delay (seconds) time-based checks should ask for.
+    - ``set_cookies``: the ``Set-Cookie`` values the record's responses carried so far, by cookie
+      name (for checks that judge cookie attributes, like ``csrf``).
     - ``sinks``: for second-order checks (stored XSS), requests of other baselines whose responses
       showed a value planted at this point; the check yields them (``Attack(sink, ...)``) after
       storing a payload, and judges their responses.
@@ -226,6 +228,10 @@ class CheckContext:
     time_delay: float = 3.0
     sinks: tuple[Request, ...] = ()
     linked: tuple[Point, ...] = ()
+    # Cookies the record's responses set so far, by name: the raw ``Set-Cookie`` value (for its
+    # attributes: SameSite, Secure, HttpOnly). Filled by the engine in record order, so a session
+    # cookie set by a login baseline is known when the baselines that carry it are tested.
+    set_cookies: Mapping[str, str] = field(default_factory=dict)
     # The generator behind ``rng``, made on first use: most probes of a repeated point send one
     # cheap request and never draw a random number, and seeding costs more than that probe.
     _rng: list[SeededRandom] = field(default_factory=list, init=False, repr=False, compare=False)
@@ -310,6 +316,10 @@ class Check:
     - ``second_order``: the check needs ``ctx.sinks`` (pages where a value planted at the point
       shows up later, as stored XSS does): the engine runs it after the first pass, on the points
       whose planted markers it found elsewhere, never in the first pass.
+    - ``per_baseline``: the check judges the request as a whole (CSRF: is this state-changing
+      request accepted cross-site?), not one value in it. The engine runs it once per baseline, on
+      the baseline's first point (``URI_value``), whatever points the policy selects: the policy's
+      ``checks`` list alone turns it on or off.
     """
 
     id: str
@@ -322,6 +332,7 @@ class Check:
     applies: Callable[[CheckContext], bool] = lambda ctx: True
     remediation: str = ""
     second_order: bool = False
+    per_baseline: bool = False
 
     def verdict(self, ctx: CheckContext, exchange: Exchange, *, proof: str, confirmation: str,
                 confidence: Confidence = Confidence.FIRM, controls: tuple[Exchange, ...] = (),

@@ -13,7 +13,7 @@ attacks to it and returns the verdicts::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from lunge.checks import noise
 from lunge.checks.base import Attack, Check, CheckContext, Exchange, TimingStats, Verdict
@@ -35,7 +35,8 @@ def exchange(attack: Attack, responder: Responder) -> Exchange:
 
 
 def context(request: Request, point_name: str, responder: Responder, *, seed: int = 1, light: bool = False,
-            replays: int = 2, timing_samples: int = 30, time_delay: float = 3.0) -> CheckContext:
+            replays: int = 2, timing_samples: int = 30, time_delay: float = 3.0,
+            set_cookies: Mapping[str, str] | None = None) -> CheckContext:
     """A :class:`CheckContext` for ``point_name`` of ``request``, with fresh replays, a noise model
     and latency samples all taken from ``responder`` (as the engine would)."""
     points = parse(request)
@@ -47,7 +48,7 @@ def context(request: Request, point_name: str, responder: Responder, *, seed: in
     samples = tuple(exchange(base, responder).elapsed for _ in range(timing_samples))
     model = noise.build(done, None, point.value)
     return CheckContext(request, done[0].response, done, point, points, model, TimingStats(samples),
-                        seed, light, time_delay)
+                        seed, light, time_delay, set_cookies=dict(set_cookies or {}))
 
 
 def drive(check: Check, ctx: CheckContext, responder: Responder | None = None, *,

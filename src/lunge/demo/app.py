@@ -29,6 +29,7 @@ from types import TracebackType
 from aiohttp import web
 
 from lunge.demo import (
+    access,
     cmdi,
     graphql,
     headers,
@@ -68,7 +69,7 @@ def make_app(db_path: Path | str, *, docs_dir: Path | None = None, scratch_dir: 
     app = web.Application()
     app[DEMO] = Demo(database.Database(path), docs, scratch)
     for module in (site, sqli, xss, cmdi, traversal, redirect, sqli_bare, queries, rendering, stateful, graphql,
-                   templates, headers):
+                   templates, headers, access):
         app.add_routes(module.routes())
     app.on_cleanup.append(_close)
     return app

@@ -17,7 +17,8 @@ from typing import Any
 POLICY_PATH = Path(__file__).with_name("policy.yaml")
 
 CHECKS = ("sqli", "xss-reflected", "xss-stored", "cmdi", "path-traversal", "open-redirect", "nosqli", "ldapi",
-          "xpathi", "xslti", "ssti", "code-injection", "crlf", "xss-jsonp")
+          "xpathi", "xslti", "ssti", "code-injection", "crlf", "xss-jsonp", "jwt", "session-forgery", "csrf",
+          "auth-bypass", "user-enumeration", "mass-assignment", "broken-access")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +171,31 @@ MANIFEST: tuple[Entry, ...] = (
     *_pair("GET", "/api/stock", "GET_callback_value", "xss-jsonp", "callback",
            "JSONP callback written as the script's function name",
            "/safe/api/stock", "GET_callback_value", "callback must be a JavaScript name"),
+    *_pair("GET", "/api/me", "HEADER_AUTHORIZATION_value", "jwt", "signature-not-verified",
+           "the bearer JWT's claims are read without checking its signature",
+           "/safe/api/me", "HEADER_AUTHORIZATION_value", "HS256 verified with a random 256-bit key; alg none refused"),
+    *_pair("GET", "/api/notes", "HEADER_AUTHORIZATION_value", "jwt", "cracked-key",
+           "bearer JWT verified, but signed with 'secret': cracked offline, re-signed tokens are accepted",
+           "/safe/api/notes", "HEADER_AUTHORIZATION_value", "signed with a random 256-bit key"),
+    *_pair("GET", "/wallet", f"{_COOKIE}wallet_BASE64_JSON_DOC_HASH_uid_value", "session-forgery", "identity",
+           "uid in the unsigned base64-JSON wallet cookie is trusted: uid 2 shows bob's wallet",
+           "/safe/wallet", f"{_COOKIE}wallet_BASE64_JSON_DOC_HASH_uid_value",
+           "the same cookie verified against its HMAC (wallet_sig) first"),
+    *_pair("POST", "/wallet/transfer", "URI_value", "csrf", "cross-site",
+           "form POST authenticated by a cookie without SameSite, no anti-CSRF token, no Origin check",
+           "/safe/wallet/transfer", "URI_value", "a foreign Origin or Referer is refused (403)"),
+    *_pair("POST", "/api/vault/login", "POST_JSON_DOC_HASH_password_value", "auth-bypass", "type-juggling",
+           "JSON password compared loosely: true signs in as anyone",
+           "/safe/api/vault/login", "POST_JSON_DOC_HASH_password_value", "a string, compared strictly"),
+    *_pair("POST", "/api/vault/login", "POST_JSON_DOC_HASH_username_value", "user-enumeration", "status",
+           "an unknown username is a 404 'no such user', a wrong password a 401",
+           "/safe/api/vault/login", "POST_JSON_DOC_HASH_username_value", "one 401 answer for every failure"),
+    *_pair("PUT", "/api/profile", "URI_value", "mass-assignment", "answer",
+           "every model field of the body is bound: an added role=admin comes back in the profile",
+           "/safe/api/profile", "URI_value", "only theme is bound (an allow-list)"),
+    *_pair("GET", "/board", f"{_COOKIE}is_admin_value", "broken-access", "role-flag",
+           "the is_admin cookie decides whether the staff tools are shown: is_admin=1 shows them",
+           "/safe/board", f"{_COOKIE}is_admin_value", "the cookie is never read"),
 )
 
 

