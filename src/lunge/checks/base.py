@@ -36,6 +36,7 @@ from lunge.http.points import Point, Points
 from lunge.values import quick_init
 
 if TYPE_CHECKING:
+    from lunge.checks.callbacks import Interaction, OobEndpoint
     from lunge.checks.noise import NoiseModel
 
 
@@ -76,6 +77,8 @@ class Attack:
     - ``timing``: send it in the per-host quiet lane (nothing else in flight to that host) and
       measure its latency precisely; for time-based probes and their controls.
     - ``timeout``: seconds to wait for this one (a time-based probe needs delay + margin).
+    - ``token``: the out-of-band token the payload carries (:mod:`lunge.checks.callbacks`); the
+      engine attaches the listener's interactions for it to the exchange.
     """
 
     request: Request
@@ -83,6 +86,7 @@ class Attack:
     label: str = ""
     timing: bool = False
     timeout: float | None = None
+    token: str = ""
 
 
 @quick_init
@@ -96,6 +100,9 @@ class Exchange:
     response: Response | None
     elapsed: float
     error: str | None = None
+    # Callbacks the out-of-band listener received for ``attack.token`` by the time the response
+    # came back (see lunge.checks.callbacks).
+    interactions: tuple[Interaction, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -206,6 +213,7 @@ class CheckContext:
     - ``sinks``: for second-order checks (stored XSS), requests of other baselines whose responses
       showed a value planted at this point; the check yields them (``Attack(sink, ...)``) after
       storing a payload, and judges their responses.
+    - ``oob``: the out-of-band listener (:mod:`lunge.checks.callbacks`); None when it is off.
     """
 
     baseline: Request
@@ -221,6 +229,7 @@ class CheckContext:
     light: bool = False
     time_delay: float = 3.0
     sinks: tuple[Request, ...] = ()
+    oob: OobEndpoint | None = None
     # The generator behind ``rng``, made on first use: most probes of a repeated point send one
     # cheap request and never draw a random number, and seeding costs more than that probe.
     _rng: list[SeededRandom] = field(default_factory=list, init=False, repr=False, compare=False)
@@ -287,6 +296,8 @@ class Check:
     - ``kind``: FAST's type code (sqli, xss, rce, ptrav, redir, ...), which policies may select.
     - ``applies``: a cheap gate on the point (value shape, kind, location); False = not attacked.
     - ``run``: the generator described in the module docstring.
+    - ``uses_oob``: part of its detection needs the out-of-band listener; with the listener off
+      the run's report says this check ran without it.
     """
 
     id: str
@@ -298,6 +309,7 @@ class Check:
     run: Callable[[CheckContext], Probe]
     applies: Callable[[CheckContext], bool] = lambda ctx: True
     remediation: str = ""
+    uses_oob: bool = False
 
     def verdict(self, ctx: CheckContext, exchange: Exchange, *, proof: str, confirmation: str,
                 confidence: Confidence = Confidence.FIRM, controls: tuple[Exchange, ...] = (),

@@ -27,6 +27,7 @@ class Counters:
     points_lightened: int = 0
     not_tested_reasons: dict[str, int] = field(default_factory=dict)
     failed_checks: dict[str, int] = field(default_factory=dict)  # check id -> points it crashed on
+    requests_by_check: dict[str, int] = field(default_factory=dict)  # check id -> attack requests sent
     started: float = field(default_factory=time.monotonic)
 
     @property

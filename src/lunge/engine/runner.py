@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from lunge.checks import noise
 from lunge.checks.base import Attack, Check, CheckContext, Exchange, TimingStats, Verdict
 from lunge.engine import evidence, stored
+from lunge.engine.oob import OFF, OobConfig, OobService
 from lunge.engine.planner import Depth, Frequency, select_points
 from lunge.engine.probe import ProbeResult, run_probe
 from lunge.engine.replay import judge
@@ -50,6 +51,7 @@ class RunConfig:
     replays: int = 2
     partition: tuple[int, int] = (0, 1)  # (index, count): this process tests seq % count == index
     stored_pass: bool = True
+    oob: OobConfig = OFF  # the out-of-band listener (LUNGE_OOB*)
 
     @property
     def effective_workers(self) -> int:
@@ -124,6 +126,7 @@ class RunEngine:
         self.results = Results(store)
         self.frequency = Frequency(config.policy.light_after)
         self.stored = stored.StoredXss(config.checks, config.policy)
+        self.oob = OobService(config.oob, config.checks)
         self._target = _origin(config.target) if config.target else None
         self._allowed: set[tuple[str, int]] = set()
         self._timings: dict[tuple[str, int], _HostTiming] = {}
@@ -148,10 +151,11 @@ class RunEngine:
     async def execute(self) -> TestRun:
         """The whole run in this process: every baseline, the stored-XSS pass, the final state."""
         await self.start()
-        async with self._sending():
+        async with self.oob.listening(), self._sending():
             await self._first_pass()
             if self.config.stored_pass and not self.stopping():
                 await self._stored_pass()
+            await self.oob.settle(self._store_late, self.stopping)
             self._report_progress()  # the stored pass sent more: the bar ends on the summary's count
         await self.results.flush()
         return await self.finish()
@@ -167,8 +171,9 @@ class RunEngine:
     async def execute_partition(self) -> PartitionResult:
         """This process's share of the baselines (``config.partition``), without the final state:
         the parent merges the shares (``PROCESSES``)."""
-        async with self._sending():
+        async with self.oob.listening(), self._sending():
             await self._first_pass()
+            await self.oob.settle(self._store_late, self.stopping)
         await self.results.flush()
         sender = self._sender
         return PartitionResult(
@@ -263,11 +268,14 @@ class RunEngine:
         probes = await self._attack_points(baseline, request, points, selected, replays, base_noise)
         requests = len(replays) + sum(p.requests for p in probes)
         requests += await self.stored.prime(baseline, request, points, selected, self._send_all)
-        findings = await self._store_verdicts(baseline, request, most_specific([v for p in probes for v in p.verdicts]))
+        verdicts = self.oob.hold(baseline, request, [v for p in probes for v in p.verdicts])
+        findings = await self._store_verdicts(baseline, request, most_specific(verdicts))
         status = TestSetStatus.FAILED if findings else TestSetStatus.PASSED
         failures = [p.failure for p in probes if p.failure]
         self.counters.check_failures += len(failures)
         for probe in probes:
+            by_check = self.counters.requests_by_check
+            by_check[probe.check_id] = by_check.get(probe.check_id, 0) + probe.requests
             if probe.failure:
                 failed = self.counters.failed_checks
                 failed[probe.check_id] = failed.get(probe.check_id, 0) + 1
@@ -331,6 +339,7 @@ class RunEngine:
             noise=point_noise, timing=self._timing(request).snapshot(),
             seed=(self.run.id, baseline.id, point.name, check.id),
             light=depth is Depth.LIGHT, time_delay=self.config.policy.limits.time_delay, sinks=sinks,
+            oob=self.oob.endpoint,
         )
 
     async def _probe(self, check: Check, ctx: CheckContext) -> ProbeResult:
@@ -342,7 +351,15 @@ class RunEngine:
 
     async def _send_all(self, attacks: list[Attack]) -> list[Exchange]:
         assert self._sender is not None
-        return await self._sender.send_all(attacks)
+        return self.oob.attach(await self._sender.send_all(attacks))
+
+    async def _store_late(self, baseline: Baseline, request: Request, verdict: Verdict) -> None:
+        """A verdict confirmed by an out-of-band callback after its test set was written."""
+        found = await self._store_verdicts(baseline, request, [verdict])
+        if found:
+            await asyncio.to_thread(self.store.add_test_sets, [TestSet(
+                self.run.id, baseline.id, TestSetStatus.FAILED, "confirmed by a late out-of-band callback",
+                0, len(found), 1)])
 
     async def _store_verdicts(self, baseline: Baseline, request: Request, verdicts: list[Verdict]) -> list[Finding]:
         if not verdicts:
@@ -426,6 +443,8 @@ class RunEngine:
                 c.not_tested_reasons[reason] = c.not_tested_reasons.get(reason, 0) + n
             for check_id, n in p.failed_checks.items():
                 c.failed_checks[check_id] = c.failed_checks.get(check_id, 0) + n
+            for check_id, n in p.requests_by_check.items():
+                c.requests_by_check[check_id] = c.requests_by_check.get(check_id, 0) + n
             self._extra_sent += part.sent
             self._extra_errors += part.errors
             self._extra_timeouts += part.timeouts
@@ -446,6 +465,8 @@ class RunEngine:
             "points_attacked": self.counters.points_attacked,
             "points_lightened": self.counters.points_lightened,
             "failing_findings": self.counters.failing_findings,
+            "requests_by_check": dict(sorted(self.counters.requests_by_check.items())),
+            "oob": self.oob.summary(),
             "stored_xss_sources": self.stored.sources_found,
             "requests_errors": (sender.stats.errors if sender else 0) + self._extra_errors,
             "requests_timeouts": (sender.stats.timeouts if sender else 0) + self._extra_timeouts,

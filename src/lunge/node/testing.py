@@ -10,7 +10,7 @@ import logging
 import signal
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from lunge import __version__, aio
 from lunge.checks import Registry, load
+from lunge.engine.oob import OobConfig
 from lunge.engine.runner import Events, RunConfig, RunEngine
 from lunge.engine.runner import Progress as RunProgress
 from lunge.errors import ConfigError, LungeError, NotFoundError
@@ -99,13 +100,21 @@ def run_testing(flags: Mapping[str, Any] | None = None, *, console: Console | No
                 console.print(f"[red]check plugin {name} failed to load:[/] {problem}")
         config = RunConfig(policy=policy, checks=checks, workers=settings.workers, rps=settings.rps,
                            target=settings.target, verify_tls=settings.verify_tls,
-                           stop_on_first_fail=settings.stop_on_first_fail)
+                           stop_on_first_fail=settings.stop_on_first_fail, oob=_oob_config(settings))
         final = _execute(store, run, config, settings, console, quiet=json_output)
         findings = list(store.iter_findings(final.id))
         reports = write_run_reports(store, final, record, findings, settings.report_dir, settings.report_formats)
         return TestOutcome(final, record, findings, reports, exit_code_for(final.state))
     finally:
         store.close()
+
+
+def _oob_config(settings: TestingSettings) -> OobConfig:
+    if settings.processes > 1 and settings.oob.enabled:
+        # Callbacks reach one listener, and the partitions are separate processes.
+        return replace(settings.oob, enabled=False,
+                       reason="the out-of-band listener runs in single-process runs only (PROCESSES > 1)")
+    return settings.oob
 
 
 def _execute(store: Store, run: TestRun, config: RunConfig, settings: TestingSettings, console: Console,
