@@ -33,7 +33,7 @@ from lunge.checks.base import Confidence, Severity
 from lunge.errors import PolicyError
 
 FAST_DEFAULT_POINTS = ("GET_.*", "POST_.*", "URI", "PATH_.*", "ACTION_NAME", "ACTION_EXT")
-DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir")
+DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir", "xxe", "ssrf", "deser")
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,11 +87,12 @@ def _first_text(ctx: CheckContext) -> bool:
 
 def _first_json_field(ctx: CheckContext) -> bool:
     path = ctx.point.path
-    if len(path) < 2 or path[0].parser != "POST" or path[1].parser != "JSON_DOC":
+    if ctx.point.role is not Role.VALUE or len(path) < 2 or path[0].parser != "POST" or path[1].parser != "JSON_DOC":
         return False
     if "json" not in ctx.baseline.content_type:
         return False
-    first = next((p for p in ctx.points if len(p.path) >= 2 and p.path[1].parser == "JSON_DOC"), None)
+    first = next((p for p in ctx.points
+                  if len(p.path) >= 2 and p.path[1].parser == "JSON_DOC" and p.role is Role.VALUE), None)
     return first is not None and first.name == ctx.point.name
 
 

@@ -16,7 +16,8 @@ from typing import Any
 
 POLICY_PATH = Path(__file__).with_name("policy.yaml")
 
-CHECKS = ("sqli", "xss-reflected", "xss-stored", "cmdi", "path-traversal", "open-redirect")
+CHECKS = ("sqli", "xss-reflected", "xss-stored", "cmdi", "path-traversal", "open-redirect", "ssrf", "xxe",
+          "deserialization")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,23 @@ MANIFEST: tuple[Entry, ...] = (
     *_pair("GET", "/go", "GET_next_value", "open-redirect", "location",
            "302 to whatever next says",
            "/safe/go", "GET_next_value", "only paths on this site; anything else is a 400"),
+    *_pair("GET", "/preview", "GET_url_value", "ssrf", "full-read",
+           "fetches any URL (file:// included) and shows the content",
+           "/safe/preview", "GET_url_value",
+           "only the shop's own origin; names are resolved first through a resolver that answers every name"),
+    *_pair("POST", "/api/webhooks", "POST_JSON_DOC_HASH_callback_value", "ssrf", "blind",
+           "answers 202 at once, calls the callback URL half a second later",
+           "/safe/api/webhooks", "POST_JSON_DOC_HASH_callback_value", "calls only the shop's own origin"),
+    *_pair("POST", "/api/orders/import", "POST_XML_XML_DTD_value", "xxe", "entity",
+           "XML body parsed with external entities (files and URLs) resolved; the item is echoed",
+           "/safe/api/orders/import", "POST_XML_XML_DTD_value",
+           "entities, DTD loading and network off; still echoes the DOCTYPE it received"),
+    *_pair("POST", "/api/stock", "POST_JSON_DOC_HASH_sku_value", "xxe", "content-type",
+           "a JSON API that also parses XML when sent as application/xml, with entities resolved",
+           "/safe/api/stock", "POST_JSON_DOC_HASH_sku_value", "accepts XML too, with entities off"),
+    *_pair("GET", "/cart", f"{_COOKIE}cart_value", "deserialization", "pickle",
+           "base64 pickle cookie loaded with pickle.loads",
+           "/safe/cart", f"{_COOKIE}cart_value", "an unpickler that refuses every global"),
 )
 
 

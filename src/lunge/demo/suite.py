@@ -25,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -212,6 +213,37 @@ async def follow_redirect(b: Browser) -> None:
         b.expect(answer.headers.get("Location") == "/home", "go: not redirected to /home")
 
 
+async def preview_link(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/preview?url={quote(b.base_url + '/hooks/ping', safe='')}", expect=200,
+                     contains=["pong"])
+
+
+async def register_webhook(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("POST", f"{prefix}/api/webhooks", json={"callback": b.base_url + "/hooks/ping"}, expect=202,
+                     contains=['"queued"'])
+
+
+async def import_order(b: Browser) -> None:
+    document = "<?xml version=\"1.0\"?>\n<order><item>widget</item><quantity>2</quantity></order>"
+    for prefix in ("", "/safe"):
+        await b.send("POST", f"{prefix}/api/orders/import", data=document,
+                     headers={"Content-Type": "application/xml"}, expect=200, contains=["Imported 2 x widget"])
+
+
+async def check_stock(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("POST", f"{prefix}/api/stock", json={"sku": "W-100"}, expect=200, contains=['"in_stock": 12'])
+
+
+async def view_cart(b: Browser) -> None:
+    cart = "gAWVIgAAAAAAAAB9lIwFaXRlbXOUXZQojAZ3aWRnZXSUjAZnYWRnZXSUZXMu"  # pickle of {"items": [widget, gadget]}
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/cart", headers={"Cookie": f"cart={cart}"}, expect=200,
+                     contains=["<li>widget</li>"])
+
+
 def _json_field(text: str, name: str) -> str:
     try:
         value = json.loads(text).get(name)
@@ -224,6 +256,7 @@ TESTS: tuple[Test, ...] = (
     visit_home, view_product, check_username, search_orders, use_account, query_tenant,
     view_profile, call_me_api, search_products, subscribe_newsletter, greet_visitor, post_comments,
     check_connectivity, read_documents, follow_redirect,
+    preview_link, register_webhook, import_order, check_stock, view_cart,
 )
 
 

@@ -99,6 +99,7 @@ class OobService:
     checks: Sequence[Check] = ()
     endpoint: OobEndpoint | None = None
     reason: str = ""
+    dns_port: int = 0  # the DNS listener's bound port (0: off)
     stats: _Stats = field(default_factory=_Stats)
     _seen: OrderedDict[str, list[tuple[Received, str]]] = field(default_factory=OrderedDict)
     _held: OrderedDict[str, _Held] = field(default_factory=OrderedDict)
@@ -121,7 +122,7 @@ class OobService:
             http_port = await http.start(self.config.bind, self.config.http_port)
             if self.config.dns_port is not None:
                 dns = DnsListener(self._log, self.config.domain, _ipv4(self.config.host))
-                await dns.start(self.config.bind, self.config.dns_port)
+                self.dns_port = await dns.start(self.config.bind, self.config.dns_port)
         except OSError as exc:
             await http.close()
             self.reason = (f"the out-of-band listener could not listen on {self.config.bind} "
@@ -240,7 +241,8 @@ class OobService:
         if not self._was_on:
             reason = self.reason or self.config.reason or "the out-of-band listener did not run in this process"
             return base | {"reason": reason, "checks_without_listener": needing}
-        return base | {"host": self.config.host, "grace_s": self.config.grace, "tokens_sent": s.tokens_sent,
+        return base | {"host": self.config.host, "dns_port": self.dns_port or None, "grace_s": self.config.grace,
+                       "tokens_sent": s.tokens_sent,
                        "callbacks": s.callbacks, "http_callbacks": s.http, "dns_queries": s.dns,
                        "stray_callbacks": s.stray, "deferred_awaited": s.awaited,
                        "deferred_confirmed": s.confirmed_late, "deferred_dropped": s.dropped}

@@ -20,7 +20,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 logger = logging.getLogger(__name__)
 
@@ -111,8 +111,8 @@ class DnsListener(asyncio.DatagramProtocol):
         return self.port
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self._transport = transport
+        # uvloop's UDP transport is not a subclass of asyncio's DatagramTransport, only alike.
+        self._transport = cast(asyncio.DatagramTransport, transport)
 
     async def close(self) -> None:
         if self._transport is not None:
