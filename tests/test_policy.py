@@ -8,7 +8,7 @@ from lunge.checks.base import Confidence, Severity
 from lunge.errors import PolicyError
 from lunge.policy import BUILTIN, load_policy, parse_policy
 
-KNOWN = {"sqli", "xss", "rce", "ptrav", "redir", "xss-reflected"}
+KNOWN = {"sqli", "xss", "rce", "ptrav", "redir", "xss-reflected", "xxe", "ssrf", "deser"}
 GOOD = """\
 name: api
 description: JSON API

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from urllib.parse import urlsplit
 
 from lunge.checks.base import Check, CheckContext, Verdict
 from lunge.checks.callbacks import Interaction, OobEndpoint
@@ -22,7 +23,13 @@ class FakeListener:
 
     def http(self, url: str) -> str | None:
         """The target fetches ``url``: logged when it reaches the listener; the body it gets."""
-        if f":{self.endpoint.http_port}/" not in url:
+        try:
+            parts = urlsplit(url)
+            reached = parts.port == self.endpoint.http_port and parts.hostname is not None and (
+                parts.hostname == self.endpoint.host or parts.hostname.endswith(f".{self.endpoint.domain}"))
+        except ValueError:
+            reached = False
+        if not reached:
             return None
         found = TOKEN.findall(url)
         for tok in found:

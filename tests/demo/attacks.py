@@ -139,3 +139,8 @@ BY_CHECK: dict[str, tuple[Attack, ...]] = {
     "open-redirect": (redirect,),
 }
 SQLI_BY_TECHNIQUE: dict[str, Attack] = {"error": sqli_error, "boolean": sqli_boolean, "time": sqli_time}
+
+
+from tests.demo import oob_attacks  # noqa: E402  (the server-side request checks' attacks live there)
+
+BY_CHECK.update(oob_attacks.BY_CHECK)

@@ -41,4 +41,5 @@ def test_manifest_is_json_with_a_safe_twin_per_vulnerable_check(capsys: pytest.C
     assert {"method", "path", "point", "check", "vulnerable"} <= set(entries[0])
     vulnerable = {e["check"] for e in entries if e["vulnerable"]}
     safe = {e["check"] for e in entries if not e["vulnerable"]}
-    assert vulnerable == safe == {"sqli", "xss-reflected", "xss-stored", "cmdi", "path-traversal", "open-redirect"}
+    assert vulnerable == safe == {"sqli", "xss-reflected", "xss-stored", "cmdi", "path-traversal", "open-redirect",
+                                  "ssrf", "xxe", "deserialization"}

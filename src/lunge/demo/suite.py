@@ -25,7 +25,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 
@@ -215,7 +214,7 @@ async def follow_redirect(b: Browser) -> None:
 
 async def preview_link(b: Browser) -> None:
     for prefix in ("", "/safe"):
-        await b.send("GET", f"{prefix}/preview?url={quote(b.base_url + '/hooks/ping', safe='')}", expect=200,
+        await b.send("GET", f"{prefix}/preview?url={b.base_url}/hooks/ping", expect=200,
                      contains=["pong"])
 
 
