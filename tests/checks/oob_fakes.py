@@ -34,7 +34,10 @@ class FakeListener:
         found = TOKEN.findall(url)
         for tok in found:
             self.seen.setdefault(tok, []).append(Interaction(tok, "http", "127.0.0.1:5555", f"GET /{tok} HTTP/1.1"))
-        return self.endpoint.body(found[0]) if found else None
+        if not found:
+            return None
+        body = self.endpoint.body(found[0])
+        return f"<!-- {body} -->" if url.endswith(".dtd") else body  # as the real listener answers
 
     def dns(self, name: str) -> None:
         for tok in TOKEN.findall(name):
