@@ -14,6 +14,7 @@ A policy is YAML (``lunge policy validate FILE`` checks one, with line numbers):
     fail_on: {severity: low, confidence: firm}
     stop_on_first_fail: false
     light_after: 1                               # full attacks per (endpoint, point, kind); lighter after
+    thorough: false                              # shape-gated checks (ssrf) attack every point too
 
 Point patterns are regular expressions matched against whole point names; the trailing service
 word may be left out (``URI`` matches ``URI_value``), as in FAST's policy editor.
@@ -62,6 +63,7 @@ class TestPolicy:
     stop_on_first_fail: bool = False
     light_after: int = 1
     attack_names: bool = False
+    thorough: bool = False  # checks gated on a value's shape (ssrf) also try every other point
     _include_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
     _exclude_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
 
@@ -91,7 +93,7 @@ class TestPolicy:
             "replay_coverage_threshold": self.replay_coverage_threshold,
             "fail_on": {"severity": self.fail_on_severity.value, "confidence": self.fail_on_confidence.value},
             "stop_on_first_fail": self.stop_on_first_fail, "light_after": self.light_after,
-            "attack_names": self.attack_names,
+            "attack_names": self.attack_names, "thorough": self.thorough,
         }
 
 
@@ -122,8 +124,9 @@ BUILTIN: dict[str, TestPolicy] = {
     ),
     "full": TestPolicy(
         name="full",
-        description="The default policy plus every header and cookie (base64, JWT and JSON inside included).",
-        include=(*FAST_DEFAULT_POINTS, "HEADER_.*"),
+        description="The default policy plus every header and cookie (base64, JWT and JSON inside included); "
+        "checks gated on a value's shape (ssrf) try every point.",
+        include=(*FAST_DEFAULT_POINTS, "HEADER_.*"), thorough=True,
         exclude=("HEADER_HOST_.*", "HEADER_CONTENT-TYPE_.*", "HEADER_ACCEPT-ENCODING_.*"),
     ),
 }
@@ -172,6 +175,7 @@ class _PolicyModel(BaseModel):
     fail_on: _FailOnModel | Literal["info", "low", "medium", "high", "critical"] = Field(default_factory=_FailOnModel)
     stop_on_first_fail: bool = False
     light_after: int = Field(default=1, ge=1)
+    thorough: bool = False
 
     @field_validator("checks", mode="before")
     @classmethod
@@ -217,7 +221,7 @@ def _from_model(model: _PolicyModel) -> TestPolicy:
         replay_coverage_threshold=model.replay_coverage_threshold,
         fail_on_severity=Severity(fail_on.severity), fail_on_confidence=Confidence(fail_on.confidence),
         stop_on_first_fail=model.stop_on_first_fail, light_after=model.light_after,
-        attack_names=model.points.attack_names,
+        attack_names=model.points.attack_names, thorough=model.thorough,
     )
 
 

@@ -120,3 +120,25 @@ def test_gate_skips_plain_values_and_the_request_target():
     request = Request.from_url("http://t.test/search?q=widget")
     assert not SSRF.applies(context(request, "GET_q_value", app))
     assert not SSRF.applies(context(request, "URI_value", app))
+
+
+def test_a_thorough_policy_sends_other_values_one_listener_url():
+    import dataclasses
+
+    listener = FakeListener()
+
+    def app(request: Request) -> Response:
+        point = parse(request).get("HEADER_REFERER_value")
+        listener.http(point.value if point else "")  # analytics fetch whatever the Referer says
+        return Response(200, body=b"ok")
+
+    from lunge.http.headers import Headers
+
+    request = Request.from_url("http://t.test/", headers=Headers([("Host", "t.test"), ("Referer", "home")]))
+    ctx = with_oob(context(request, "HEADER_REFERER_value", app), listener)
+    assert not SSRF.applies(ctx)
+    thorough = dataclasses.replace(ctx, thorough=True)
+    sent: list = []
+    (verdict,) = drive_oob(SSRF, thorough, app, listener, sent)
+    assert [a.label for a in sent] == ["url", "confirm"] and verdict.details["form"] == "url"
+    assert not SSRF.applies(dataclasses.replace(thorough, oob=None))

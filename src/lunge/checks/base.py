@@ -214,6 +214,8 @@ class CheckContext:
       showed a value planted at this point; the check yields them (``Attack(sink, ...)``) after
       storing a payload, and judges their responses.
     - ``oob``: the out-of-band listener (:mod:`lunge.checks.callbacks`); None when it is off.
+    - ``thorough``: the policy asks checks gated on a value's shape to try every point as well
+      (the ``full`` policy), with their cheapest payload.
     """
 
     baseline: Request
@@ -230,6 +232,7 @@ class CheckContext:
     time_delay: float = 3.0
     sinks: tuple[Request, ...] = ()
     oob: OobEndpoint | None = None
+    thorough: bool = False
     # The generator behind ``rng``, made on first use: most probes of a repeated point send one
     # cheap request and never draw a random number, and seeding costs more than that probe.
     _rng: list[SeededRandom] = field(default_factory=list, init=False, repr=False, compare=False)

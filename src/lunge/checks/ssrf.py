@@ -2,7 +2,9 @@
 
 detection.md §8.2. Gate: the value is URL-like (``scheme://``, ``//``), host-like (``api.example.com``,
 ``10.0.0.5:8080``), or the parameter is named like one (``url``, ``path``, ``host``, ``next``,
-``callback``, ``webhook``, ...).
+``callback``, ``webhook``, ...). A thorough policy (``full``) also sends every other string or number
+value the listener's URL, once (headers such as ``Referer`` or ``X-Forwarded-Host`` are fetched by
+analytics and proxies).
 
 Out-of-band first (the node's own listener, :mod:`lunge.checks.callbacks`), one batch:
 
@@ -58,9 +60,17 @@ class _Form:
 
 def _applies(ctx: CheckContext) -> bool:
     point = ctx.point
-    if point.kind is not ValueKind.STRING or point.family in ("URI", "PATH", "ACTION_NAME", "ACTION_EXT"):
+    if point.family in ("URI", "PATH", "ACTION_NAME", "ACTION_EXT"):
         return False
-    return url_like(point.value) or host_like(point.value) or named_like_url(point)
+    if point.kind is ValueKind.STRING and (url_like(point.value) or host_like(point.value) or named_like_url(point)):
+        return True
+    # A thorough policy tries every other value too: one listener URL each, when the listener is on.
+    return ctx.thorough and ctx.oob is not None and point.kind in (ValueKind.STRING, ValueKind.NUMBER)
+
+
+def _gated(ctx: CheckContext) -> bool:
+    value = ctx.point.value
+    return ctx.point.kind is ValueKind.STRING and (url_like(value) or host_like(value) or named_like_url(ctx.point))
 
 
 def url_like(value: str) -> bool:
@@ -86,17 +96,22 @@ def named_like_url(point: Point) -> bool:
 # ---------------------------------------------------------------------------- run
 def _run(ctx: CheckContext) -> Probe:
     verdicts: list[Verdict] = []
+    gated = _gated(ctx)
     if ctx.oob is not None:
-        verdicts = yield from _out_of_band(ctx, ctx.oob)
+        verdicts = yield from _out_of_band(ctx, ctx.oob, gated)
         if any(not isinstance(v, callbacks.Deferred) for v in verdicts):
             return verdicts
+    if not gated:
+        return verdicts
     read = yield from _file_read(ctx)
     return [read] if read is not None else verdicts
 
 
-def _forms(ctx: CheckContext, oob: OobEndpoint) -> list[_Form]:
+def _forms(ctx: CheckContext, oob: OobEndpoint, gated: bool) -> list[_Form]:
     value = ctx.point.value
     forms = [_Form("url", "url")]
+    if not gated:
+        return forms
     if not url_like(value):
         forms.append(_Form("scheme-less", "bare"))
     if value.startswith("/") and not value.startswith("//"):
@@ -116,8 +131,9 @@ def _payload(oob: OobEndpoint, form: _Form, tok: str) -> str:
     return oob.url(tok)
 
 
-def _out_of_band(ctx: CheckContext, oob: OobEndpoint) -> Generator[list[Attack], list[Exchange], list[Verdict]]:
-    forms = _forms(ctx, oob)
+def _out_of_band(ctx: CheckContext, oob: OobEndpoint,
+                 gated: bool) -> Generator[list[Attack], list[Exchange], list[Verdict]]:
+    forms = _forms(ctx, oob, gated)
     tokens = [callbacks.token(ctx) for _ in forms]
     batch = [callbacks.attack(ctx, _payload(oob, f, t), t, f.name) for f, t in zip(forms, tokens, strict=True)]
     exchanges = yield batch

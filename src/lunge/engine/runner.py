@@ -339,7 +339,7 @@ class RunEngine:
             noise=point_noise, timing=self._timing(request).snapshot(),
             seed=(self.run.id, baseline.id, point.name, check.id),
             light=depth is Depth.LIGHT, time_delay=self.config.policy.limits.time_delay, sinks=sinks,
-            oob=self.oob.endpoint,
+            oob=self.oob.endpoint, thorough=self.config.policy.thorough,
         )
 
     async def _probe(self, check: Check, ctx: CheckContext) -> ProbeResult:

@@ -92,6 +92,7 @@ def policy_yaml(summary: dict[str, Any]) -> str:
         "limits": {key: value for key, value in summary["limits"].items() if value is not None},
         "replay_coverage_threshold": summary["replay_coverage_threshold"], "fail_on": summary["fail_on"],
         "stop_on_first_fail": summary["stop_on_first_fail"], "light_after": summary["light_after"],
+        "thorough": summary.get("thorough", False),
     }
     text: str = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
     return text
