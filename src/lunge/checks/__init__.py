@@ -2,7 +2,8 @@
 
 Owns: the check contract (:mod:`~lunge.checks.base`), the noise model differential checks share
 (:mod:`~lunge.checks.noise`), the registry (entry-point group ``lunge.checks``) and one module per
-built-in check (``sqli``, ``xss``, ``cmdi``, ``traversal``, ``redirect``).
+built-in check (``sqli``, ``xss``, ``cmdi``, ``traversal``, ``redirect``, ``xxe``, ``ssrf``,
+``deserialization``), and what a check reads of the out-of-band listener (:mod:`~lunge.checks.callbacks`).
 
 May import: :mod:`lunge.http` (and :mod:`lunge.errors`).
 """
@@ -20,6 +21,7 @@ from lunge.checks.base import (
     TimingStats,
     Verdict,
 )
+from lunge.checks.callbacks import Deferred, Interaction, OobEndpoint
 from lunge.checks.noise import NoiseModel
 from lunge.checks.registry import Registry, load
 
@@ -28,8 +30,11 @@ __all__ = [
     "Check",
     "CheckContext",
     "Confidence",
+    "Deferred",
     "Exchange",
+    "Interaction",
     "NoiseModel",
+    "OobEndpoint",
     "Probe",
     "Registry",
     "Severity",
