@@ -148,3 +148,23 @@ def test_xinclude_at_the_first_element_text():
 def test_non_xml_points_are_not_attacked(point):
     request = Request.from_url("http://t.test/s?q=<a>b</a>x")
     assert not XXE.applies(context(request, point, lambda r: Response(200, body=b"ok")))
+
+
+def test_xml_in_a_multipart_part():
+    boundary = "b0undary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"order\"; filename=\"o.xml\"\r\n"
+            f"Content-Type: application/xml\r\n\r\n{ORDER}\r\n--{boundary}--\r\n")
+    request = Request.from_url("http://t.test/upload", "POST", headers=Headers(
+        [("Host", "t.test"), ("Content-Type", f"multipart/form-data; boundary={boundary}")]), body=body.encode())
+
+    def app(request: Request) -> Response:
+        part = request.body.split(b"\r\n\r\n", 1)[1].rsplit(f"\r\n--{boundary}".encode(), 1)[0]
+        try:
+            root = parse_xml(part, None, vulnerable=True)
+        except etree.XMLSyntaxError:
+            return Response(400, body=b"bad")
+        return Response(200, body=f"item {root.findtext('item')}".encode())
+
+    dtd = next(p.name for p in parse(request) if p.name.endswith("XML_XML_DTD_value"))
+    (verdict,) = drive_oob(XXE, context(request, dtd, app), app, None)
+    assert verdict.point == dtd and "root:x:0:0:" in verdict.proof
