@@ -107,3 +107,13 @@ def test_the_payload_only_fetches_the_url():
     assert ops == ["GLOBAL", "MARK", "UNICODE", "TUPLE", "REDUCE", "STOP"]
     assert re.fullmatch(rb"!!python/object/apply:urllib\.request\.urlopen \[\"http://127\.0\.0\.1:9/tok\"\]\n",
                         payload("yaml", "http://127.0.0.1:9/tok"))
+
+
+@pytest.mark.parametrize("protocol", [0, 1, 2, 3, 4, 5])
+def test_every_pickle_protocol_is_recognised(protocol):
+    assert sniff(pickle.dumps({"items": ["widget"]}, protocol=protocol)) == "pickle"
+
+
+@pytest.mark.parametrize("text", [b"Some text\nthat ends.", b"Done.", b"I am here.", b"(see below)."])
+def test_sentences_are_not_pickles(text):
+    assert sniff(text) is None

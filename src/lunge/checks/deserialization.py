@@ -30,7 +30,8 @@ from lunge.http.points import ValueKind
 
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2}){8,}")
 _B64 = re.compile(r"[A-Za-z0-9+/]{8,}={0,2}|[A-Za-z0-9_-]{8,}={0,2}")
-_PICKLE_OLD = re.compile(rb"^[(\]}]?(?:\(|c[\w.]+\n|[SVIFL]|\(d|\(l|\(lp|\(dp|\}q|\]q)", re.S)
+# Protocol 0/1 pickles: a MARK then a dict, list or string, or a GLOBAL, or a bare string or int.
+_PICKLE_OLD = re.compile(rb"^(?:\((?:dp|lp|S'|V|I\d|F\d)|c[A-Za-z_][\w.]*\n[A-Za-z_]\w*\n|S'|I\d|\}q|\]q)")
 _PHP = re.compile(rb"^(?:a:\d+:\{|O:\d+:\"|s:\d+:\"|C:\d+:\")")
 _YAML_PYTHON = re.compile(rb"!!python/")
 
@@ -60,7 +61,7 @@ def sniff(data: bytes) -> str | None:
         return "yaml"
     if _PHP.match(data) and data.rstrip().endswith((b"}", b";")):
         return "php"
-    if data.endswith(b".") and _PICKLE_OLD.match(data) and b"\n" in data:
+    if data.endswith(b".") and _PICKLE_OLD.match(data) and (b"\n" in data or data[:1] in (b"}", b"]")):
         return "pickle"
     return None
 

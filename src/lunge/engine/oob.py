@@ -101,7 +101,8 @@ class OobService:
     reason: str = ""
     dns_port: int = 0  # the DNS listener's bound port (0: off)
     stats: _Stats = field(default_factory=_Stats)
-    _seen: OrderedDict[str, list[tuple[Received, str]]] = field(default_factory=OrderedDict)
+    _seen: OrderedDict[str, list[Received]] = field(default_factory=OrderedDict)
+    _sent_at: OrderedDict[str, float] = field(default_factory=OrderedDict)  # token -> when its response came
     _held: OrderedDict[str, _Held] = field(default_factory=OrderedDict)
     _last_token_at: float = 0.0
     _was_on: bool = False
@@ -155,7 +156,7 @@ class OobService:
             self.stats.stray += 1
             return
         for tok in found:
-            self._seen.setdefault(tok, []).append((received, tok))
+            self._seen.setdefault(tok, []).append(received)
             self._seen.move_to_end(tok)
         while len(self._seen) > MAX_TOKENS:
             self._seen.popitem(last=False)
@@ -179,11 +180,13 @@ class OobService:
             tok = exchange.attack.token
             if tok:
                 self.stats.tokens_sent += 1
-                self._last_token_at = now
+                self._last_token_at = self._sent_at[tok] = now
+                while len(self._sent_at) > MAX_TOKENS:
+                    self._sent_at.popitem(last=False)
                 seen = self._seen.get(tok)
                 if seen:
                     exchange = dataclasses.replace(exchange, interactions=tuple(
-                        Interaction(tok, r.protocol, r.remote, r.raw, r.at - now) for r, _ in seen))
+                        Interaction(tok, r.protocol, r.remote, r.raw, r.at - now) for r in seen))
             out.append(exchange)
         return out
 
@@ -221,11 +224,11 @@ class OobService:
 
     def _late(self, deferred: Deferred) -> Verdict | None:
         for tok in deferred.tokens:
-            for received, _ in self._seen.get(tok, ()):
+            for received in self._seen.get(tok, ()):
                 if received.protocol != "http":
                     continue
                 interaction = Interaction(tok, received.protocol, received.remote, received.raw,
-                                          received.at - self._last_token_at)
+                                          received.at - self._sent_at.get(tok, self._last_token_at))
                 values = {f.name: getattr(deferred, f.name) for f in dataclasses.fields(Verdict)}
                 values["proof"] = proof_line(interaction)
                 values["details"] = {**deferred.details, "oob": interaction.summary(), "deferred": True}
