@@ -8,7 +8,8 @@ from lunge.checks.base import Confidence, Severity
 from lunge.errors import PolicyError
 from lunge.policy import BUILTIN, load_policy, parse_policy
 
-KNOWN = {"sqli", "xss", "rce", "ptrav", "redir", "xss-reflected", "xxe", "ssrf", "deser"}
+KNOWN = {"sqli", "xss", "rce", "ptrav", "redir", "xss-reflected", "nosqli", "ldapi", "xpathi", "xslti", "hqli",
+         "sparqli", "odatai", "xxe", "ssrf", "deser"}
 GOOD = """\
 name: api
 description: JSON API
@@ -90,3 +91,11 @@ def test_builtin_policy_as_yaml_reads_back_as_the_same_policy(name: str) -> None
 
     text = policy_yaml(builtin_policies()[name])
     assert parse_policy(text, f"{name}.yaml").summary() == BUILTIN[name].summary()
+
+
+@pytest.mark.parametrize("text", ["name: x\nfail_on: new\n", "name: x\nfail_on: {severity: low, new: true}\n"])
+def test_fail_on_new(text: str) -> None:
+    policy = parse_policy(text, "p.yaml", KNOWN)
+    assert policy.fail_on_new is True and policy.fail_on_severity is Severity.LOW
+    assert policy.summary()["fail_on"]["new"] is True
+    assert parse_policy("name: x\n", "p.yaml", KNOWN).fail_on_new is False

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from lunge import __version__
 from lunge.errors import ConfigError, LungeError
-from lunge.logs import configure_logging
+from lunge.logs import configure_logging, escape_controls
+from lunge.node.display import SafeConsole
 from lunge.node.exit import ExitCode
 
 app = typer.Typer(
@@ -32,14 +32,16 @@ bench_app = typer.Typer(help="Measure lunge against a bare baseline in one run."
 app.add_typer(bench_app, name="bench")
 
 # CI logs are not terminals: rich would wrap tables at 80 columns there.
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+# Safe: names and recorded data never reach the terminal with their control characters.
+console = SafeConsole(width=None if sys.stdout.isatty() else 160)
+err_console = SafeConsole(stderr=True, width=None if sys.stderr.isatty() else 160)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 
 
 def print_json(document: Any) -> None:
     """The single JSON document of a ``--json`` command, on stdout."""
-    sys.stdout.write(json.dumps(document, indent=2, default=str, ensure_ascii=False) + "\n")
+    # Controls and bidirectional overrides as JSON escapes: the same values, none raw in a terminal.
+    sys.stdout.write(escape_controls(json.dumps(document, indent=2, default=str, ensure_ascii=False), keep="\n") + "\n")
 
 
 def _version(value: bool) -> None:
@@ -303,6 +305,8 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(checks_app, name="checks")
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL or SQLite file (LUNGE_DB).")]
 DataDirOption = Annotated[str | None, typer.Option("--data-dir", help="lunge's data directory (LUNGE_DATA_DIR).")]
+CompareToOption = Annotated[str | None, typer.Option("--compare-to", metavar="RUN_ID|latest", help=(
+    "Show new / fixed / still present findings against an earlier run (latest: the newest finished one)."))]
 
 
 @app.command("test")
@@ -322,7 +326,7 @@ def test_command(
     stop_on_first_fail: Annotated[bool | None, typer.Option("--stop-on-first-fail/--no-stop-on-first-fail",
                                                             help="TEST_RUN_STOP_ON_FIRST_FAIL")] = None,
     report_dir: Annotated[str | None, typer.Option("--report-dir", help="Where reports go (REPORT_DIR).")] = None,
-    report_formats: Annotated[str | None, typer.Option("--report-formats", help="txt,json (REPORT_FORMATS).")]
+    report_formats: Annotated[str | None, typer.Option("--report-formats", help="e.g. txt,json,html (REPORT_FORMATS).")]
     = None,
     verify_tls: Annotated[bool | None, typer.Option("--verify-tls/--no-verify-tls",
                                                     help="Verify the target's TLS certificate.")] = None,
@@ -332,6 +336,7 @@ def test_command(
     = None,
     db: DbOption = None,
     data_dir: DataDirOption = None,
+    compare_to: CompareToOption = None,
     as_json: JsonFlag = False,
 ) -> int:
     """Test a record: replay every baseline with attacks; exit 0 passed, 1 failed or error, 2 bad input."""
@@ -341,7 +346,8 @@ def test_command(
     flags = {"record": record, "build_id": build_id, "name": name, "desc": desc, "policy": policy,
              "target": target, "rps": rps, "workers": workers, "processes": processes,
              "stop_on_first_fail": stop_on_first_fail, "report_dir": report_dir, "report_formats": report_formats,
-             "verify_tls": verify_tls, "db": db, "data_dir": data_dir, "oob": oob, "oob_host": oob_host}
+             "verify_tls": verify_tls, "db": db, "data_dir": data_dir, "compare_to": compare_to, "oob": oob,
+             "oob_host": oob_host}
     outcome = run_testing(flags, console=err_console if as_json else console, json_output=as_json)
     if as_json:
         print_json(summary_document(outcome.run, outcome.record, outcome.findings, outcome.reports,
@@ -355,10 +361,11 @@ def test_command(
 def report_command(
     run: Annotated[str | None, typer.Argument(help="Run id (e.g. 7 or run_0007); default: the latest.")] = None,
     report_dir: Annotated[str | None, typer.Option("--report-dir", help="Where reports go (REPORT_DIR).")] = None,
-    report_formats: Annotated[str | None, typer.Option("--report-formats", help="txt,json (REPORT_FORMATS).")]
+    report_formats: Annotated[str | None, typer.Option("--report-formats", help="e.g. txt,json,html (REPORT_FORMATS).")]
     = None,
     db: DbOption = None,
     data_dir: DataDirOption = None,
+    compare_to: CompareToOption = None,
     as_json: JsonFlag = False,
 ) -> int:
     """Write the reports of a past test run again; exit code as the run's state."""
@@ -366,7 +373,8 @@ def report_command(
     from lunge.node.summary import print_summary, summary_document
     from lunge.node.testing import exit_code_for
 
-    flags = {"report_dir": report_dir, "report_formats": report_formats, "db": db, "data_dir": data_dir}
+    flags = {"report_dir": report_dir, "report_formats": report_formats, "db": db, "data_dir": data_dir,
+             "compare_to": compare_to}
     test_run, record, findings, reports = rerender_reports(run, flags)
     code = int(exit_code_for(test_run.state))
     if as_json:
@@ -386,6 +394,17 @@ def runs_command(db: DbOption = None, data_dir: DataDirOption = None, as_json: J
         print_json(runs)
     else:
         console.print(runs_table(runs))
+
+
+@app.command("reproduce")
+def reproduce_command(finding: Annotated[str, typer.Argument(metavar="FINDING_ID", help="e.g. 12 or fnd_12.")],
+                      db: DbOption = None, data_dir: DataDirOption = None, as_json: JsonFlag = False) -> int:
+    """Send a finding's attack and its baseline again: exit 1 when it still reproduces, 0 when not, 2 bad id."""
+    from lunge.node.reproduce import print_reproduction, reproduce
+
+    result = reproduce(finding, {"db": db, "data_dir": data_dir})
+    print_json(result.as_dict()) if as_json else print_reproduction(console, result)
+    return result.exit_code
 
 
 @policy_app.command("validate")
@@ -551,11 +570,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; bad input exits 2 with one line, other lunge errors exit 1 with one line."""
     try:
         result = app(args=argv, prog_name="lunge", standalone_mode=False)
-    except ConfigError as exc:
-        err_console.print(f"lunge: {exc}", markup=False, highlight=False, soft_wrap=True)  # one line, never wrapped
+    except ConfigError as exc:  # one line, never wrapped: a value's line breaks are escaped too
+        err_console.print(f"lunge: {escape_controls(str(exc))}", markup=False, highlight=False, soft_wrap=True)
         return int(ExitCode.CONFIG)
     except LungeError as exc:
-        err_console.print(f"lunge: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        err_console.print(f"lunge: error: {escape_controls(str(exc))}", markup=False, highlight=False, soft_wrap=True)
         return int(ExitCode.FAILED)
     except typer.Exit as exc:
         return int(exc.exit_code)

@@ -11,7 +11,8 @@ translated at the boundary that owns the library (aiohttp in ``engine.sender``, 
     │   └── InputFileError   a file given to lunge: raw request, HAR, OpenAPI, Postman, curl
     ├── MessageError         bytes that are not an HTTP/1.x message
     ├── StoreError           the store failed (database unreachable, schema too new, ...)
-    │   └── NotFoundError    an id that names nothing in the store
+    │   ├── NotFoundError    an id that names nothing in the store
+    │   └── StoreUnavailableError  the database cannot be opened at start (also a ConfigError: exit 2)
     ├── TargetError          a network failure while talking to the target
     ├── CheckError           a check misbehaved (a plugin bug); the run carries on without it
     └── ExtensionError       an invalid YAML extension (file and line)
@@ -68,6 +69,15 @@ class StoreError(LungeError):
 
 class NotFoundError(StoreError):
     """An id that names nothing in the store."""
+
+
+class StoreUnavailableError(StoreError, ConfigError):
+    """The database ``LUNGE_DB`` names cannot be opened (unreachable server, not a database, a
+    directory that cannot be created, a schema from a newer lunge): bad configuration, exit 2.
+
+    Raised when a store is opened, before anything is done with it; a store failing later, in the
+    middle of a run, is a plain :class:`StoreError`.
+    """
 
 
 class TargetError(LungeError):

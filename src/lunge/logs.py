@@ -3,7 +3,8 @@
 Log lines quote requests (a replay that failed, a refused target, a proxy error) and CI logs are
 read by many people and kept for months, so every line lunge emits passes through
 :class:`SecretMaskingFilter` first: credentials in headers, cookies, URLs, forms and JSON become
-``****``. Imports nothing of lunge, so every layer may log through it.
+``****``, and control characters become escapes (:func:`escape_controls`, which the console
+output and the JSON documents use too). Imports nothing of lunge, so every layer may log through it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,32 @@ _FORM_FIELD = re.compile(r"(?i)((?:^|[\s&?;,\"'(])" + SECRET_NAME + r"=)([^&\s;,
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 
 
+# C0 controls, DEL and C1 controls (ESC starts a terminal command, CR rewrites a line, LF forges a
+# log line, 0x9b is CSI on 8-bit terminals), the bidirectional overrides and isolates that display
+# text in another order than it has (CVE-2021-42574, "Trojan Source") and the Unicode line breaks.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str, keep: str = "") -> str:
+    """``text`` with control characters, bidirectional overrides and line separators written as
+    escapes (``\\n``, ``\\u001b``, ``\\u202e``), so that a name or a recorded value cannot move the
+    cursor, recolour the terminal, forge a log line or reverse the text around it. Characters in
+    ``keep`` stay as they are (the line breaks of a multi-line text).
+
+    The escapes are JSON's: on JSON text (with ``keep="\\n"`` for its indentation) they leave
+    every value unchanged and take the characters out of the file.
+
+    >>> escape_controls("evil\\n2026-01-01 INFO forged \\x1b[31mred\\u202etxt.exe")
+    'evil\\\\n2026-01-01 INFO forged \\\\u001b[31mred\\\\u202etxt.exe'
+    >>> escape_controls("a\\nb\\tc", keep="\\n")
+    'a\\nb\\\\tc'
+    """
+    if _UNSAFE.search(text) is None:
+        return text
+    return _UNSAFE.sub(lambda m: m[0] if m[0] in keep else _SHORT_ESCAPES.get(m[0], f"\\u{ord(m[0]):04x}"), text)
+
+
 def mask_secrets(text: str) -> str:
     """``text`` with credentials replaced by ``****``.
 
@@ -45,11 +72,12 @@ def mask_secrets(text: str) -> str:
 
 
 class SecretMaskingFilter(logging.Filter):
-    """Masks secrets in a record's final message (arguments merged in) and in its traceback text."""
+    """Masks secrets in a record's final message (arguments merged in) and in its traceback text,
+    and escapes control characters in the message (:func:`escape_controls`): one record, one line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        masked = mask_secrets(message)
+        masked = escape_controls(mask_secrets(message))
         if masked != message:
             record.msg, record.args = masked, None
         if record.exc_info and not record.exc_text:

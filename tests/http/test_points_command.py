@@ -125,6 +125,6 @@ def test_node_functions_raise_config_errors(tmp_path: Path) -> None:
 
 
 def test_display_helpers() -> None:
-    assert display_value("a\tb\x00\x85") == "a\\tb\\x00\\x85"
+    assert display_value("a\tb\x00\x85\u202e") == "a\\tb\\u0000\\u0085\\u202e"
     assert display_value("x" * 100, width=10) == "x" * 9 + "…"
     assert printable("\udcff\u00e9") == "\\xff\u00e9"

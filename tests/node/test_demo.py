@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -28,7 +29,15 @@ def test_demo_findings_equal_exactly_the_manifests_vulnerable_entries(tmp_path: 
     assert document["demo"]["exact"] is True
     assert document["run"]["state"] == "failed"
     assert document["run"]["replay_coverage"] == 1.0
-    assert sorted(p.suffix for p in (tmp_path / "reports").iterdir()) == [".json", ".txt"]
+    reports = {p.name.split(".", 2)[2]: p for p in (tmp_path / "reports").iterdir()}  # "lunge demo.<time>.<ext>"
+    assert sorted(reports) == ["html", "json", "junit.xml", "sarif", "txt"]
+    count = len(json.loads(reports["json"].read_text())["findings"])
+    assert count == len(document["findings"]) > 0
+    assert len(json.loads(reports["sarif"].read_text())["runs"][0]["results"]) == count
+    assert len(ElementTree.parse(reports["junit.xml"]).getroot().findall(".//testcase/failure")) == count
+    assert reports["html"].read_text().count('class="finding ') == count
+    statuses = {t["baseline_id"]: t["status"] for t in json.loads(reports["json"].read_text())["test_sets"]}
+    assert {statuses[f["baseline_id"]] for f in document["findings"]} == {"failed"}  # stored XSS's source too
     for finding in document["findings"]:  # evidence or silence
         assert finding["evidence"]["attack_request"] and finding["evidence"]["proof"] and finding["confirmation"]
 
@@ -42,4 +51,4 @@ def test_manifest_is_json_with_a_safe_twin_per_vulnerable_check(capsys: pytest.C
     vulnerable = {e["check"] for e in entries if e["vulnerable"]}
     safe = {e["check"] for e in entries if not e["vulnerable"]}
     assert vulnerable == safe == {"sqli", "xss-reflected", "xss-stored", "cmdi", "path-traversal", "open-redirect",
-                                  "ssrf", "xxe", "deserialization"}
+                                  "nosqli", "ldapi", "xpathi", "xslti", "ssrf", "xxe", "deserialization"}

@@ -72,8 +72,8 @@ def test_show_table_and_limit(db, capsys):
     assert code == 0 and "first 2 shown" in out and "items?id=2" in out and "items?id=3" not in out
 
 
-def test_bad_id_is_bad_input_and_unknown_id_an_error(db, capsys):
+def test_bad_and_unknown_ids_are_bad_input(db, capsys):
     code, out, err = _run(capsys, "records", "show", "twelve", "--db", db)
     assert (code, out) == (2, "") and "'twelve' is not a record id" in err and len(err.strip().splitlines()) == 1
     code, out, err = _run(capsys, "records", "show", "rec_0099", "--json", "--db", db)
-    assert (code, out) == (1, "") and "no test record rec_0099" in err
+    assert (code, out) == (2, "") and "no test record rec_0099" in err and len(err.strip().splitlines()) == 1

@@ -2,8 +2,10 @@
 
 Owns: the check contract (:mod:`~lunge.checks.base`), the noise model differential checks share
 (:mod:`~lunge.checks.noise`), the registry (entry-point group ``lunge.checks``) and one module per
-built-in check (``sqli``, ``xss``, ``cmdi``, ``traversal``, ``redirect``, ``xxe``, ``ssrf``,
-``deserialization``), and what a check reads of the out-of-band listener (:mod:`~lunge.checks.callbacks`).
+built-in check (``sqli``, ``xss``, ``cmdi``, ``traversal``, ``redirect``, ``nosqli``, ``ldapi``,
+``xpathi``, ``querylangs``, ``xxe``, ``ssrf``, ``deserialization``; the query languages share
+:mod:`~lunge.checks.querylang`), and what a check reads of the out-of-band listener
+(:mod:`~lunge.checks.callbacks`).
 
 May import: :mod:`lunge.http` (and :mod:`lunge.errors`).
 """

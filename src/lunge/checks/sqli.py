@@ -10,7 +10,10 @@
 3. **Boolean-based** (:mod:`~lunge.checks.sqli_boolean`), per context in the order the value's kind
    suggests (numeric, quoted, LIKE, parenthesised, ORDER BY), with the contradiction battery; not
    tried on a page that never changes with the value, or too noisy to compare.
-4. **Time-based** (:mod:`~lunge.checks.sqli_time` over :mod:`~lunge.checks.timing`): MySQL/SQLite
+4. **Status-only** (:mod:`~lunge.checks.sqli_status`), when the probe crashed the page without a
+   DBMS error: a lone quote's 5xx against its escaped twin and a neutral value, then a conditional
+   run-time error (TRUE answers, FALSE crashes), also in INSERT/UPDATE column values.
+5. **Time-based** (:mod:`~lunge.checks.sqli_time` over :mod:`~lunge.checks.timing`): MySQL/SQLite
    ``SLEEP``, ``pg_sleep``, ``WAITFOR DELAY``, ``DBMS_PIPE.RECEIVE_MESSAGE``, in the contexts where
    the query survived the boolean payloads, else the two likeliest for the value; the only way
    to find a blind endpoint.
@@ -31,6 +34,7 @@ from lunge.checks.sqli_boolean import boolean_based
 from lunge.checks.sqli_context import ORDER, Context, Outcome, contexts_for, time_contexts_for
 from lunge.checks.sqli_errors import error_based, signatures
 from lunge.checks.sqli_probe import Heuristic, heuristic
+from lunge.checks.sqli_status import status_based
 from lunge.checks.sqli_time import time_based
 from lunge.http.points import Role, ValueKind
 
@@ -64,6 +68,12 @@ def run(ctx: CheckContext) -> Probe:
         if result.outcome is not None:
             return [_verdict(ctx, result.outcome, found, spent, dbms)]
         survivors = result.survivors
+    if found.crashed and found.error is None:
+        status, sent = yield from status_based(ctx)
+        spent += sent
+        if status is not None and status.confidence is not Confidence.TENTATIVE:
+            return [_verdict(ctx, status, found, spent, dbms)]
+        tentative = tentative or status
     timed, sent = yield from time_based(ctx, _time_contexts(ctx, survivors), dbms)
     spent += sent
     if timed is not None:

@@ -16,8 +16,8 @@ from typing import Any
 
 POLICY_PATH = Path(__file__).with_name("policy.yaml")
 
-CHECKS = ("sqli", "xss-reflected", "xss-stored", "cmdi", "path-traversal", "open-redirect", "ssrf", "xxe",
-          "deserialization")
+CHECKS = ("sqli", "xss-reflected", "xss-stored", "cmdi", "path-traversal", "open-redirect", "nosqli", "ldapi",
+          "xpathi", "xslti", "ssrf", "xxe", "deserialization")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +95,26 @@ MANIFEST: tuple[Entry, ...] = (
     *_pair("GET", "/go", "GET_next_value", "open-redirect", "location",
            "302 to whatever next says",
            "/safe/go", "GET_next_value", "only paths on this site; anything else is a 400"),
+    *_pair("POST", "/reviews", "POST_FORM_URLENCODED_text_value", "sqli", "status",
+           "review text pasted into an INSERT's column list; stored (303) or a bare 500 without any message",
+           "/safe/reviews", "POST_FORM_URLENCODED_text_value", "parametrised"),
+    Entry("GET", "/stock", "GET_item_value", "sqli", False, "status",
+          "a trap, not a twin: int() of any non-digit input is a bare 500; the lookup is parametrised"),
+    *_pair("GET", "/directory", "GET_uid_value", "ldapi", "error",
+           "uid pasted into an LDAP filter; the filter error is shown (500)",
+           "/safe/directory", "GET_uid_value", "escaped for the filter (RFC 4515)"),
+    *_pair("GET", "/catalog/item", "GET_name_value", "xpathi", "boolean",
+           "name pasted into an XPath predicate (lxml); found or 404, errors hidden",
+           "/safe/catalog/item", "GET_name_value", "bound as an XPath variable"),
+    *_pair("GET", "/report", "GET_title_value", "xslti", "evaluation",
+           "title pasted into an XSLT stylesheet (lxml); xsl:value-of runs",
+           "/safe/report", "GET_title_value", "passed as a stylesheet parameter"),
+    *_pair("POST", "/api/members/lookup", "POST_JSON_DOC_HASH_email_value", "nosqli", "operator",
+           "JSON email passed to a MongoDB-style query as it is; an object becomes an operator",
+           "/safe/api/members/lookup", "POST_JSON_DOC_HASH_email_value", "only a string is accepted"),
+    *_pair("GET", "/api/coupons", "GET_code_value", "nosqli", "operator",
+           "query parsed with qs brackets into a MongoDB-style query: code[$ne]= is an operator",
+           "/safe/api/coupons", "GET_code_value", "the query is read without bracket parsing"),
     *_pair("GET", "/preview", "GET_url_value", "ssrf", "full-read",
            "fetches any URL (file:// included) and shows the content",
            "/safe/preview", "GET_url_value",

@@ -212,6 +212,33 @@ async def follow_redirect(b: Browser) -> None:
         b.expect(answer.headers.get("Location") == "/home", "go: not redirected to /home")
 
 
+async def write_review(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        answer = await b.send("POST", f"{prefix}/reviews", data={"product": "1", "text": "Great widget"}, expect=303)
+        b.expect(answer.headers.get("Location") == "/products?id=1&view=full", "reviews: not redirected to the product")
+    await b.send("GET", "/stock?item=1&warehouse=main", expect=200, contains=["Widget: in stock."])
+
+
+async def look_up_directory(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/directory?uid=alice&fields=basic", expect=200, contains=["Alice Liddell"])
+
+
+async def view_catalog(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/catalog/item?name=Widget&currency=USD", expect=200,
+                     contains=["Widget: $9.99, 12 in stock"])
+        await b.send("GET", f"{prefix}/report?title=Stock&format=text", expect=200, contains=["Stock", "Gadget: 3"])
+
+
+async def use_member_api(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("POST", f"{prefix}/api/members/lookup", json={"email": "alice@example.com"}, expect=200,
+                     contains=['"plan": "gold"'])
+        await b.send("GET", f"{prefix}/api/coupons?code=WELCOME10&currency=EUR", expect=200,
+                     contains=['"discount": 10'])
+
+
 async def preview_link(b: Browser) -> None:
     for prefix in ("", "/safe"):
         await b.send("GET", f"{prefix}/preview?url={b.base_url}/hooks/ping", expect=200,
@@ -254,7 +281,8 @@ def _json_field(text: str, name: str) -> str:
 TESTS: tuple[Test, ...] = (
     visit_home, view_product, check_username, search_orders, use_account, query_tenant,
     view_profile, call_me_api, search_products, subscribe_newsletter, greet_visitor, post_comments,
-    check_connectivity, read_documents, follow_redirect,
+    check_connectivity, read_documents, follow_redirect, write_review, look_up_directory, view_catalog,
+    use_member_api,
     preview_link, register_webhook, import_order, check_stock, view_cart,
 )
 

@@ -60,6 +60,13 @@ _TOKEN_LINES = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+(?:\n[-!#$%&'*+.^_`|~0-9A
 _DECODED_CODINGS = frozenset({"gzip", "deflate", "br", "zstd"})
 _VERSIONS = {HttpVersion11: "HTTP/1.1", HttpVersion10: "HTTP/1.0"}
 _CLEAN_CONNECTION_TRIES = 3
+# What the response parser accepts: aiohttp's defaults (8,190 bytes a line or header, 128 headers)
+# are a server's limits, but the recording proxy (mitmproxy) reads a response head of any size, so
+# a recorded page with a big Set-Cookie or CSP header could never be replayed ("Got more than 8190
+# bytes"). These are far above what any real response head holds and still bound memory.
+MAX_LINE_SIZE = 1 << 20
+MAX_FIELD_SIZE = 1 << 20
+MAX_HEADERS = 4096
 _NO_TIMER = TimerNoop()  # the whole exchange runs under one Deadlines block instead
 
 
@@ -135,7 +142,8 @@ class _AttackProtocol(ResponseHandler):
         response is to a HEAD and the last was not (or the other way round)."""
         if self._parser is None or self._parser_skips_payload is not skip_payload:
             self.set_response_params(timer=_NO_TIMER, skip_payload=skip_payload, read_until_eof=True,
-                                     auto_decompress=True)
+                                     auto_decompress=True, max_line_size=MAX_LINE_SIZE,
+                                     max_field_size=MAX_FIELD_SIZE, max_headers=MAX_HEADERS)
             self._parser_skips_payload = skip_payload
 
     def set_exception(self, exc: BaseException, *cause: BaseException) -> None:

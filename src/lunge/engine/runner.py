@@ -154,6 +154,8 @@ class RunEngine:
         async with self.oob.listening(), self._sending():
             await self._first_pass()
             if self.config.stored_pass and not self.stopping():
+                # the first pass's buffered test sets go first: a stored finding's FAILED one must win
+                await self.results.flush()
                 await self._stored_pass()
             await self.oob.settle(self._store_late, self.stopping)
             self._report_progress()  # the stored pass sent more: the bar ends on the summary's count

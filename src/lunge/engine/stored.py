@@ -1,7 +1,8 @@
 """The source→sink map for stored (second-order) XSS, built from the test record itself.
 
-1. *Prime*: every selected text point of a state-changing baseline (POST, PUT, PATCH, DELETE) is sent
-   once with a unique marker appended to its value.
+1. *Prime*: every selected text point of a state-changing baseline (POST, PUT, PATCH, DELETE), and
+   every query parameter of a GET (applications store through safe-looking GETs too: a guestbook's
+   ``GET /sign?comment=``), is sent once with a unique marker appended to its value.
 2. *Discover*: after the first-order pass, one GET baseline per endpoint is replayed and searched
    for the planted markers: a marker that shows up in another page maps its source point to that
    sink (Burp's multi-phase audit, ZAP's persistent XSS rules; detection.md §2).
@@ -64,13 +65,15 @@ class StoredXss:
     async def prime(self, baseline: Baseline, request: Request, points: Points, selected: list[Point],
                     send_all: SendAll) -> int:
         """Plant a marker in each text point of a state-changing baseline; returns requests sent."""
-        if not self.enabled or request.method not in WRITE_METHODS:
+        if not self.enabled or request.method not in (*WRITE_METHODS, "GET"):
             return 0
         attacks = []
         source_key = f"{request.method} {path_template(request.path)}"
         for point in selected:
             if point.kind not in (ValueKind.STRING, ValueKind.NUMBER) or point.role is not Role.VALUE:
                 continue
+            if request.method == "GET" and point.family != "GET":
+                continue  # a GET's path, headers and cookies address or describe; its parameters may be stored
             if (source_key, point.name) in self._primed:
                 continue
             self._primed.add((source_key, point.name))

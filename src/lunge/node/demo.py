@@ -89,7 +89,7 @@ def run_demo(flags: Mapping[str, Any] | None = None, *, console: Console | None 
     started = time.monotonic()
     where = store_settings(flags)
     demo_dir = where.data_dir / "demo"
-    demo_dir.mkdir(parents=True, exist_ok=True)
+    demo_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     db_url = str((flags or {}).get("db") or f"sqlite:///{demo_dir / 'lunge.db'}")
     dns_port = _free_port(socket.SOCK_DGRAM)
     with _shop(dns_port) as shop_url:

@@ -20,6 +20,7 @@ from rich.console import Group
 from rich.table import Table
 
 from lunge.errors import InputFileError, LungeError, SettingError, StoreError
+from lunge.node.display import shown
 from lunge.node.settings import recording_settings, store_settings
 from lunge.record.importers import FORMATS, Imported, Item, Skipped, reader
 from lunge.record.importers.doc import input_error
@@ -168,10 +169,10 @@ def import_table(summary: Mapping[str, Any]) -> Group:
     head.add_column("field")
     head.add_column("value")
     record = summary["record"]
-    head.add_row("record", f"{record['label']}  {record['name']}")
+    head.add_row("record", f"{record['label']}  {shown(record['name'])}")
     if record["build_id"]:
         head.add_row("BUILD_ID", record["build_id"])
-    head.add_row("file", f"{summary['file']} ({summary['format']})")
+    head.add_row("file", f"{shown(summary['file'])} ({summary['format']})")
     head.add_row("baselines", str(summary["baselines"]))
     head.add_row("with recorded response", str(summary["with_response"]))
     head.add_row("skipped", str(summary["skipped"]))
@@ -190,7 +191,7 @@ def _rows(title: str, columns: tuple[str, str], rows: list[tuple[str, str]]) -> 
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(shown(cell) for cell in row))
     return table
 
 

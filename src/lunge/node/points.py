@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 from lunge.errors import InputFileError, MessageError, SettingError
 from lunge.http import Point, Request, parse
 from lunge.http.curl import parse_curl
+from lunge.logs import escape_controls
 
 logger = logging.getLogger(__name__)
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CURL = re.compile(rb"\s*curl(?:\.exe)?\s", re.IGNORECASE)
 
 
@@ -78,17 +78,14 @@ def printable(text: str) -> str:
 
 
 def display_value(value: str, width: int = 60) -> str:
-    """A value for a table cell: control characters escaped (``\\n``, ``\\x00``), cut at ``width``.
+    """A value for a table cell: control characters and bidirectional overrides escaped (``\\n``,
+    ``\\u0000``, ``\\u202e``: :func:`lunge.logs.escape_controls`), cut at ``width``.
 
-    >>> display_value("a\\r\\nb\\x00" + "x" * 80, width=12)
-    'a\\\\r\\\\nb\\\\x00x…'
+    >>> display_value("a\\r\\nb\\x00" + "x" * 80, width=14)
+    'a\\\\r\\\\nb\\\\u0000x…'
     """
-    text = _CONTROL.sub(_escape, printable(value))
+    text = escape_controls(printable(value))
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _escape(match: re.Match[str]) -> str:
-    return repr(match.group(0))[1:-1]
 
 
 def list_points(source: str, *, base_url: str | None = None) -> PointsListing:

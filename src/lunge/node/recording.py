@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import logging
 import signal
 import time
@@ -30,6 +31,7 @@ from rich.table import Table
 from lunge import aio
 from lunge.errors import ConfigError, SettingError
 from lunge.logs import configure_logging
+from lunge.node.display import shown
 from lunge.node.exit import ExitCode
 from lunge.node.records import record_document
 from lunge.node.settings import RecordingSettings, ci_mode, recording_settings, store_settings
@@ -213,8 +215,22 @@ def _announce(settings: RecordingSettings, test_record: TestRecord, ca: CaFiles,
     # http://lunge.ca/ is answered by the forward proxy only: a reverse proxy sends everything on.
     where = "" if settings.reverse else " (or http://lunge.ca/cert.pem through the proxy)"
     logger.info("%s listening on %s:%d; CA certificate: %s%s", mode, settings.bind, port, ca.cert_pem, where)
+    if not _is_loopback(settings.bind):
+        logger.warning("the proxy listens on %s: an open proxy, anyone who reaches this address can send "
+                       "requests through it (and into the record); bind it to 127.0.0.1 unless you mean to",
+                       settings.bind)
     if not settings.upstream_verify:
         logger.warning("the target's TLS certificates are not verified (LUNGE_UPSTREAM_VERIFY=false)")
+
+
+def _is_loopback(bind: str) -> bool:
+    """Whether only this machine can reach the proxy on ``bind`` ("" and 0.0.0.0/:: are every address)."""
+    if bind.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(bind.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 
 async def _wait_for_stop(stop: StopSignal, recorder: Recorder, timeout: float) -> None:
@@ -270,14 +286,14 @@ def _abandon(store: Store, writer: BatchWriter, test_record: TestRecord, problem
 def summary_table(outcome: RecordingOutcome) -> Table:
     """The human summary: totals, then one line per host."""
     stats = outcome.stats
-    table = Table(title=f"TestRecord#{outcome.record.label} {outcome.record.name} "
+    table = Table(title=f"TestRecord#{outcome.record.label} {shown(outcome.record.name)} "
                         f"({outcome.record.baseline_count} baselines, stopped by {outcome.stopped_by})",
                   title_justify="left")
     table.add_column("host")
     for name in outcomes.PER_HOST:
         table.add_column(name.replace("_", " "), justify="right")
     for host, counts in stats["hosts"].items():
-        table.add_row(host, *(str(counts[name]) for name in outcomes.PER_HOST))
+        table.add_row(shown(host), *(str(counts[name]) for name in outcomes.PER_HOST))
     table.add_row("[b]total[/]", *(f"[b]{stats[name]}[/]" for name in outcomes.PER_HOST))
     extra = [f"{name.replace('_', ' ')}: {stats[name]}" for name in outcomes.OUTCOMES
              if name not in outcomes.PER_HOST and stats[name]]

@@ -1,7 +1,7 @@
 """``lunge records`` and ``lunge records show ID``: what the store holds, as data and as tables.
 
-An id that is not an id (``abc``) is bad input (ConfigError, exit 2); a well-formed id that names no
-record is an error (NotFoundError, exit 1), as for ``lunge report``.
+An id that is not an id (``abc``) and a well-formed id that names no record are both bad input
+(ConfigError, exit 2), as for ``lunge report`` and ``lunge test --record``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from typing import Any
 
 from rich.table import Table
 
-from lunge.errors import InputFileError, NotFoundError
+from lunge.errors import ConfigError, InputFileError, NotFoundError
+from lunge.logs import mask_secrets
+from lunge.node.display import shown
 from lunge.node.settings import store_settings
 from lunge.store import Store, open_store
 from lunge.store.models import Baseline, TestRecord, parse_id
@@ -51,7 +53,7 @@ def show_record(ref: str, flags: Mapping[str, Any] | None = None, limit: int = 1
         try:
             record = store.get_record(record_id)
         except NotFoundError as exc:
-            raise NotFoundError(f"no test record {ref}") from exc
+            raise ConfigError(f"RECORD_ID: no test record {ref}; lunge records lists them") from exc
         baselines = [baseline_document(b) for b in _first(store, record_id, limit)]
     finally:
         store.close()
@@ -73,7 +75,7 @@ def baseline_document(baseline: Baseline) -> dict[str, Any]:
         "label": baseline.label,
         "seq": baseline.seq,
         "method": baseline.request.method,
-        "url": baseline.request.url,
+        "url": mask_secrets(baseline.request.url),  # api_key=, access_token= ... as reports and logs show them
         "request_bytes": len(baseline.request.body),
         "status": response.status if response else None,
         "response_bytes": len(response.body) if response else None,
@@ -89,21 +91,22 @@ def records_table(records: list[dict[str, Any]]) -> Table:
     for column in ("id", "name", "BUILD_ID", "state", "baselines", "created"):
         table.add_column(column, justify="right" if column == "baselines" else "left")
     for r in records:
-        table.add_row(r["label"], r["name"], r["build_id"] or "", r["state"], str(r["baselines"]), r["created_at"])
+        table.add_row(r["label"], shown(r["name"]), r["build_id"] or "", r["state"], str(r["baselines"]),
+                      r["created_at"])
     return table
 
 
 def baselines_table(document: dict[str, Any]) -> Table:
     """The table of ``lunge records show``, from :func:`show_record`'s document."""
     record = document["record"]
-    shown, total = len(document["baselines"]), record["baselines"]
-    more = f", first {shown} shown" if shown < total else ""
-    table = Table(title=f"TestRecord#{record['label']} {record['name']} ({record['state']}, "
+    listed, total = len(document["baselines"]), record["baselines"]
+    more = f", first {listed} shown" if listed < total else ""
+    table = Table(title=f"TestRecord#{record['label']} {shown(record['name'])} ({record['state']}, "
                         f"{total} baselines{more})", title_justify="left")
     for column in ("seq", "id", "method", "url", "status", "bytes", "ms"):
         table.add_column(column, justify="right" if column in ("seq", "status", "bytes", "ms") else "left")
     for b in document["baselines"]:
         size = "" if b["response_bytes"] is None else f"{b['response_bytes']}{'+' if b['response_truncated'] else ''}"
-        table.add_row(str(b["seq"]), b["label"], b["method"], b["url"], str(b["status"] or "-"), size,
+        table.add_row(str(b["seq"]), b["label"], shown(b["method"]), shown(b["url"]), str(b["status"] or "-"), size,
                       f"{b['elapsed_ms']:.1f}")
     return table

@@ -12,9 +12,11 @@ from rich.console import Console
 from rich.table import Table
 
 from lunge.checks import load
-from lunge.errors import InputFileError, LungeError, NotFoundError
+from lunge.errors import ConfigError, InputFileError, LungeError, NotFoundError
+from lunge.node.display import shown
+from lunge.node.reporting import comparison_with, write_run_reports
 from lunge.node.settings import store_settings, testing_settings
-from lunge.node.testing import resolve_policy, write_run_reports
+from lunge.node.testing import resolve_policy
 from lunge.policy import BUILTIN, parse_policy
 from lunge.report.document import run_section
 from lunge.store import open_store
@@ -27,14 +29,14 @@ def rerender_reports(run_ref: str | None, flags: Mapping[str, Any]) -> tuple[Tes
     settings = testing_settings(flags)
     store = open_store(store_settings(flags).url)
     try:
-        if run_ref:
+        if run_ref is not None:
             run_id = parse_id(run_ref)
             if run_id is None:
                 raise InputFileError("RUN_ID", "", f"{run_ref!r} is not a run id (e.g. 7 or run_0007)")
             try:
                 run = store.get_run(run_id)
             except NotFoundError as exc:
-                raise LungeError(f"no test run {run_ref}") from exc
+                raise ConfigError(f"RUN_ID: no test run {run_ref}; lunge runs lists them") from exc
         else:
             latest = store.latest_run(settings.build_id)
             if latest is None:
@@ -42,7 +44,9 @@ def rerender_reports(run_ref: str | None, flags: Mapping[str, Any]) -> tuple[Tes
             run = latest
         record = store.get_record(run.record_id)
         findings = list(store.iter_findings(run.id))
-        reports = write_run_reports(store, run, record, findings, settings.report_dir, settings.report_formats)
+        comparison = comparison_with(store, flags.get("compare_to"), run, findings)
+        reports = write_run_reports(store, run, record, findings, settings.report_dir, settings.report_formats,
+                                    comparison)
         return run, record, findings, reports
     finally:
         store.close()
@@ -61,7 +65,7 @@ def runs_table(runs: list[dict[str, Any]]) -> Table:
     for column in ("id", "name", "state", "record", "BUILD_ID", "baselines", "findings", "requests", "finished"):
         table.add_column(column)
     for r in runs:
-        table.add_row(r["label"], r["name"], r["state"], f"rec_{r['record_id']:04d}", r["build_id"] or "",
+        table.add_row(r["label"], shown(r["name"]), r["state"], f"rec_{r['record_id']:04d}", r["build_id"] or "",
                       f"{r['baselines_tested']}/{r['baselines_total']}", str(r["findings_count"]),
                       str(r["requests_sent"]), r["finished_at"] or "")
     return table

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from lunge.engine.oob import OobConfig
 from lunge.errors import SettingError
+from lunge.logs import MASK
 
 _BUILD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 _TRUE = {"1", "true", "yes", "on"}
@@ -26,7 +29,8 @@ DEFAULT_EXCLUDED_EXTENSIONS = (
     "css|js|mjs|map|png|jpg|jpeg|gif|ico|svg|webp|avif|bmp|tif|tiff|woff|woff2|ttf|otf|eot|"
     "mp3|mp4|webm|ogg|wav|avi|mov|pdf|zip|gz|tgz|rar|7z|swf"
 )
-REPORT_FORMATS = ("txt", "json")
+REPORT_FORMATS = ("txt", "json", "html", "sarif", "junit")  # the default; "md" may be asked for too
+_ORIGIN_HELP = "the target's origin, http[s]://HOST[:PORT] (port 1-65535), without path, query or credentials"
 
 
 # ---------------------------------------------------------------------- groups
@@ -88,7 +92,9 @@ class _Source:
         if value is not None:
             return "--" + flag.replace("_", "-"), value
         for name in env_names:
-            if name in self.environ:
+            # An empty variable means the default, for every setting (``LUNGE_UPSTREAM_VERIFY=``
+            # must not turn verification off): CI templates often export variables left blank.
+            if self.environ.get(name, "").strip():
                 return name, self.environ[name]
         return None
 
@@ -102,7 +108,28 @@ def _parse[T](src: _Source, flag: str, env: tuple[str, ...], default: T, convert
     try:
         return convert(raw)
     except (ValueError, TypeError) as exc:
-        raise SettingError(name, raw, allowed) from exc
+        reason = f" ({exc.reason})" if isinstance(exc, Refused) else ""
+        raise SettingError(name, _shown(raw), allowed + reason) from exc
+
+
+class Refused(ValueError):
+    """A value refused with a reason worth showing next to what is allowed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _shown(raw: Any) -> Any:
+    """The value as an error message may show it: credentials in a URL masked, all of them (a
+    user name alone is often a token, as in ``https://TOKEN@host``)."""
+    if not isinstance(raw, str) or "@" not in raw or "://" not in raw:
+        return raw
+    scheme, _, rest = raw.partition("://")
+    authority, slash, path = rest.partition("/")
+    if "@" not in authority:
+        return raw
+    return f"{scheme}://{MASK}@{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def _int_in(low: int, high: int) -> Callable[[Any], int]:
@@ -145,9 +172,32 @@ def _optional_text(raw: Any) -> str | None:
 
 
 def _url(raw: Any) -> str:
+    """An http(s) URL whose host and port are usable (``TEST_RUN_URI``); its scheme, host and port
+    are what the run uses."""
     text = str(raw).strip().rstrip("/")
     if not re.match(r"^https?://[^/\s]+", text):
         raise ValueError(text)
+    parts = urlsplit(text)
+    if not parts.hostname:
+        raise Refused("no host")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise Refused("the port is not a number 1-65535") from exc
+    if port == 0:
+        raise Refused("the port is not a number 1-65535")
+    return text
+
+
+def _origin(raw: Any) -> str:
+    """``scheme://host[:port]`` and nothing else: the upstream of the reverse proxy (``LUNGE_REVERSE``,
+    ``BACKEND``), which forwards each request's own path and query there."""
+    text = _url(raw)
+    parts = urlsplit(text)
+    if "@" in parts.netloc:
+        raise Refused("credentials are not allowed in it; send them in the requests")
+    if parts.path or parts.query or parts.fragment or text.endswith(("?", "#")):
+        raise Refused("a path, query or fragment is not allowed: requests keep their own")
     return text
 
 
@@ -159,9 +209,25 @@ def _data_dir(raw: Any) -> Path:
     """A directory that exists or can be created (lunge keeps its store and CA there)."""
     path = _path(raw)
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        # Only lunge reads it: the store holds recorded credentials, the CA its private key.
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
-        raise ValueError(str(raw)) from exc
+        raise Refused(exc.strerror or str(exc)) from exc
+    return path
+
+
+def _report_dir(raw: Any) -> Path:
+    """A directory lunge can write reports in, created if missing: checked before a run starts,
+    not discovered after it."""
+    path = _path(raw)
+    if path.exists() and not path.is_dir():
+        raise Refused("it is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path, prefix=".lunge-write-check-"):
+            pass
+    except OSError as exc:
+        raise Refused(exc.strerror or str(exc)) from exc
     return path
 
 
@@ -174,7 +240,7 @@ def _processes(raw: Any) -> int:
 
 def _formats(raw: Any) -> tuple[str, ...]:
     items = tuple(f.strip().lower() for f in re.split(r"[,\s]+", str(raw)) if f.strip())
-    if not items or any(f not in REPORT_FORMATS for f in items):
+    if not items or any(f not in (*REPORT_FORMATS, "md") for f in items):
         raise ValueError(raw)
     return items
 
@@ -218,9 +284,9 @@ def recording_settings(flags: Mapping[str, Any] | None = None,
     """The settings of ``lunge record`` / ``CI_MODE=recording``."""
     env = os.environ if environ is None else environ
     src = _Source(flags or {}, env)
-    reverse = _parse(src, "reverse", ("LUNGE_REVERSE",), None, _url, "an http:// or https:// URL of the target")
+    reverse = _parse(src, "reverse", ("LUNGE_REVERSE",), None, _origin, _ORIGIN_HELP)
     if reverse is None and _parse(src, "reverse_proxy", ("REVERSE_PROXY",), False, _bool, "true or false"):
-        reverse = _parse(src, "backend", ("BACKEND",), None, _url, "an http:// or https:// URL of the target")
+        reverse = _parse(src, "backend", ("BACKEND",), None, _origin, _ORIGIN_HELP)
         if reverse is None:
             raise SettingError("BACKEND", env.get("BACKEND", ""),
                                "an http:// or https:// URL (REVERSE_PROXY=true needs it)")
@@ -282,9 +348,10 @@ def testing_settings(flags: Mapping[str, Any] | None = None,
         processes=_parse(src, "processes", ("PROCESSES",), 1, _processes, "an integer 1-256 or auto"),
         stop_on_first_fail=_parse(src, "stop_on_first_fail", ("TEST_RUN_STOP_ON_FIRST_FAIL",), False, _bool,
                                   "true or false"),
-        report_dir=_parse(src, "report_dir", ("REPORT_DIR",), Path("reports"), _path, "a directory path"),
+        report_dir=_parse(src, "report_dir", ("REPORT_DIR",), Path("reports"), _report_dir,
+                          "a directory lunge can create and write in"),
         report_formats=_parse(src, "report_formats", ("REPORT_FORMATS",), REPORT_FORMATS, _formats,
-                              "a comma-separated list of: " + ", ".join(REPORT_FORMATS)),
+                              "a comma-separated list of: " + ", ".join((*REPORT_FORMATS, "md"))),
         verify_tls=_parse(src, "verify_tls", ("LUNGE_VERIFY_TLS",), False, _bool, "true or false"),
         oob=oob_settings(src),
     )

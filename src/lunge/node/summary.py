@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from lunge.node.display import shown
 from lunge.report.document import finding_section, record_section, run_section
 from lunge.store.models import Finding, Severity, TestRecord, TestRun
 
@@ -22,14 +23,14 @@ def print_summary(console: Console, run: TestRun, record: TestRecord, findings: 
     """The end-of-run summary: state, findings by severity, baselines, reasons, reports."""
     state = run.state.value
     console.print(f"\n[{_STATE.get(state, 'bold')}]TestRun#{run.label} {state}[/]  "
-                  f"{run.name} — record {record.label} '{record.name}', policy {run.policy_name}")
+                  f"{shown(run.name)} — record {record.label} '{shown(record.name)}', policy {shown(run.policy_name)}")
     if run.error:
-        console.print(f"[magenta]{run.error}[/]")
+        console.print(f"[magenta]{shown(run.error)}[/]")
     console.print(_totals(run, findings))
     if findings:
         console.print(findings_table(findings))
     for path in reports:
-        console.print(f"report: {path}", highlight=False)
+        console.print(f"report: {shown(path)}", highlight=False)
 
 
 def _totals(run: TestRun, findings: list[Finding]) -> Table:
@@ -47,7 +48,7 @@ def _totals(run: TestRun, findings: list[Finding]) -> Table:
     table.add_row("  tested", str(run.baselines_tested))
     table.add_row("  not tested", str(run.baselines_not_tested))
     for reason, count in sorted((run.stats.get("not_tested_reasons") or {}).items(), key=lambda kv: -kv[1]):
-        table.add_row(f"    [dim]{reason}[/]", str(count))
+        table.add_row(f"    [dim]{shown(reason)}[/]", str(count))
     if isinstance(coverage, float):
         table.add_row("replay coverage", f"{coverage:.0%}")
     table.add_row("requests sent", str(run.requests_sent))
@@ -74,8 +75,8 @@ def findings_table(findings: list[Finding]) -> Table:
     for column in ("severity", "check", "request", "point", "payload", "confidence"):
         table.add_column(column, overflow="fold")
     for f in findings:
-        table.add_row(f"[{_STYLE[f.severity.value]}]{f.severity.value}[/]", f.check_id, f"{f.method} {f.url}",
-                      f.point, repr(f.payload)[:60], f.confidence.value)
+        table.add_row(f"[{_STYLE[f.severity.value]}]{f.severity.value}[/]", shown(f.check_id),
+                      shown(f"{f.method} {f.url}"), shown(f.point), shown(repr(f.payload)[:60]), f.confidence.value)
     return table
 
 

@@ -11,24 +11,23 @@ import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from lunge import __version__, aio
+from lunge import aio
 from lunge.checks import Registry, load
 from lunge.engine.oob import OobConfig
 from lunge.engine.runner import Events, RunConfig, RunEngine
 from lunge.engine.runner import Progress as RunProgress
 from lunge.errors import ConfigError, LungeError, NotFoundError
-from lunge.node import parallel
+from lunge.node import parallel, reporting
+from lunge.node.display import shown
 from lunge.node.exit import ExitCode
 from lunge.node.settings import TestingSettings, store_settings, testing_settings
 from lunge.policy import TestPolicy, load_policy
-from lunge.report import ReportInput, write_reports
 from lunge.store import Store, open_store
 from lunge.store.models import Finding, RunState, TestRecord, TestRun
 
@@ -58,8 +57,8 @@ def choose_record(store: Store, settings: TestingSettings) -> TestRecord:
         try:
             return store.get_record(settings.record_id)
         except NotFoundError as exc:
-            raise LungeError(f"no test record rec_{settings.record_id:04d} (TEST_RECORD_ID or --record); "
-                             "lunge records lists them") from exc
+            raise ConfigError(f"no test record rec_{settings.record_id:04d} (TEST_RECORD_ID or --record); "
+                              "lunge records lists them") from exc
     record = store.latest_record(settings.build_id)
     if record is None:
         scope = f" for BUILD_ID={settings.build_id}" if settings.build_id else ""
@@ -103,7 +102,9 @@ def run_testing(flags: Mapping[str, Any] | None = None, *, console: Console | No
                            stop_on_first_fail=settings.stop_on_first_fail, oob=_oob_config(settings))
         final = _execute(store, run, config, settings, console, quiet=json_output)
         findings = list(store.iter_findings(final.id))
-        reports = write_run_reports(store, final, record, findings, settings.report_dir, settings.report_formats)
+        final, comparison = reporting.compare_run(store, final, findings, policy, flags.get("compare_to"))
+        reports = write_run_reports(store, final, record, findings, settings.report_dir, settings.report_formats,
+                                    comparison)
         return TestOutcome(final, record, findings, reports, exit_code_for(final.state))
     finally:
         store.close()
@@ -138,11 +139,7 @@ async def _with_signals(engine: RunEngine) -> TestRun:
             loop.remove_signal_handler(sig)
 
 
-def write_run_reports(store: Store, run: TestRun, record: TestRecord, findings: list[Finding], directory: Path,
-                      formats: tuple[str, ...]) -> list[Path]:
-    data = ReportInput(run, record, findings, (), __version__)
-    stamp = int((run.finished_at or datetime.now(UTC)).timestamp())
-    return write_reports(data, directory, formats, stamp, lambda: store.iter_test_sets(run.id))
+write_run_reports = reporting.write_run_reports
 
 
 class _LiveProgress:
@@ -175,5 +172,5 @@ class _LiveProgress:
 
     def finding(self, finding: Finding) -> None:
         self.progress.console.print(
-            f"[bold red]{finding.severity.value.upper()}[/] {finding.title}: {finding.method} {finding.url} "
-            f"[dim]({finding.point})[/]", highlight=False)
+            f"[bold red]{finding.severity.value.upper()}[/] {shown(finding.title)}: "
+            f"{shown(finding.method)} {shown(finding.url)} [dim]({shown(finding.point)})[/]", highlight=False)

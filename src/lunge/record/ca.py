@@ -90,7 +90,7 @@ def generated_ca(confdir: Path) -> CaFiles:
 
 
 def _create_atomically(confdir: Path) -> None:
-    confdir.parent.mkdir(parents=True, exist_ok=True)
+    confdir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the data directory: lunge's only
     staging = Path(tempfile.mkdtemp(prefix=".ca-", dir=confdir.parent))
     try:
         CertStore.create_store(staging, CONF_BASENAME, KEY_SIZE, organization=CA_ORGANIZATION, cn=CA_COMMON_NAME)

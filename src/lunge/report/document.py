@@ -6,26 +6,86 @@ Its JSON form is the ``.json`` report; its schema is ``docs/report.schema.json``
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lunge.store.models import Finding, Severity, TestRecord, TestRun, TestSet, TestSetStatus
+from lunge.logs import mask_secrets
+from lunge.report.diff import Comparison
+from lunge.store.models import Baseline, Finding, Severity, TestRecord, TestRun, TestSet, TestSetStatus
 
 REPORT_VERSION = 1
 SEVERITY_ORDER = [s.value for s in reversed(Severity)]
 
 
 @dataclass(frozen=True, slots=True)
+class Rule:
+    """What a report says about one check: SARIF's rule, the HTML report's help text.
+
+    ``family`` is the check's kind (FAST's type code): the JUnit report has a test case per
+    baseline and family."""
+
+    id: str
+    title: str
+    family: str
+    severity: str
+    cwe: int
+    description: str
+    remediation: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ReportInput:
-    """What a report is made from (read from the store by the caller)."""
+    """What a report is made from (read from the store by the caller).
+
+    ``rules`` are the run's checks; ``baselines`` gives a fresh iterator of the record's baselines
+    in id order (the HTML and JUnit reports name each baseline's endpoint; streamed, never all held);
+    ``comparison`` is the diff against an earlier run's findings, when one was asked for."""
 
     run: TestRun
     record: TestRecord
     findings: list[Finding]
     test_sets: Iterable[TestSet]
     tool_version: str
+    rules: tuple[Rule, ...] = ()
+    baselines: Callable[[], Iterable[Baseline]] | None = None
+    comparison: Comparison | None = None
+
+    def rule_for(self, finding: Finding) -> Rule:
+        """The finding's check as a rule (made from the finding itself for a check the run no
+        longer names, e.g. a plugin that was uninstalled before ``lunge report``)."""
+        for rule in self.rules:
+            if rule.id == finding.check_id:
+                return rule
+        return Rule(finding.check_id, finding.title, finding.check_id.split("-")[0], finding.severity.value,
+                    finding.cwe, finding.title)
+
+    def all_rules(self) -> list[Rule]:
+        """The run's rules and one for each finding's check that is not among them."""
+        rules = {rule.id: rule for rule in self.rules}
+        for finding in self.findings:
+            rules.setdefault(finding.check_id, self.rule_for(finding))
+        return list(rules.values())
+
+
+def endpoint(baseline: Baseline | None, baseline_id: int) -> str:
+    """``GET http://app/path?x=1`` of a baseline, or its id when the record no longer has it."""
+    if baseline is None:
+        return f"bl_{baseline_id}"
+    return f"{baseline.request.method} {baseline.request.url}"
+
+
+def with_baselines(test_sets: Iterable[TestSet], baselines: Iterable[Baseline] | None
+                   ) -> Iterator[tuple[TestSet, Baseline | None]]:
+    """Each test set with its baseline, by a merge of two id-ordered streams (the store gives test
+    sets by baseline id and baselines by seq, which follows id): flat memory for any record."""
+    source = iter(baselines) if baselines is not None else iter(())
+    current = next(source, None)
+    for test_set in test_sets:
+        while current is not None and current.id < test_set.baseline_id:
+            current = next(source, None)
+        yield test_set, current if current is not None and current.id == test_set.baseline_id else None
 
 
 def _time(value: datetime | None) -> str | None:
@@ -39,7 +99,7 @@ def run_section(run: TestRun) -> dict[str, Any]:
     return {
         "id": run.id, "label": run.label, "name": run.name, "description": run.description,
         "state": run.state.value, "error": run.error, "record_id": run.record_id, "build_id": run.build_id,
-        "target": run.target,
+        "target": mask_secrets(run.target) if run.target else run.target,
         "policy": run.policy_name, "created_at": _time(run.created_at), "started_at": _time(run.started_at),
         "finished_at": _time(run.finished_at), "duration_s": duration, "requests_sent": run.requests_sent,
         "baselines_total": run.baselines_total, "baselines_tested": run.baselines_tested,
@@ -91,4 +151,4 @@ def head(data: ReportInput, statuses: Counter[str]) -> dict[str, Any]:
         "record": record_section(data.record),
         "summary": summary(data.findings, statuses),
         "findings": [finding_section(f) for f in data.findings],
-    }
+    } | ({"comparison": data.comparison.summary()} if data.comparison is not None else {})

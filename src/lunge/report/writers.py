@@ -1,12 +1,15 @@
-"""Writing reports to ``REPORT_DIR``: ``<run name>.<unix time>.<format>`` as FAST named them.
+"""Writing reports to ``REPORT_DIR``: ``<run name>.<unix time>.<extension>`` as FAST named them.
 
 The JSON report is complete (every baseline's outcome, every finding with its evidence) and is
 written as a stream, so a run over 100k baselines never holds them all. The TXT report is brief:
-the result, the baseline counts and the findings.
+the result, the baseline counts and the findings. The other formats have a module each: ``html``
+(:mod:`lunge.report.html`), ``sarif`` (:mod:`lunge.report.sarif`), ``junit``
+(:mod:`lunge.report.junit`, written as ``.junit.xml``) and ``md`` (:mod:`lunge.report.markdown`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import Counter
@@ -14,11 +17,21 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from lunge.logs import escape_controls
 from lunge.report.document import ReportInput, finding_section, head, run_section, test_set_section
+from lunge.report.html import write_html
+from lunge.report.junit import write_junit
+from lunge.report.markdown import write_markdown
+from lunge.report.sarif import write_sarif
 from lunge.store.models import Finding, TestSet
 
-FORMATS = ("txt", "json")
+# A format's file extension, where it is not the format's name (CI tools look for *.junit.xml / *.xml).
+EXTENSIONS = {"junit": "junit.xml"}
 _UNSAFE = re.compile(r"[\x00-\x1f/\\:*?\"<>|]+")
+# A file name is at most 255 bytes (NAME_MAX on Linux and macOS); the unix time and the format
+# take about 20 of them. A longer run name is cut and keeps a hash of the full name (which stays
+# whole inside the report), so two long names sharing their start do not write the same files.
+_NAME_BYTES = 160
 
 
 def report_stem(run_name: str, unix_time: int) -> str:
@@ -26,8 +39,28 @@ def report_stem(run_name: str, unix_time: int) -> str:
 
     >>> report_stem("TestRun Nov 23 18:00 UTC", 1763920800)
     'TestRun Nov 23 18_00 UTC.1763920800'
+    >>> len(report_stem("é" * 300, 1763920800).encode())
+    170
     """
-    return f"{_UNSAFE.sub('_', run_name).strip() or 'run'}.{unix_time}"
+    name = _UNSAFE.sub("_", run_name).strip() or "run"
+    if _size(name) > _NAME_BYTES:
+        digest = hashlib.sha256(run_name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+        name = _cut(name, _NAME_BYTES - len(digest) - 1).rstrip() + "~" + digest
+    return f"{name}.{unix_time}"
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _cut(text: str, limit: int) -> str:
+    """The longest start of ``text`` within ``limit`` bytes, never half a character."""
+    size = 0
+    for at, char in enumerate(text):
+        size += _size(char)
+        if size > limit:
+            return text[:at]
+    return text
 
 
 def write_reports(data: ReportInput, directory: Path, formats: Iterable[str], unix_time: int,
@@ -38,7 +71,7 @@ def write_reports(data: ReportInput, directory: Path, formats: Iterable[str], un
     stem = report_stem(data.run.name, unix_time)
     written = []
     for fmt in formats:
-        path = directory / f"{stem}.{fmt}"
+        path = directory / f"{stem}.{EXTENSIONS.get(fmt, fmt)}"
         sets = test_sets_factory() if test_sets_factory is not None else data.test_sets
         with path.open("w", encoding="utf-8") as out:
             WRITERS[fmt](data, sets, out)
@@ -52,12 +85,19 @@ def write_json(data: ReportInput, test_sets: Iterable[TestSet], out: IO[str]) ->
     first = True
     for test_set in test_sets:
         statuses[test_set.status.value] += 1
-        out.write(("\n    " if first else ",\n    ") + json.dumps(test_set_section(test_set), ensure_ascii=False))
+        out.write(("\n    " if first else ",\n    ") + _json(test_set_section(test_set)))
         first = False
     out.write("\n  ],\n")
-    body = json.dumps(head(data, statuses), indent=2, ensure_ascii=False, default=str)
+    body = _json(head(data, statuses), indent=2)
     out.write(body[1:].lstrip("\n"))  # the rest of the object, after its opening brace
     out.write("\n")
+
+
+def _json(value: Any, indent: int | None = None) -> str:
+    """JSON text with control characters and bidirectional overrides as JSON escapes: the values
+    are unchanged, and none of those characters is raw in the file (a ``cat`` of the report, an
+    editor showing reversed evidence)."""
+    return escape_controls(json.dumps(value, indent=indent, ensure_ascii=False, default=str), keep="\n")
 
 
 def write_txt(data: ReportInput, test_sets: Iterable[TestSet], out: IO[str]) -> None:
@@ -67,7 +107,7 @@ def write_txt(data: ReportInput, test_sets: Iterable[TestSet], out: IO[str]) -> 
         "TESTRUN RESULTS",
         f"{data.run.name} ({data.run.label}) result - {data.run.state.value}",
         f"record: {data.record.name} ({data.record.label})   policy: {data.run.policy_name}   "
-        f"target: {data.run.target or 'as recorded'}",
+        f"target: {run['target'] or 'as recorded'}",
     ]
     if data.run.error:
         lines.append(f"error: {data.run.error}")
@@ -86,7 +126,7 @@ def write_txt(data: ReportInput, test_sets: Iterable[TestSet], out: IO[str]) -> 
     lines += ["", f"FOUND {len(data.findings)} VULNS:" if data.findings else "NO VULNERABILITIES FOUND"]
     for finding in data.findings:
         lines += _finding_lines(finding)
-    out.write("\n".join(lines) + "\n")
+    out.write("\n".join(escape_controls(line) for line in lines) + "\n")
 
 
 def _finding_lines(finding: Finding) -> list[str]:
@@ -107,4 +147,9 @@ def _finding_lines(finding: Finding) -> list[str]:
 WRITERS: dict[str, Callable[[ReportInput, Iterable[TestSet], IO[str]], None]] = {
     "json": write_json,
     "txt": write_txt,
+    "html": write_html,
+    "sarif": write_sarif,
+    "junit": write_junit,
+    "md": write_markdown,
 }
+FORMATS = tuple(WRITERS)

@@ -118,3 +118,7 @@ class Store(Protocol):
     def iter_findings(self, run_id: int) -> Iterator[Finding]:
         """The run's findings, most severe first, then in the order they were found."""
         ...
+
+    def get_finding(self, finding_id: int) -> Finding:
+        """One finding by id (``lunge reproduce``). Raises NotFoundError."""
+        ...

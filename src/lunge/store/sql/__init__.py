@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 
+from lunge.errors import StoreError, StoreUnavailableError
 from lunge.store.base import Store
 from lunge.store.sql.engine import connect
 from lunge.store.sql.migrate import migrate
@@ -42,8 +43,9 @@ def open_store(url: str) -> Store:
     ``postgresql+psycopg://user:password@host:5432/db`` (``postgresql://`` means the same).
 
     Raises :class:`~lunge.errors.SettingError` for a URL lunge cannot use and
-    :class:`~lunge.errors.StoreError` when the database is unreachable (the message names the URL,
-    password masked) or its schema is newer than this lunge.
+    :class:`~lunge.errors.StoreUnavailableError` (a StoreError and a ConfigError: exit 2) when the
+    database is unreachable or not a database (the message names the URL, password masked) or its
+    schema is newer than this lunge.
 
     >>> import tempfile, pathlib
     >>> store = open_store(f"sqlite:///{pathlib.Path(tempfile.mkdtemp()) / 'sub' / 'lunge.db'}")
@@ -51,9 +53,19 @@ def open_store(url: str) -> Store:
     'rec_0001'
     >>> store.close()
     """
-    db = connect(url)
+    try:
+        db = connect(url)
+    except StoreUnavailableError:
+        raise
+    except StoreError as exc:
+        raise StoreUnavailableError(f"LUNGE_DB: {exc}") from exc
     try:
         migrate(db)
+    except StoreError as exc:
+        db.close()
+        if isinstance(exc, StoreUnavailableError):
+            raise
+        raise StoreUnavailableError(f"LUNGE_DB: {exc}") from exc
     except BaseException:
         db.close()
         raise

@@ -11,6 +11,7 @@ PostgreSQL runs with the server's defaults.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -166,12 +167,26 @@ def _sqlite_engine(url: URL, label: str) -> Engine:
         raise SettingError("LUNGE_DB", label, f"?synchronous= one of {', '.join(SYNCHRONOUS)}")
     path = Path(url.database or "").expanduser()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"database {label}: cannot create the directory {path.parent}: {exc.strerror}") from exc
+    try:
+        _create_private(path)
+    except OSError as exc:
+        raise StoreError(f"database {label}: cannot create the file {path}: {exc.strerror}") from exc
     engine = create_engine(url.difference_update_query(["synchronous"]).set(database=str(path)))
     _install_sqlite_hooks(engine, synchronous)
     return engine
+
+
+def _create_private(path: Path) -> None:
+    """Create the SQLite file, if it does not exist, readable by its owner only: it holds recorded
+    requests with their credentials. SQLite gives its -wal and -shm files the database file's
+    permissions (``robust_open`` in its unix VFS), so they are private too."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return
 
 
 def _install_sqlite_hooks(engine: Engine, synchronous: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import RowMapping, Select, and_, insert, or_, select
 
+from lunge.errors import NotFoundError
 from lunge.store.models import Confidence, Finding, NewFinding, Severity
 from lunge.store.sql.engine import PAGE_SIZE, Database
 from lunge.store.sql.schema import findings
@@ -33,6 +34,13 @@ class Findings:
         with self._db.write() as conn:
             ids = [int(row.id) for row in conn.execute(stmt, rows)]
         return [_stored(item, id_, now) for item, id_ in zip(items, ids, strict=True)]
+
+    def get_finding(self, finding_id: int) -> Finding:
+        with self._db.read() as conn:
+            row = conn.execute(select(findings).where(findings.c.id == finding_id)).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no finding fnd_{finding_id}")
+        return _finding(row)
 
     def iter_findings(self, run_id: int) -> Iterator[Finding]:
         rank, id_ = findings.c.severity_rank, findings.c.id

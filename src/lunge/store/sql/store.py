@@ -114,3 +114,7 @@ class SqlStore:
 
     def iter_findings(self, run_id: int) -> Iterator[Finding]:
         return self._findings.iter_findings(run_id)
+
+    def get_finding(self, finding_id: int) -> Finding:
+        """Raises NotFoundError."""
+        return self._findings.get_finding(finding_id)

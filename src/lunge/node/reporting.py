@@ -1,0 +1,89 @@
+"""Writing a run's reports from the store: what the report writers need besides the run and its
+findings (the checks as rules, the record's baselines, the diff against an earlier run), and
+choosing that earlier run (``--compare-to RUN_ID|latest``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lunge import __version__
+from lunge.checks import load
+from lunge.errors import LungeError, NotFoundError, SettingError
+from lunge.policy import DEFAULT_CHECKS, TestPolicy
+from lunge.report import Comparison, ReportInput, Rule, compare, write_reports
+from lunge.store import Store
+from lunge.store.models import Baseline, Finding, RunState, TestRecord, TestRun, parse_id
+
+_COMPARABLE = (RunState.PASSED, RunState.FAILED)  # runs that finished testing every baseline
+
+
+def rules_for(run: TestRun) -> tuple[Rule, ...]:
+    """The checks the run's policy named, as report rules (every known check when the policy's
+    names no longer resolve, e.g. a plugin was removed)."""
+    registry = load()
+    names = (run.stats.get("policy") or {}).get("checks") or list(DEFAULT_CHECKS)
+    try:
+        checks = registry.select(names)
+    except KeyError:
+        checks = list(registry)
+    return tuple(Rule(c.id, c.title, c.kind, c.severity.value, c.cwe, c.description, c.remediation) for c in checks)
+
+
+def previous_run(store: Store, spec: str, current: TestRun) -> TestRun:
+    """The run ``spec`` names (an id such as 7 or run_0007), or for ``latest`` the newest run
+    before ``current`` that finished (passed or failed), of the same BUILD_ID when it has one."""
+    if spec.strip().lower() == "latest":
+        candidates = [r for r in store.list_runs(1000) if r.id != current.id and r.state in _COMPARABLE]
+        same_build = [r for r in candidates if current.build_id and r.build_id == current.build_id]
+        if not candidates:
+            raise NotFoundError("no earlier finished run to compare with")
+        return (same_build or candidates)[0]
+    run_id = parse_id(spec)
+    if run_id is None:
+        raise SettingError("--compare-to", spec, "a run id such as 7 or run_0007, or latest")
+    try:
+        return store.get_run(run_id)
+    except NotFoundError as exc:
+        raise LungeError(f"--compare-to {spec}: no such test run (lunge runs lists them)") from exc
+
+
+def comparison_with(store: Store, spec: str | None, run: TestRun, findings: Iterable[Finding]) -> Comparison | None:
+    """The diff of ``run`` against the run ``spec`` names; None without ``spec`` or, for ``latest``,
+    when no earlier run finished (the first build: every finding is new, as without a diff)."""
+    if not spec:
+        return None
+    try:
+        previous = previous_run(store, spec, run)
+    except NotFoundError:
+        return None
+    return compare(previous, store.iter_findings(previous.id), findings)
+
+
+def write_run_reports(store: Store, run: TestRun, record: TestRecord, findings: list[Finding], directory: Path,
+                      formats: tuple[str, ...], comparison: Comparison | None = None) -> list[Path]:
+    """Every requested report of ``run``, streaming its test sets and the record's baselines."""
+
+    def baselines() -> Iterable[Baseline]:
+        return store.iter_baselines(record.id)
+
+    data = ReportInput(run, record, findings, (), __version__, rules=rules_for(run), baselines=baselines,
+                       comparison=comparison)
+    stamp = int((run.finished_at or datetime.now(UTC)).timestamp())
+    return write_reports(data, directory, formats, stamp, lambda: store.iter_test_sets(run.id))
+
+
+def compare_run(store: Store, run: TestRun, findings: list[Finding], policy: TestPolicy, spec: str | None
+                ) -> tuple[TestRun, Comparison | None]:
+    """The diff ``--compare-to`` asks for (``latest`` by default under ``fail_on: new``), and the
+    run's final state under ``fail_on: new``: a run that failed on findings passes when every
+    finding that fails the build was already in the earlier run."""
+    comparison = comparison_with(store, spec or ("latest" if policy.fail_on_new else None), run, findings)
+    if not policy.fail_on_new or comparison is None or run.state is not RunState.FAILED:
+        return run, comparison
+    new_failing = [f for f in comparison.new if policy.fails(f.severity, f.confidence)]
+    stats = {"fail_on_new": {"compared_with": comparison.previous.label, "new_failing_findings": len(new_failing)}}
+    if new_failing:
+        return store.update_run(run.id, stats=stats), comparison
+    return store.update_run(run.id, state=RunState.PASSED, stats=stats), comparison

@@ -1,0 +1,59 @@
+"""Stored XSS through a safe-looking GET: a guestbook signed with ``GET /sign?comment=`` shows the
+comment, unescaped, on another page. The engine primes GET query parameters as it primes POST fields,
+finds the marker on the other page, and attacks the source; the escaping twin stays silent."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from aiohttp import web
+
+from lunge.checks import load
+from lunge.engine.runner import RunConfig, RunEngine
+from lunge.http import Request
+from lunge.policy import BUILTIN
+from lunge.store import open_store
+from lunge.store.models import NewBaseline
+
+PAGE = "<html><body><h1>Guestbook</h1>{}</body></html>"
+
+
+def _app() -> web.Application:
+    books: dict[str, list[str]] = {"": ["Lovely place."], "/safe": ["Lovely place."]}
+    app = web.Application()
+
+    def sign(prefix: str) -> web.RouteDef:
+        async def handler(request: web.Request) -> web.Response:
+            books[prefix].append(request.query.get("comment", ""))
+            del books[prefix][:-5]  # the five newest
+            return web.Response(text=PAGE.format("<p>Thanks for signing.</p>"), content_type="text/html")
+        return web.get(f"{prefix}/sign", handler)
+
+    def view(prefix: str) -> web.RouteDef:
+        async def handler(request: web.Request) -> web.Response:
+            shown = books[prefix] if not prefix else [html.escape(c) for c in books[prefix]]
+            return web.Response(text=PAGE.format("".join(f"<p>{c}</p>" for c in shown)), content_type="text/html")
+        return web.get(f"{prefix}/book", handler)
+
+    app.add_routes([sign(""), view(""), sign("/safe"), view("/safe")])
+    return app
+
+
+async def test_a_comment_stored_through_a_get_is_found(tmp_path: Path, loopback) -> None:
+    server = await loopback(_app())
+    store = open_store(f"sqlite:///{tmp_path / 'lunge.db'}")
+    try:
+        record = store.create_record("guestbook")
+        targets = ("/sign?comment=hello", "/book", "/safe/sign?comment=hello", "/safe/book")
+        store.add_baselines([NewBaseline(record.id, Request.from_url(server.url + t), None) for t in targets])
+        store.close_record(record.id)
+        policy = BUILTIN["default"]
+        run = store.create_run(name="guestbook", record_id=record.id, policy_name=policy.name)
+        config = RunConfig(policy=policy, checks=tuple(load().select(["xss"])), workers=4)
+        final = await RunEngine(store, run, config).execute()
+        findings = list(store.iter_findings(final.id))
+    finally:
+        store.close()
+    found = {(f.url.split(str(server.port), 1)[1].partition("?")[0], f.point, f.check_id) for f in findings}
+    assert found == {("/sign", "GET_comment_value", "xss-stored")}

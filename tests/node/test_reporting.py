@@ -1,0 +1,105 @@
+"""Build over build: choosing the earlier run, the diff in the reports, ``fail_on: new``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lunge.cli import main
+from lunge.errors import ConfigError, NotFoundError
+from lunge.http import Request, Response
+from lunge.node.reporting import compare_run, previous_run
+from lunge.policy import BUILTIN, parse_policy
+from lunge.store import open_store
+from lunge.store.models import Confidence, NewBaseline, NewFinding, RunState, Severity
+
+
+def _finding(run_id: int, baseline_id: int, fingerprint: str, severity: Severity = Severity.HIGH) -> NewFinding:
+    return NewFinding(run_id, baseline_id, "sqli", "SQL injection", severity, 89, Confidence.FIRM, "GET",
+                      "http://app/p?id=1", f"GET_{fingerprint}_value", "1'", "GET /p?id=1' HTTP/1.1\r\n\r\n", 500,
+                      "HTTP/1.1 500\n\nnear \"'\": syntax error", "syntax error", "twice", fingerprint)
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    s = open_store(f"sqlite:///{tmp_path / 'lunge.db'}")
+    yield s
+    s.close()
+
+
+def _runs(store, first: list[str], second: list[str], build_id: str | None = "42"):
+    record = store.create_record("rec", build_id=build_id)
+    store.add_baselines([NewBaseline(record.id, Request.from_url("http://app/p?id=1"), Response(200, body=b"ok"))])
+    store.close_record(record.id)
+    runs = []
+    for fingerprints in (first, second):
+        run = store.create_run(name="run", record_id=record.id, policy_name="default", build_id=build_id)
+        store.add_findings([_finding(run.id, 1, fp) for fp in fingerprints])
+        runs.append(store.update_run(run.id, state=RunState.FAILED if fingerprints else RunState.PASSED,
+                                     findings_count=len(fingerprints)))
+    return runs
+
+
+def test_latest_is_the_newest_finished_run_of_the_same_build(store) -> None:
+    first, second = _runs(store, ["a"], ["a", "b"])
+    other = store.create_run(name="other build", record_id=first.record_id, policy_name="default", build_id="7")
+    store.update_run(other.id, state=RunState.PASSED)
+    errored = store.create_run(name="errored", record_id=first.record_id, policy_name="default", build_id="42")
+    store.update_run(errored.id, state=RunState.ERROR)
+    assert previous_run(store, "latest", second).id == first.id
+    assert previous_run(store, "run_0001", second).id == first.id
+    with pytest.raises(ConfigError):
+        previous_run(store, "yesterday", second)
+
+
+def test_latest_without_an_earlier_finished_run_is_not_found(tmp_path: Path) -> None:
+    s = open_store(f"sqlite:///{tmp_path / 'first.db'}")
+    try:
+        current, unfinished = _runs(s, ["a"], [])
+        s.update_run(unfinished.id, state=RunState.RUNNING)
+        with pytest.raises(NotFoundError):  # the first build: no other run finished
+            previous_run(s, "latest", current)
+    finally:
+        s.close()
+
+
+def test_fail_on_new_passes_a_build_whose_findings_were_all_there_before(store) -> None:
+    first, second = _runs(store, ["a", "b"], ["a"])
+    policy = parse_policy("name: p\nfail_on: new\n")
+    final, comparison = compare_run(store, second, list(store.iter_findings(second.id)), policy, None)
+    assert comparison is not None and comparison.previous.id == first.id
+    assert [f.fingerprint for f in comparison.fixed] == ["b"] and comparison.new == ()
+    assert final.state is RunState.PASSED and store.get_run(second.id).state is RunState.PASSED
+    assert final.stats["fail_on_new"] == {"compared_with": "run_0001", "new_failing_findings": 0}
+
+
+def test_fail_on_new_fails_on_a_new_finding(store) -> None:
+    _, second = _runs(store, ["a"], ["a", "c"])
+    policy = parse_policy("name: p\nfail_on: new\n")
+    final, comparison = compare_run(store, second, list(store.iter_findings(second.id)), policy, None)
+    assert comparison is not None and [f.fingerprint for f in comparison.new] == ["c"]
+    assert final.state is RunState.FAILED and final.stats["fail_on_new"]["new_failing_findings"] == 1
+
+
+def test_without_fail_on_new_the_state_stays_and_no_diff_unless_asked(store) -> None:
+    _, second = _runs(store, ["a"], ["a"])
+    findings = list(store.iter_findings(second.id))
+    assert compare_run(store, second, findings, BUILTIN["default"], None) == (second, None)
+    final, comparison = compare_run(store, second, findings, BUILTIN["default"], "latest")
+    assert final.state is RunState.FAILED and comparison is not None and len(comparison.still_present) == 1
+
+
+def test_lunge_report_compare_to_writes_the_diff(store, tmp_path: Path) -> None:
+    _runs(store, ["a", "b"], ["a", "c"])
+    code = main(["report", "run_0002", "--compare-to", "latest", "--db", f"sqlite:///{tmp_path / 'lunge.db'}",
+                 "--report-dir", str(tmp_path / "reports"), "--report-formats", "json,md,html"])
+    assert code == 1
+    files = {p.suffix: p for p in (tmp_path / "reports").iterdir()}
+    document = json.loads(files[".json"].read_text())
+    assert document["comparison"]["new"] == 1 and document["comparison"]["fixed"] == 1
+    assert "1 new, 1 still present, 1 fixed" in files[".md"].read_text()
+    assert "Compared with run_0001" in files[".html"].read_text()
+    assert main(["report", "run_0002", "--compare-to", "nope", "--db", f"sqlite:///{tmp_path / 'lunge.db'}",
+                 "--report-dir", str(tmp_path / "reports")]) == 2
