@@ -93,9 +93,67 @@ def test_builtin_policy_as_yaml_reads_back_as_the_same_policy(name: str) -> None
     assert parse_policy(text, f"{name}.yaml").summary() == BUILTIN[name].summary()
 
 
+def test_passive_rules_and_whether_they_fail_the_build() -> None:
+    default = parse_policy("name: p\n")
+    assert default.passive and not default.fail_on_passive
+    policy = parse_policy("name: p\npassive: false\nfail_on: {severity: info, passive: true}\n")
+    assert not policy.passive and policy.fail_on_passive
+    assert policy.summary()["passive"] is False and policy.summary()["fail_on"]["passive"] is True
+    with pytest.raises(PolicyError, match="passive"):
+        parse_policy("name: p\npassive: sometimes\n")
+
+
+def test_the_fuzzer_is_off_in_default_on_in_full_and_set_by_the_policy() -> None:
+    assert "anomaly" not in BUILTIN["default"].checks and "anomaly" in BUILTIN["full"].checks
+    policy = parse_policy("""\
+name: fuzz
+checks: [anomaly]
+fuzzer:
+  payloads: [{insert: random, size: 10}, {replace: last, size: 1}]
+  anomaly_if: {status_class: false, length_diff: 50, time_diff: 2, dom_diff: 3, body: 'Exception'}
+  not_anomaly_if: {status: [400], body: 'maintenance'}
+  stop_if: {anomalies: 1, timeouts: 2}
+  budget: 20
+""")
+    f = policy.fuzzer
+    assert [(p.action, p.where, p.size) for p in f.payloads] == [("insert", "random", 10), ("replace", "last", 1)]
+    assert (f.status_class, f.length_diff, f.time_diff, f.dom_diff, f.body) == (False, 50, 2.0, 3, "Exception")
+    assert (f.ignore_status, f.ignore_body, f.max_anomalies, f.max_timeouts, f.budget) == ((400,), "maintenance",
+                                                                                           1, 2, 20)
+    assert policy.summary()["fuzzer"]["payloads"] == [{"insert": "random", "size": 10}, {"replace": "last", "size": 1}]
+    for bad, where in (("{payloads: [{insert: middle}]}", "fuzzer.payloads.0.insert"),
+                       ("{payloads: [{size: 3}]}", "fuzzer.payloads.0"),
+                       ("{payloads: [{insert: end, size: 256}]}", "fuzzer.payloads.0.size"),
+                       ("{budget: 0}", "fuzzer.budget"), ("{anomaly_if: {body: '('}}", "fuzzer.anomaly_if.body")):
+        with pytest.raises(PolicyError, match=where.replace(".", r"\.")):
+            parse_policy(f"name: p\nfuzzer: {bad}\n")
+
+
+def test_error_rules_of_a_policy() -> None:
+    default = BUILTIN["default"]
+    assert (default.max_error_ratio, default.unreachable_after) == (0.05, 10.0)
+    policy = parse_policy("name: lax\nmax_error_ratio: 0.2\nunreachable_after: 30\n", "lax.yaml", KNOWN)
+    assert (policy.max_error_ratio, policy.unreachable_after) == (0.2, 30.0)
+    assert policy.summary()["max_error_ratio"] == 0.2
+    with pytest.raises(PolicyError, match=r"bad.yaml:2: max_error_ratio: .*less than or equal to 1"):
+        parse_policy("name: bad\nmax_error_ratio: 2\n", "bad.yaml", KNOWN)
+    with pytest.raises(PolicyError, match=r"bad.yaml:2: unreachable_after: .*greater than 0"):
+        parse_policy("name: bad\nunreachable_after: 0\n", "bad.yaml", KNOWN)
+
+
 @pytest.mark.parametrize("text", ["name: x\nfail_on: new\n", "name: x\nfail_on: {severity: low, new: true}\n"])
 def test_fail_on_new(text: str) -> None:
     policy = parse_policy(text, "p.yaml", KNOWN)
     assert policy.fail_on_new is True and policy.fail_on_severity is Severity.LOW
     assert policy.summary()["fail_on"]["new"] is True
     assert parse_policy("name: x\n", "p.yaml", KNOWN).fail_on_new is False
+
+
+def test_setup_pins_are_regexes_and_reach_the_summary() -> None:
+    from lunge.errors import PolicyError
+    from lunge.policy import parse_policy
+
+    policy = parse_policy("name: p\nsetup: ['^POST /api/seed$']\n")
+    assert policy.setup == ("^POST /api/seed$",) and policy.summary()["setup"] == ["^POST /api/seed$"]
+    with pytest.raises(PolicyError, match="setup"):
+        parse_policy("name: p\nsetup: ['(']\n")

@@ -564,6 +564,24 @@ def bench_engine_command(
     console.print(table(figures))
 
 
+@bench_app.command("faults")
+def bench_faults_command(
+    baselines: Annotated[int, typer.Option(min=2, help="Baselines in each case's record.")] = 16,
+    as_json: JsonFlag = False,
+) -> int:
+    """Faults of the target, the store and the node: per case the run's final state, exit code and
+    whether anything recorded was lost; exit 1 on a false pass or a stuck run."""
+    from lunge.bench.faults import run as run_bench
+    from lunge.bench.faults import table
+
+    figures = run_bench(baselines=baselines)
+    if as_json:
+        print_json(figures)
+    else:
+        console.print(table(figures))
+    return int(ExitCode.FAILED) if figures["false_passes"] or figures["stuck_runs"] else 0
+
+
 
 # ---------------------------------------------------------------------- entry point
 def main(argv: list[str] | None = None) -> int:

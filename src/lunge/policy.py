@@ -11,10 +11,21 @@ A policy is YAML (``lunge policy validate FILE`` checks one, with line numbers):
       attack_names: false                      # also attack names (JSON keys, XML PI targets)
     limits: {rps: 200, workers: 10, timeout: 10, time_delay: 3}
     replay_coverage_threshold: 0.8
+    max_error_ratio: 0.05                        # attack requests without an answer beyond this: error
+    unreachable_after: 10                        # seconds every origin refuses connections: stop, error
     fail_on: {severity: low, confidence: firm}  # add "new: true" (or write "fail_on: new") to fail
                                                  # only on findings an earlier run did not have
     stop_on_first_fail: false
     light_after: 1                               # full attacks per (endpoint, point, kind); lighter after
+    passive: true                                # passive rules on recorded/replayed responses
+                                                 # (they fail the build only with fail_on: {passive: true})
+    fuzzer:                                      # the anomaly check (checks: [..., anomaly]; FAST's fuzzer)
+      payloads: [{insert: end, size: 250}, {replace: all, size: 250}]
+      anomaly_if: {status_class: true, length_diff: 100, time_diff: 5, dom_diff: 5, body: ''}
+      not_anomaly_if: {status: [400, 404, 422], body: ''}
+      stop_if: {anomalies: 3, timeouts: 3}
+      budget: 64                                 # requests per point
+    setup: ['POST /api/seed', '^GET /createdb$']  # baselines pinned as setup (METHOD /path regexes)
     thorough: false                              # shape-gated checks (ssrf) attack every point too
 
 Point patterns are regular expressions matched against whole point names; the trailing service
@@ -29,8 +40,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lunge.checks.anomaly import FuzzerConfig, FuzzPayload
 from lunge.checks.base import Confidence, Severity
 from lunge.errors import PolicyError
 
@@ -62,12 +74,22 @@ class TestPolicy:
     exclude: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
     replay_coverage_threshold: float = 0.8
+    # Share of attack requests allowed to get no answer (refused, reset, timeout) before the run
+    # is an error: past it the target was not really tested, whatever the findings say.
+    max_error_ratio: float = 0.05
+    # Seconds during which every origin of the run refuses or resets connections before the run
+    # stops early in error (the target went away): no point burning through every baseline.
+    unreachable_after: float = 10.0
     fail_on_severity: Severity = Severity.LOW
     fail_on_confidence: Confidence = Confidence.FIRM
     stop_on_first_fail: bool = False
     light_after: int = 1
     attack_names: bool = False
+    passive: bool = True  # run the passive rules on recorded and replayed responses
+    fail_on_passive: bool = False  # passive findings fail the build (by the fail_on thresholds) only if set
+    fuzzer: FuzzerConfig = field(default_factory=FuzzerConfig)  # the anomaly check's settings (FAST's fuzzer)
     fail_on_new: bool = False  # fail only on findings the run compared with (--compare-to) did not have
+    setup: tuple[str, ...] = ()  # regexes over "METHOD /path": baselines replayed as setup (engine/order.py)
     thorough: bool = False  # checks gated on a value's shape (ssrf) also try every other point
     _include_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
     _exclude_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
@@ -88,6 +110,11 @@ class TestPolicy:
         """Whether a finding of this severity and confidence fails the build."""
         return severity.rank >= self.fail_on_severity.rank and confidence.rank >= self.fail_on_confidence.rank
 
+    def fails_finding(self, severity: Severity, confidence: Confidence, *, passive: bool = False) -> bool:
+        """Whether a finding fails the build: :meth:`fails`, and for a passive finding only when
+        the policy says so (``fail_on: {passive: true}``)."""
+        return (not passive or self.fail_on_passive) and self.fails(severity, confidence)
+
     def summary(self) -> dict[str, Any]:
         """The policy as plain data, for reports."""
         return {
@@ -96,11 +123,24 @@ class TestPolicy:
             "limits": {"rps": self.limits.rps, "workers": self.limits.workers, "timeout": self.limits.timeout,
                        "time_delay": self.limits.time_delay},
             "replay_coverage_threshold": self.replay_coverage_threshold,
+            "max_error_ratio": self.max_error_ratio, "unreachable_after": self.unreachable_after,
             "fail_on": {"severity": self.fail_on_severity.value, "confidence": self.fail_on_confidence.value,
-                        "new": self.fail_on_new},
+                        "passive": self.fail_on_passive, "new": self.fail_on_new},
             "stop_on_first_fail": self.stop_on_first_fail, "light_after": self.light_after,
-            "attack_names": self.attack_names, "thorough": self.thorough,
+            "attack_names": self.attack_names, "passive": self.passive, "fuzzer": _fuzzer_summary(self.fuzzer),
+            "setup": list(self.setup),
+            "thorough": self.thorough,
         }
+
+
+def _fuzzer_summary(f: FuzzerConfig) -> dict[str, Any]:
+    return {
+        "payloads": [{p.action: p.where, "size": p.size} for p in f.payloads],
+        "anomaly_if": {"status_class": f.status_class, "length_diff": f.length_diff, "time_diff": f.time_diff,
+                       "dom_diff": f.dom_diff, "body": f.body},
+        "not_anomaly_if": {"status": list(f.ignore_status), "body": f.ignore_body},
+        "stop_if": {"anomalies": f.max_anomalies, "timeouts": f.max_timeouts}, "budget": f.budget,
+    }
 
 
 _FAST_HEADER = re.compile(r"^HEADER_([A-Za-z0-9-]+)(?=_|$)")
@@ -135,6 +175,7 @@ BUILTIN: dict[str, TestPolicy] = {
         "checks gated on a value's shape (ssrf) try every point.",
         include=(*FAST_DEFAULT_POINTS, "HEADER_.*"), thorough=True,
         exclude=("HEADER_HOST_.*", "HEADER_CONTENT-TYPE_.*", "HEADER_ACCEPT-ENCODING_.*"),
+        checks=(*DEFAULT_CHECKS, "anomaly"),  # the fuzzer too: off in default, as in FAST
     ),
 }
 
@@ -170,6 +211,77 @@ class _FailOnModel(BaseModel):
     severity: Literal["info", "low", "medium", "high", "critical"] = "low"
     confidence: Literal["tentative", "firm", "certain"] = "firm"
     new: bool = False
+    passive: bool = False
+
+
+class _FuzzPayloadModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    insert: Literal["start", "random", "end"] | None = None
+    replace: Literal["random", "first", "last", "all"] | None = None
+    size: int = Field(default=250, ge=1, le=255)
+
+    @model_validator(mode="after")
+    def _one_action(self) -> _FuzzPayloadModel:
+        if (self.insert is None) == (self.replace is None):
+            raise ValueError("a payload either inserts (insert: start|random|end) or replaces "
+                             "(replace: random|first|last|all)")
+        return self
+
+
+class _AnomalyIfModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status_class: bool = True
+    length_diff: int = Field(default=100, ge=0)
+    time_diff: float = Field(default=5.0, gt=0, le=600)
+    dom_diff: int = Field(default=5, ge=0)
+    body: str = ""
+
+    @field_validator("body")
+    @classmethod
+    def _regex(cls, pattern: str) -> str:
+        return _valid_regex(pattern)
+
+
+class _NotAnomalyIfModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: list[int] = Field(default_factory=lambda: list(FuzzerConfig().ignore_status))
+    body: str = ""
+
+    @field_validator("body")
+    @classmethod
+    def _regex(cls, pattern: str) -> str:
+        return _valid_regex(pattern)
+
+
+class _StopIfModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    anomalies: int = Field(default=3, ge=1, le=255)
+    timeouts: int = Field(default=3, ge=1, le=255)
+
+
+class _FuzzerModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    payloads: list[_FuzzPayloadModel] = Field(
+        default_factory=lambda: [_FuzzPayloadModel(insert="end"), _FuzzPayloadModel(replace="all")], min_length=1)
+    anomaly_if: _AnomalyIfModel = Field(default_factory=_AnomalyIfModel)
+    not_anomaly_if: _NotAnomalyIfModel = Field(default_factory=_NotAnomalyIfModel)
+    stop_if: _StopIfModel = Field(default_factory=_StopIfModel)
+    budget: int = Field(default=64, ge=1, le=400)
+
+    def config(self) -> FuzzerConfig:
+        a, n = self.anomaly_if, self.not_anomaly_if
+        payloads = tuple(FuzzPayload("insert", p.insert, p.size) if p.insert else
+                         FuzzPayload("replace", p.replace or "all", p.size) for p in self.payloads)
+        return FuzzerConfig(payloads, a.status_class, a.length_diff, a.time_diff, a.dom_diff, a.body,
+                            tuple(n.status), n.body, self.stop_if.anomalies, self.stop_if.timeouts, self.budget)
+
+
+def _valid_regex(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{pattern!r} is not a valid regular expression ({exc})") from exc
+    return pattern
 
 
 class _PolicyModel(BaseModel):
@@ -180,10 +292,25 @@ class _PolicyModel(BaseModel):
     points: _PointsModel = Field(default_factory=_PointsModel)
     limits: _LimitsModel = Field(default_factory=_LimitsModel)
     replay_coverage_threshold: float = Field(default=0.8, ge=0, le=1)
+    max_error_ratio: float = Field(default=0.05, ge=0, le=1)
+    unreachable_after: float = Field(default=10.0, gt=0, le=3600)
     fail_on: _FailOnModel | Literal["info", "low", "medium", "high", "critical", "new"] = Field(
         default_factory=_FailOnModel)
     stop_on_first_fail: bool = False
     light_after: int = Field(default=1, ge=1)
+    passive: bool = True
+    fuzzer: _FuzzerModel = Field(default_factory=_FuzzerModel)
+    setup: list[str] = Field(default_factory=list)
+
+    @field_validator("setup")
+    @classmethod
+    def _setup_regexes(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from exc
+        return patterns
     thorough: bool = False
 
     @field_validator("checks", mode="before")
@@ -232,10 +359,12 @@ def _from_model(model: _PolicyModel) -> TestPolicy:
         name=model.name, description=model.description, checks=tuple(model.checks),
         include=tuple(model.points.include), exclude=tuple(model.points.exclude),
         limits=Limits(limits.rps, limits.workers, limits.timeout, limits.time_delay),
-        replay_coverage_threshold=model.replay_coverage_threshold,
+        replay_coverage_threshold=model.replay_coverage_threshold, max_error_ratio=model.max_error_ratio,
+        unreachable_after=model.unreachable_after,
         fail_on_severity=Severity(fail_on.severity), fail_on_confidence=Confidence(fail_on.confidence),
         stop_on_first_fail=model.stop_on_first_fail, light_after=model.light_after,
-        attack_names=model.points.attack_names, fail_on_new=fail_on.new, thorough=model.thorough,
+        attack_names=model.points.attack_names, passive=model.passive, fail_on_passive=fail_on.passive,
+        fuzzer=model.fuzzer.config(), fail_on_new=fail_on.new, setup=tuple(model.setup), thorough=model.thorough,
     )
 
 

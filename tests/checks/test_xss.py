@@ -176,9 +176,67 @@ def test_a_hit_that_does_not_repeat_is_not_reported() -> None:
     assert "confirm" in [a.label for a in sent]
 
 
-def test_xml_response_is_tentative() -> None:
-    verdicts, _ = run(page(lambda v: f"<r><p>{v}</p></r>", content_type="text/xml"))
-    assert verdicts and verdicts[0].confidence is Confidence.TENTATIVE
+# The same raw echo in answers a browser does not render as a page (issue 18): silent, and noted.
+NOT_RENDERED = {
+    "application/xml": page(lambda v: f"<result>{v}</result>", content_type="application/xml"),
+    "text/xml": page(lambda v: f"<r><p>{v}</p></r>", content_type="text/xml"),
+    "application/json": page(lambda v: json.dumps({"q": v}), content_type="application/json"),
+    "text/plain with nosniff": page(lambda v: f"<p>{v}</p>", content_type="text/plain",
+                                    headers=[("X-Content-Type-Options", "nosniff")]),
+    "text/plain": page(lambda v: f"<p>{v}</p>", content_type="text/plain"),
+    "text/csv": page(lambda v: f"q\n<p>{v}</p>\n", content_type="text/csv"),
+    "application/javascript": page(lambda v: f"var q = '{v}';", content_type="application/javascript"),
+    "text/html served as attachment": page(lambda v: f"<p>{v}</p>",
+                                           headers=[("Content-Disposition", 'attachment; filename="q.html"')]),
+    "no Content-Type with nosniff": page(lambda v: f"<p>{v}</p>", content_type="",
+                                         headers=[("X-Content-Type-Options", "nosniff")]),
+    "no Content-Type, not sniffed as HTML": page(lambda v: f"you said <p>{v}</p>", content_type=""),
+}
+
+
+def run_noted(responder, *, light: bool = False):
+    sent: list[Attack] = []
+    ctx = context(Request.from_url(URL), POINT, responder, seed=7, light=light)
+    return drive(XSS_REFLECTED, ctx, responder, sent=sent), sent, ctx.notes
+
+
+@pytest.mark.parametrize("name", sorted(NOT_RENDERED))
+def test_markup_in_an_answer_no_browser_renders_is_silent_and_noted(name: str) -> None:
+    verdicts, sent, notes = run_noted(NOT_RENDERED[name])
+    assert verdicts == []
+    assert [a.label for a in sent] == ["probe", "markup-echo"]
+    kind = name if "Content-Type" in name or "attachment" in name else name.split(" ")[0]
+    assert notes == (f"markup reflected unencoded in {kind}: not executable here",)
+
+
+def test_json_that_escapes_markup_is_not_noted_and_light_mode_sends_no_markup() -> None:
+    escaped = page(lambda v: json.dumps({"q": v}).replace("<", "\\u003c"), content_type="application/json")
+    verdicts, sent, notes = run_noted(escaped)
+    assert verdicts == [] and notes == () and len(sent) == 2
+    verdicts, sent, notes = run_noted(NOT_RENDERED["application/json"], light=True)
+    assert verdicts == [] and notes == () and [a.label for a in sent] == ["probe"]
+
+
+def test_xhtml_runs_only_what_keeps_it_well_formed_in_its_namespace() -> None:
+    xhtml = '<html xmlns="http://www.w3.org/1999/xhtml"><body>{}</body></html>'
+    in_script = page(lambda v: xhtml.format(f"<script>var q = '{v}';</script>"), content_type="application/xhtml+xml")
+    verdicts, _ = run(in_script)
+    assert verdicts and verdicts[0].details["content_type"] == "application/xhtml+xml"
+    # an injected element with an unquoted handler breaks the XML: the browser shows a parse error
+    assert run(page(lambda v: xhtml.format(f"<p>{v}</p>"), content_type="application/xhtml+xml"))[0] == []
+    # no XHTML namespace: a plain XML tree
+    bare = page(lambda v: f"<html><script>var q = '{v}';</script></html>", content_type="application/xhtml+xml")
+    assert run(bare)[0] == []
+
+
+def test_svg_runs_only_script_and_svg_element_handlers() -> None:
+    svg = '<svg xmlns="http://www.w3.org/2000/svg">{}</svg>'
+    in_script = page(lambda v: svg.format(f"<script>var q = '{v}';</script>"), content_type="image/svg+xml")
+    verdicts, _ = run(in_script)
+    assert verdicts and verdicts[0].details["execution"] == "script"
+    # text in SVG: the breakout's HTML element is an unknown SVG element; its handler never fires
+    in_text = page(lambda v: svg.format(f"<text>{v}</text>"), content_type="image/svg+xml")
+    assert run(in_text)[0] == []
 
 
 def test_csp_is_recorded_not_used_to_suppress() -> None:

@@ -25,6 +25,9 @@ from tests.fixtures.servers import wait_for_port
 
 POLICY = load_policy(str(POLICY_PATH))
 Found = set[tuple[str, str, str]]  # (method, path, point)
+# Endpoints reachable only when the replay keeps the application's state (a reset first, a fresh token,
+# linked fields): a check driven alone cannot reach them; the engine's tests and tests/demo/test_stateful.py do.
+STATEFUL_PATHS = {e.path for e in MANIFEST if set(e.needs) - {"operations"}}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -51,7 +54,8 @@ def wire(request: Request) -> tuple[Response, float] | None:
 
 
 def expected(check_id: str) -> Found:
-    return {(e.method, e.path, e.point) for e in MANIFEST if e.check == check_id and e.vulnerable}
+    return {(e.method, e.path, e.point) for e in MANIFEST
+            if e.check == check_id and e.vulnerable and e.path not in STATEFUL_PATHS}
 
 
 def twins(check_id: str) -> Found:
@@ -65,6 +69,8 @@ def sweep(check: Check, requests: tuple[Request, ...], sinks: dict[tuple[str, st
     found: Found = set()
     sent: list[Attack] = []
     for request in requests:
+        if request.path in STATEFUL_PATHS:
+            continue
         for point in parse(request):
             key = (request.method, request.path, point.name)
             if not POLICY.selects(point.name) or (sinks is not None and key not in sinks):
@@ -107,7 +113,7 @@ def test_reflected_xss_finds_exactly_the_vulnerable_demo_endpoints(shop: Shop) -
     found, attacks = sweep(XSS_REFLECTED, shop.recording.requests)
     assert found == expected("xss-reflected")
     assert not found & twins("xss-reflected")
-    assert attacks < 600
+    assert attacks < 700  # the demo grew: six GraphQL operations (issue 12) add about 40
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import pytest
 
 from lunge.demo import SuiteResult, ThreadedDemoServer, run_suite, start_in_thread
 from lunge.demo.manifest import Entry
-from lunge.http import Request
+from lunge.http import Request, parse
 from tests.demo.wire import RecordingProxy
 from tests.fixtures.servers import wait_for_port
 
@@ -31,6 +31,11 @@ class Recording:
         raise LookupError(f"the suite sent no {method} {path}")
 
     def of(self, entry: Entry) -> Request:
+        """The first recorded request of the entry's endpoint that has its point (one URL may
+        carry many operations: a GraphQL endpoint)."""
+        for request in self.requests:
+            if request.method == entry.method and request.path == entry.path and parse(request).get(entry.point):
+                return request
         return self.baseline(entry.method, entry.path)
 
 

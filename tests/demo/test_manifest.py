@@ -14,7 +14,8 @@ from lunge.http import parse
 from lunge.policy import load_policy
 from tests.demo.conftest import Recording
 
-FIELDS = {"method", "path", "point", "check", "vulnerable", "technique", "description"}
+FIELDS = {"method", "path", "point", "check", "vulnerable", "technique", "description", "needs"}
+NEEDS = {"ordered-replay", "session-refresh", "csrf-token", "linked-values", "operations", "value-flow"}
 
 
 def test_manifest_is_plain_json_data() -> None:
@@ -23,6 +24,7 @@ def test_manifest_is_plain_json_data() -> None:
     assert json.loads(json.dumps(entries)) == entries
     assert all(set(entry) == FIELDS for entry in entries)
     assert all(entry["check"] in CHECKS for entry in entries)
+    assert all(set(entry["needs"]) <= NEEDS for entry in entries)
     assert "?" not in "".join(entry["path"] for entry in entries)
     entries[0]["vulnerable"] = "changed"
     assert manifest()[0]["vulnerable"] is True  # a fresh copy each call
@@ -42,6 +44,13 @@ def test_every_vulnerable_entry_has_one_safe_twin() -> None:
         twin = [t for t in twins if t.path == "/safe" + entry.path]
         assert len(twin) == 1, entry
         assert (twin[0].method, twin[0].check, twin[0].technique) == (entry.method, entry.check, entry.technique)
+
+
+def test_content_type_traps_are_reflected_xss_traps() -> None:
+    # the same raw echo where no browser runs it (issue 18)
+    traps = [e for e in MANIFEST if e.technique == "content-type"]
+    assert len(traps) == 4
+    assert all(e.check == "xss-reflected" and not e.vulnerable for e in traps)
 
 
 def test_every_check_and_sqli_technique_is_covered() -> None:
@@ -80,3 +89,8 @@ def test_the_demo_policy_is_valid_and_attacks_every_manifest_point() -> None:
 
 def test_the_policy_ships_with_the_package() -> None:
     assert POLICY_PATH.is_file() and POLICY_PATH.parent.name == "demo"
+
+
+def test_state_keeping_scenarios_are_marked_with_what_they_need() -> None:
+    needs = {need for entry in manifest() if entry["vulnerable"] for need in entry["needs"]}
+    assert needs >= NEEDS - {"operations"}

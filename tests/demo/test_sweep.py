@@ -11,7 +11,7 @@ import dataclasses
 
 import pytest
 
-from lunge.demo import POLICY_PATH
+from lunge.demo import MANIFEST, POLICY_PATH
 from lunge.demo.manifest import vulnerable
 from lunge.http import Request, parse
 from lunge.policy import TestPolicy, load_policy
@@ -29,10 +29,15 @@ def _policy() -> TestPolicy:
     return policy
 
 
+# Endpoints whose answers depend on state other requests change (a reset, a logout, a rotated key):
+# attacked blindly and concurrently, they answer by luck. tests/demo/test_stateful.py covers them.
+STATEFUL_PATHS = {e.path for e in MANIFEST if set(e.needs) - {"operations"}}
+
+
 def _targets(recording: Recording) -> list[tuple[Request, str]]:
     policy = _policy()
-    return [(request, point.name) for request in recording.requests for point in parse(request)
-            if policy.selects(point.name)]
+    return [(request, point.name) for request in recording.requests if request.path not in STATEFUL_PATHS
+            for point in parse(request) if policy.selects(point.name)]
 
 
 async def _sweep(recording: Recording) -> dict[Finding, str]:
@@ -71,7 +76,9 @@ async def test_the_attacks_that_work_are_exactly_the_manifest(recording: Recordi
 
     found = await _sweep(recording)
 
-    expected = {(e.method, e.path, e.point, e.check) for e in vulnerable()}
+    # Entries that need state kept (a fresh token, a reset first, ...) are out of a blind sweep's
+    # reach: none may show up here (tests/demo/test_stateful.py exploits them with the state kept).
+    expected = {(e.method, e.path, e.point, e.check) for e in vulnerable() if not set(e.needs) - {"operations"}}
     unexpected = {key: evidence for key, evidence in found.items() if key not in expected}
     assert unexpected == {}
     assert set(found) == expected

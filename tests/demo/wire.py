@@ -33,7 +33,9 @@ class Sent:
 
     @property
     def html(self) -> bool:
-        return self.response.content_type == "text/html"
+        """A page the browser renders in place: HTML, and not a download."""
+        disposition = (self.response.headers.get("content-disposition") or "").lower()
+        return self.response.content_type == "text/html" and not disposition.startswith("attachment")
 
     def same_as(self, other: Sent) -> bool:
         return self.status == other.status and self.response.body == other.response.body

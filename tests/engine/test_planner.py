@@ -1,11 +1,8 @@
 from __future__ import annotations
 
 from lunge.engine.planner import Depth, Frequency, path_template, select_points
-from lunge.engine.results import Counters
-from lunge.engine.runner import decide
 from lunge.http import Request, parse
 from lunge.policy import BUILTIN
-from lunge.store.models import RunState
 
 
 def test_frequency_full_once_then_light_then_skip_after_a_finding() -> None:
@@ -37,20 +34,3 @@ def test_default_policy_selects_fast_points_not_headers_or_keys() -> None:
                      "POST_JSON_DOC_HASH_k_value"}
     full = {p.name for p in select_points(parse(req), BUILTIN["full"])}
     assert "HEADER_COOKIE_COOKIE_c_value" in full and "HEADER_HOST_value" not in full
-
-
-def test_decide_never_silently_green() -> None:
-    policy = BUILTIN["default"]
-    assert decide(Counters(total=0), policy, None)[0] is RunState.ERROR
-    low = Counters(total=10, done=10, replay_ok=5, tested=5, not_tested=5)
-    state, error = decide(low, policy, None)
-    assert state is RunState.ERROR and error and "50%" in error
-    nothing = Counters(total=3, done=3, replay_ok=3, tested=0, not_tested=3)
-    assert decide(nothing, policy, None)[0] is RunState.ERROR
-    clean = Counters(total=3, done=3, replay_ok=3, tested=3)
-    assert decide(clean, policy, None)[0] is RunState.PASSED
-    vulnerable = Counters(total=3, done=3, replay_ok=3, tested=3, findings=1, failing_findings=1)
-    assert decide(vulnerable, policy, None)[0] is RunState.FAILED
-    tentative_only = Counters(total=3, done=3, replay_ok=3, tested=3, findings=1, failing_findings=0)
-    assert decide(tentative_only, policy, None)[0] is RunState.PASSED
-    assert decide(clean, policy, RunState.INTERRUPTED)[0] is RunState.INTERRUPTED

@@ -74,7 +74,9 @@ def store(tmp_path: Path):
 
 async def _run(store, record_id: int, checks=(ECHO,), **config):
     run = store.create_run(name="run", record_id=record_id, policy_name="default")
-    cfg = RunConfig(policy=config.pop("policy", BUILTIN["default"]), checks=checks, workers=4, **config)
+    # Passive rules off: these tests count the echo check's findings (tests/engine/test_passive.py has theirs).
+    policy = config.pop("policy", replace(BUILTIN["default"], passive=False))
+    cfg = RunConfig(policy=policy, checks=checks, workers=4, **config)
     found = []
     engine = RunEngine(store, run, cfg, Events(finding=found.append))
     return await engine.execute(), found, engine
@@ -151,7 +153,7 @@ async def test_interrupt_keeps_results_and_ends_interrupted(store, loopback) -> 
 async def test_policy_limits_and_exclusions(store, loopback) -> None:
     server = await loopback(_app())
     record_id = _record(store, server.url, ["/echo?q=hello"])
-    policy = replace(BUILTIN["default"], exclude=("GET_q",))
+    policy = replace(BUILTIN["default"], exclude=("GET_q",), passive=False)
     final, _, _ = await _run(store, record_id, policy=policy)
     assert final.findings_count == 0 and final.state is RunState.PASSED
 
@@ -182,3 +184,32 @@ async def test_an_engine_fault_ends_the_run_instead_of_hanging_it(store, loopbac
     with pytest.raises(ExceptionGroup) as failure:
         await asyncio.wait_for(_run(store, record_id), timeout=20)
     assert failure.group_contains(RuntimeError, match="engine fault")
+
+
+def _noting_run(ctx: CheckContext) -> Probe:
+    (probe,) = yield [ctx.attack("<m>", "probe")]
+    if "<m>" in probe.text:
+        ctx.note("markup reflected")
+    return []
+
+
+NOTE = Check("note", "Notes", "xss", Severity.LOW, 0, "a check that notes", _noting_run)
+
+
+async def test_a_checks_notes_land_on_the_test_set_reason(store, loopback) -> None:
+    server = await loopback(_app())
+    record_id = _record(store, server.url, ["/echo?q=hello", "/safe?q=hello"])
+    final, _, _ = await _run(store, record_id, checks=(NOTE,))
+    assert final.state is RunState.PASSED
+    reasons = sorted(s.reason for s in store.iter_test_sets(final.id))
+    assert reasons == ["", "note GET_q_value: markup reflected"]
+
+
+def test_every_limit_is_the_whole_runs_divided_between_partitions() -> None:
+    policy = replace(BUILTIN["default"], limits=replace(BUILTIN["default"].limits, rps=20, workers=9))
+    config = RunConfig(policy=policy, checks=(ECHO,), workers=10, rps=500)
+    assert (config.effective_rps, config.effective_workers) == (20, 9)  # the policy's limits win
+    half = config.for_partition(1, 2)
+    assert (half.effective_rps, half.effective_workers) == (10, 5)
+    node_only = RunConfig(policy=BUILTIN["default"], checks=(ECHO,), workers=10, rps=3).for_partition(0, 4)
+    assert (node_only.effective_rps, node_only.effective_workers) == (0.75, 10)  # WORKERS is per process

@@ -151,3 +151,12 @@ def test_the_current_rate_keeps_a_few_entries_whatever_the_volume(monkeypatch) -
     assert 450 <= stats.rps() <= 500
     clock[0] += 30  # idle for half a minute: the rate falls to zero
     assert stats.rps() == 0
+
+
+def test_a_rate_share_under_one_per_second_is_one_request_per_period() -> None:
+    from lunge.engine.sender import _limiter
+
+    slow = _limiter(0.5)  # TEST_RUN_RPS=1 split between two processes
+    assert (slow.max_rate, slow.time_period) == (1.0, 2.0)
+    fast = _limiter(12.5)
+    assert (fast.max_rate, fast.time_period) == (12.5, 1.0)

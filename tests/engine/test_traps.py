@@ -160,7 +160,7 @@ async def test_traps_stay_silent_and_twins_are_found(tmp_path: Path, loopback) -
         policy = BUILTIN["default"]
         policy = type(policy)(**{**{f: getattr(policy, f) for f in ("name", "description", "checks", "include",
                                                                       "exclude")},
-                                 "limits": Limits(time_delay=1)})
+                                 "limits": Limits(time_delay=1), "passive": False})  # active checks' traps
         run = store.create_run(name="traps", record_id=record.id, policy_name=policy.name)
         config = RunConfig(policy=policy, checks=tuple(registry.select(policy.checks)), workers=8)
         final = await RunEngine(store, run, config).execute()

@@ -213,6 +213,10 @@ class CheckContext:
     - ``sinks``: for second-order checks (stored XSS), requests of other baselines whose responses
       showed a value planted at this point; the check yields them (``Attack(sink, ...)``) after
       storing a payload, and judges their responses.
+    - ``linked``: other points that carried the same recorded value as ``point`` in this request
+      (``password`` and ``password_again``): :meth:`inject` puts the payload in them too, since the
+      application checks they are equal before it reaches the code behind them. The engine makes
+      such a context in addition to the usual one on the point alone.
     - ``oob``: the out-of-band listener (:mod:`lunge.checks.callbacks`); None when it is off.
     - ``thorough``: the policy asks checks gated on a value's shape to try every point as well
       (the ``full`` policy), with their cheapest payload.
@@ -231,6 +235,7 @@ class CheckContext:
     light: bool = False
     time_delay: float = 3.0
     sinks: tuple[Request, ...] = ()
+    linked: tuple[Point, ...] = ()
     oob: OobEndpoint | None = None
     thorough: bool = False
     # The generator behind ``rng``, made on first use: most probes of a repeated point send one
@@ -240,6 +245,8 @@ class CheckContext:
     # kept for this context's life: see :meth:`remember`.
     _memo: dict[tuple[str, int], tuple[object, Any]] = field(default_factory=dict, init=False, repr=False,
                                                              compare=False)
+    # Observations that are not findings, for the baseline's test set (see :meth:`note`).
+    _notes: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @property
     def rng(self) -> random.Random:
@@ -259,6 +266,17 @@ class CheckContext:
         value = compute(exchange)
         self._memo[key] = (exchange, value)
         return value
+
+    def note(self, text: str) -> None:
+        """Record an observation that is not a vulnerability but should not be lost (markup echoed
+        raw in a JSON answer, say): the engine adds it to the baseline's test set. Once per text."""
+        if text not in self._notes:
+            self._notes.append(text)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What :meth:`note` recorded, in order."""
+        return tuple(self._notes)
 
     @property
     def normal(self) -> Exchange:
@@ -280,6 +298,8 @@ class CheckContext:
 
     def inject(self, payload: str, *, raw: bool = False) -> Request:
         """The baseline with this point's value replaced by ``payload`` (encoded for its place)."""
+        if self.linked:
+            return self.points.replace_many(dict.fromkeys((self.point, *self.linked), payload), raw=raw)
         return self.points.replace(self.point, payload, raw=raw)
 
     def attack(self, payload: str, label: str = "", *, raw: bool = False, timing: bool = False,
@@ -299,6 +319,9 @@ class Check:
     - ``kind``: FAST's type code (sqli, xss, rce, ptrav, redir, ...), which policies may select.
     - ``applies``: a cheap gate on the point (value shape, kind, location); False = not attacked.
     - ``run``: the generator described in the module docstring.
+    - ``second_order``: the check needs ``ctx.sinks`` (pages where a value planted at the point
+      shows up later, as stored XSS does): the engine runs it after the first pass, on the points
+      whose planted markers it found elsewhere, never in the first pass.
     - ``uses_oob``: part of its detection needs the out-of-band listener; with the listener off
       the run's report says this check ran without it.
     """
@@ -312,6 +335,7 @@ class Check:
     run: Callable[[CheckContext], Probe]
     applies: Callable[[CheckContext], bool] = lambda ctx: True
     remediation: str = ""
+    second_order: bool = False
     uses_oob: bool = False
 
     def verdict(self, ctx: CheckContext, exchange: Exchange, *, proof: str, confirmation: str,

@@ -5,8 +5,11 @@ attack's own response; stored XSS submits at the source point, then fetches the 
 baselines whose pages showed a value planted at this point, found by the engine) and reads those.
 
 1. **Probe** (1–2 requests): a random canary alone, then appended to the original value if the first
-   did not come back. A point whose value is not reflected in an HTML-ish page stops here (JSON and
-   text/plain responses are not rendered as HTML: evidence or silence).
+   did not come back. A point whose value is not reflected in a page a browser renders stops here
+   (:mod:`~lunge.checks.rendering`: JSON, XML, text, CSV, script and downloads run no markup). When
+   the canary came back only in such answers, one more request tells whether ``<markup>`` comes
+   back unencoded; if so the test set notes it ("markup reflected unencoded in application/json:
+   not executable here") for a later stage or a page that renders this data.
 2. **Contexts**: the page is parsed (:mod:`~lunge.checks.htmlcontext`) to learn *where* each
    reflection lands: text, an attribute and its quote, a URL or event-handler attribute, a script
    string or code, a comment, a raw-text parent such as ``textarea``.
@@ -35,7 +38,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from lunge.checks import datafiles, htmlcontext
+from lunge.checks import datafiles, htmlcontext, rendering
 from lunge.checks.base import Attack, Check, CheckContext, Confidence, Exchange, Probe, Severity, Verdict
 from lunge.checks.htmlcontext import Context, Execution, Reflection
 from lunge.http.points import Point, ValueKind
@@ -45,9 +48,6 @@ logger = logging.getLogger(__name__)
 
 MAX_BREAKOUTS = 3  # breakout payloads per point (ZAP tries at most 3 generic ones)
 PRIMING_PREFIX = "lng"
-HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
-# Rendered as XML: injected HTML runs only in the XHTML namespace, so a hit is tentative.
-XML_TYPES = frozenset({"text/xml", "application/xml", "image/svg+xml"})
 
 
 @datafiles.schema
@@ -167,6 +167,7 @@ XSS_STORED = Check(
     run=_run_stored,
     applies=_applies_stored,
     remediation=_REMEDIATION,
+    second_order=True,
 )
 CHECKS = (XSS_REFLECTED, XSS_STORED)
 
@@ -232,7 +233,32 @@ def _probe(ctx: CheckContext, deliver: Deliver,
             trail.details["canary"] = canary
             trail.details["appended"] = bool(prefix)
             return prefix, reflected
+        unrendered = _unrendered_echo(delivered, canary)
+        if unrendered and not ctx.light:
+            yield from _markup_echo(ctx, deliver, prefix, unrendered)
+            return None
     return None
+
+
+def _unrendered_echo(delivered: Delivered, canary: str) -> list[str]:
+    """Why each page that echoed the canary is not rendered ("application/json", ...)."""
+    return [why for page in delivered.pages if page.response is not None and canary in page.text.lower()
+            and (why := rendering.rendering(page.response).why) and _page_text(page) is None]
+
+
+def _markup_echo(ctx: CheckContext, deliver: Deliver, prefix: str,
+                 unrendered: list[str]) -> Generator[list[Attack], list[Exchange], None]:
+    """The canary came back only in answers a browser does not render as a page (JSON, XML, text,
+    a download). One request tells whether markup comes back unencoded there: not XSS here, but a
+    page that renders this data later may be, so it is noted on the test set, never dropped."""
+    marker = ctx.marker()
+    markup = f"<{marker}>"
+    delivered = yield from deliver(prefix + markup, "markup-echo")
+    for page in delivered.pages:
+        if page.response is not None and _page_text(page) is None and markup in page.text.lower():
+            ctx.note(f"markup reflected unencoded in {rendering.rendering(page.response).why}: not executable here")
+    if not ctx.notes:
+        logger.debug("%s: canary echoed in %s, markup not", ctx.point.name, ", ".join(sorted(set(unrendered))))
 
 
 def _survival(ctx: CheckContext, deliver: Deliver, candidates: Sequence[Candidate], prefix: str,
@@ -274,7 +300,7 @@ def _attempt(check: Check, ctx: CheckContext, deliver: Deliver, candidate: Candi
     page, execution = hit
     where = f"{confirmed[1].tag} {confirmed[1].attribute}".strip()
     return check.verdict(
-        ctx, page, proof=execution.excerpt, confidence=_confidence(page),
+        ctx, page, proof=execution.excerpt, confidence=Confidence.FIRM,
         confirmation=(f"a second payload with a fresh marker ({second}) was also parsed as an executable "
                       f"{confirmed[1].how} ({where}) in the response"),
         controls=(*trail.controls, *(e for e in delivered.sent if e is not page), *again.sent),
@@ -290,6 +316,11 @@ def _executed(delivered: Delivered, marker: str) -> tuple[Exchange, Execution] |
         if text is None:
             continue
         found = htmlcontext.executions(text, marker)
+        assert page.response is not None  # _page_text gave a text
+        if found and not rendering.xml_renders(text, page.response.content_type):
+            continue  # XHTML or SVG that the injection broke (or without its namespace): no page at all
+        if rendering.rendering(page.response).document == rendering.SVG:
+            found = [e for e in found if rendering.svg_executes(e.tag, e.how)]
         if found:
             return page, found[0]
     return None
@@ -416,25 +447,13 @@ def _classify(between: str, ch: str) -> Survival:
 
 # ---------------------------------------------------------------------------- pages
 def _page_text(exchange: Exchange) -> str | None:
-    """The body of a response a browser would render as a document, else None (the content-type
-    gate: HTML, XHTML, XML, or no type at all, which browsers sniff)."""
+    """The body of a response a browser renders in place as a document that runs markup (HTML,
+    XHTML, SVG, or sniffed HTML without a type; never as a download), else None
+    (:mod:`~lunge.checks.rendering`: evidence or silence)."""
     response = exchange.response
-    if response is None:
+    if response is None or rendering.rendering(response).document is None:
         return None
-    kind = response.content_type
-    if kind in HTML_TYPES or kind in XML_TYPES or kind == "":
-        return response.text()
-    return None
-
-
-def _confidence(exchange: Exchange) -> Confidence:
-    response = exchange.response
-    assert response is not None
-    kind = response.content_type
-    nosniff = (response.headers.get("x-content-type-options") or "").strip().lower() == "nosniff"
-    if kind in XML_TYPES or (kind == "" and nosniff):
-        return Confidence.TENTATIVE
-    return Confidence.FIRM
+    return response.text()
 
 
 def _page_details(exchange: Exchange) -> dict[str, Any]:

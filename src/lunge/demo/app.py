@@ -28,7 +28,22 @@ from types import TracebackType
 
 from aiohttp import web
 
-from lunge.demo import cmdi, deserialization, queries, redirect, site, sqli, sqli_bare, ssrf, traversal, xss, xxe
+from lunge.demo import (
+    cmdi,
+    deserialization,
+    graphql,
+    queries,
+    redirect,
+    rendering,
+    site,
+    sqli,
+    sqli_bare,
+    ssrf,
+    stateful,
+    traversal,
+    xss,
+    xxe,
+)
 from lunge.demo import db as database
 from lunge.demo.fetcher import RESOLVER
 from lunge.demo.state import DEMO, Demo
@@ -57,8 +72,8 @@ def make_app(db_path: Path | str, *, docs_dir: Path | None = None, scratch_dir: 
     app = web.Application()
     app[DEMO] = Demo(database.Database(path), docs, scratch)
     app[RESOLVER] = resolver or ()
-    for module in (site, sqli, xss, cmdi, traversal, redirect, sqli_bare, queries, ssrf, xxe,
-                   deserialization):
+    for module in (site, sqli, xss, cmdi, traversal, redirect, sqli_bare, queries, rendering, stateful, graphql, ssrf,
+                   xxe, deserialization):
         app.add_routes(module.routes())
     app.on_cleanup.append(_close)
     return app

@@ -35,12 +35,22 @@ class Entry:
     vulnerable: bool
     technique: str
     description: str
+    # What the replay must keep for the entry to be reachable (engine/keeper.py): "ordered-replay",
+    # "session-refresh", "csrf-token", "linked-values", "operations", "value-flow".
+    needs: tuple[str, ...] = ()
 
 
 def _pair(method: str, path: str, point: str, check: str, technique: str, what: str, safe_path: str,
           safe_point: str, how: str) -> tuple[Entry, Entry]:
     return (Entry(method, path, point, check, True, technique, what),
             Entry(method, safe_path, safe_point, check, False, technique, f"safe twin of {method} {path}: {how}"))
+
+
+def _stateful(method: str, path: str, point: str, check: str, technique: str, what: str, how: str,
+              needs: tuple[str, ...]) -> tuple[Entry, Entry]:
+    return (Entry(method, path, point, check, True, technique, what, needs),
+            Entry(method, f"/safe{path}", point, check, False, technique,
+                  f"safe twin of {method} {path}: {how}", needs))
 
 
 _COOKIE = "HEADER_COOKIE_COOKIE_"
@@ -95,6 +105,15 @@ MANIFEST: tuple[Entry, ...] = (
     *_pair("GET", "/go", "GET_next_value", "open-redirect", "location",
            "302 to whatever next says",
            "/safe/go", "GET_next_value", "only paths on this site; anything else is a 400"),
+    # Markup echoed raw where no browser runs it (issue 18): traps with no vulnerable sibling.
+    Entry("GET", "/api/suggest", "GET_q_value", "xss-reflected", False, "content-type",
+          "a trap, not a twin: text echoed raw in an application/json answer"),
+    Entry("GET", "/api/suggest-xml", "GET_q_value", "xss-reflected", False, "content-type",
+          "a trap, not a twin: text echoed raw in an application/xml answer (no XHTML namespace)"),
+    Entry("GET", "/notes/preview", "GET_text_value", "xss-reflected", False, "content-type",
+          "a trap, not a twin: text echoed raw in a text/plain answer with X-Content-Type-Options: nosniff"),
+    Entry("GET", "/export/search", "GET_q_value", "xss-reflected", False, "content-type",
+          "a trap, not a twin: text echoed raw in an HTML page served with Content-Disposition: attachment"),
     *_pair("POST", "/reviews", "POST_FORM_URLENCODED_text_value", "sqli", "status",
            "review text pasted into an INSERT's column list; stored (303) or a bare 500 without any message",
            "/safe/reviews", "POST_FORM_URLENCODED_text_value", "parametrised"),
@@ -115,6 +134,24 @@ MANIFEST: tuple[Entry, ...] = (
     *_pair("GET", "/api/coupons", "GET_code_value", "nosqli", "operator",
            "query parsed with qs brackets into a MongoDB-style query: code[$ne]= is an operator",
            "/safe/api/coupons", "GET_code_value", "the query is read without bracket parsing"),
+    *_stateful("GET", "/lab/notes", "GET_id_value", "sqli", "error",
+               "id pasted into SQL over a table that exists only after POST /lab/reset (dropped at the end)",
+               "digits only, parametrised", ("ordered-replay",)),
+    *_stateful("GET", "/api/v2/orders", "GET_status_value", "sqli", "error",
+               "status pasted into SQL behind a 3-second bearer JWT that the suite's logout revoked",
+               "parametrised", ("session-refresh", "value-flow")),
+    *_stateful("GET", "/api/v3/notes", "GET_tag_value", "sqli", "error",
+               "tag pasted into SQL behind an X-APIKEY that the next POST /api/v3/keys replaces",
+               "parametrised", ("value-flow",)),
+    *_stateful("POST", "/feedback", "POST_FORM_URLENCODED_subject_value", "xss-reflected", "html-text",
+               "subject echoed unescaped, only with a one-use csrf_token fetched from GET /feedback",
+               "HTML-escaped", ("csrf-token", "value-flow")),
+    *_stateful("POST", "/account/password", "POST_FORM_URLENCODED_password_value", "sqli", "error",
+               "new password pasted into SQL, only when password_again carries the same value",
+               "parametrised", ("linked-values", "ordered-replay")),
+    *_stateful("POST", "/graphql", "POST_JSON_DOC_HASH_query_GRAPHQL_FIELD_product_ARG_name_value", "sqli", "error",
+               "inline GraphQL argument of the Product operation pasted into SQL; the error is in errors[] (200)",
+               "parametrised", ("operations",)),
     *_pair("GET", "/preview", "GET_url_value", "ssrf", "full-read",
            "fetches any URL (file:// included) and shows the content",
            "/safe/preview", "GET_url_value",
@@ -137,7 +174,7 @@ MANIFEST: tuple[Entry, ...] = (
 
 def manifest() -> list[dict[str, Any]]:
     """The manifest as plain data (a new list each call), for ``lunge demo --manifest``."""
-    return [asdict(entry) for entry in MANIFEST]
+    return [{**asdict(entry), "needs": list(entry.needs)} for entry in MANIFEST]
 
 
 def vulnerable() -> list[Entry]:

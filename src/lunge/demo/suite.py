@@ -212,6 +212,16 @@ async def follow_redirect(b: Browser) -> None:
         b.expect(answer.headers.get("Location") == "/home", "go: not redirected to /home")
 
 
+async def preview_exports(b: Browser) -> None:
+    """Answers that echo their input raw but are not pages a browser renders (issue 18)."""
+    answer = await b.send("GET", "/api/suggest?q=wid", expect=200, contains=['"query": "wid"'])
+    b.expect(answer.headers.get("Content-Type", "").startswith("application/json"), "suggest: not JSON")
+    await b.send("GET", "/api/suggest-xml?q=wid", expect=200, contains=["<query>wid</query>"])
+    await b.send("GET", "/notes/preview?text=hello", expect=200, contains=["hello"])
+    answer = await b.send("GET", "/export/search?q=widget", expect=200, contains=["<b>widget</b>"])
+    b.expect(answer.headers.get("Content-Disposition", "").startswith("attachment"), "export: not an attachment")
+
+
 async def write_review(b: Browser) -> None:
     for prefix in ("", "/safe"):
         answer = await b.send("POST", f"{prefix}/reviews", data={"product": "1", "text": "Great widget"}, expect=303)
@@ -237,6 +247,69 @@ async def use_member_api(b: Browser) -> None:
                      contains=['"plan": "gold"'])
         await b.send("GET", f"{prefix}/api/coupons?code=WELCOME10&currency=EUR", expect=200,
                      contains=['"discount": 10'])
+
+
+async def use_lab(b: Browser) -> None:
+    # The lab table exists only between the reset and the clean-up: a replay must run the reset first.
+    await b.send("POST", "/lab/reset", expect=200, contains=['"reset": true'])
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/lab/notes?id=1&view=full", expect=200, contains=["Calibrate the widget press."])
+    await b.send("DELETE", "/lab/notes", expect=200, contains=['"dropped": true'])
+
+
+async def list_orders_v2(b: Browser) -> None:
+    # The token lives 3 seconds and the logout revokes it: a replay needs a fresh one.
+    answer = await b.send("POST", "/api/v2/session", json={"username": "alice", "password": "wonderland"},
+                          expect=200)
+    token = _json_field(answer.text, "access_token")
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/api/v2/orders?status=open&page=1", headers={"Authorization": f"Bearer {token}"},
+                     expect=200, contains=['"orders"'])
+    await b.send("POST", "/api/v2/logout", expect=200)
+
+
+async def read_board_v3(b: Browser) -> None:
+    # The key is replaced by the next login: a replay needs the key the login hands out now.
+    credentials = {"username": "alice", "password": "wonderland"}
+    answer = await b.send("POST", "/api/v3/keys", json=credentials, expect=200)
+    key = _json_field(answer.text, "key")
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/api/v3/notes?tag=open&page=1", headers={"X-APIKEY": key}, expect=200,
+                     contains=['"comments"'])
+    await b.send("POST", "/api/v3/keys", json=credentials, expect=200)  # rotates the recorded key
+
+
+async def send_feedback(b: Browser) -> None:
+    # Each CSRF token works once: a replay needs a token fetched from the form again.
+    for prefix in ("", "/safe"):
+        form = await b.send("GET", f"{prefix}/feedback", expect=200, contains=['name="csrf_token"'])
+        token = form.text.split('name="csrf_token" value="', 1)[-1].split('"', 1)[0]
+        await b.send("POST", f"{prefix}/feedback", data={"subject": "delivery", "csrf_token": token}, expect=200,
+                     contains=["Thanks for your feedback about delivery."])
+
+
+async def change_password(b: Browser) -> None:
+    # The two fields must be equal before the new password reaches the history check.
+    for prefix in ("", "/safe"):
+        await b.send("POST", f"{prefix}/account/password",
+                     data={"password": "Tr0ub4dor-and-3", "password_again": "Tr0ub4dor-and-3"}, expect=200,
+                     contains=["Password accepted."])
+
+
+GRAPHQL_OPERATIONS: tuple[tuple[str, str, dict[str, str], str], ...] = (
+    ("Shop", "query Shop { shop { name } }", {}, '"lunge demo shop"'),
+    ("Product", 'query Product { product(name: "Widget") { name price } }', {}, '"price": 9.99'),
+    ("Orders", "query Orders($customer: String) { orders(customer: $customer) { total } }",
+     {"customer": "alice"}, '"total": 19.98'),
+)
+
+
+async def query_graphql(b: Browser) -> None:
+    # Three operations on one path with the same top-level keys: each is an endpoint of its own.
+    for prefix in ("", "/safe"):
+        for name, query, variables, shows in GRAPHQL_OPERATIONS:
+            await b.send("POST", f"{prefix}/graphql", json={"query": query, "operationName": name,
+                                                            "variables": variables}, expect=200, contains=[shows])
 
 
 async def preview_link(b: Browser) -> None:
@@ -282,7 +355,8 @@ TESTS: tuple[Test, ...] = (
     visit_home, view_product, check_username, search_orders, use_account, query_tenant,
     view_profile, call_me_api, search_products, subscribe_newsletter, greet_visitor, post_comments,
     check_connectivity, read_documents, follow_redirect, write_review, look_up_directory, view_catalog,
-    use_member_api,
+    use_member_api, preview_exports, use_lab, list_orders_v2, read_board_v3, send_feedback, change_password,
+    query_graphql,
     preview_link, register_webhook, import_order, check_stock, view_cart,
 )
 

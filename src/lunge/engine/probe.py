@@ -28,6 +28,7 @@ class ProbeResult:
     requests: int = 0
     failure: str | None = None
     timing_samples: list[float] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # the check's ``ctx.note()`` observations
 
 
 SendAll = Callable[[list[Attack]], Awaitable[list[Exchange]]]
@@ -60,6 +61,7 @@ async def run_probe(check: Check, ctx: CheckContext, send_all: SendAll, *, allow
     except Exception as exc:  # the plugin boundary: one broken check never stops the run
         result.failure = f"{type(exc).__name__}: {exc}"
         logger.error("check %s failed on %s: %s", check.id, ctx.point.name, result.failure, exc_info=True)
+    result.notes = [f"{check.id} {ctx.point.name}: {note}" for note in ctx.notes]
     return result
 
 

@@ -1,9 +1,16 @@
 """Running a test run: stream the record's baselines, replay each, attack the points the policy
-selects with the checks that apply, store what is confirmed, and decide the run's final state.
+selects with the checks that apply, store what is confirmed, and hand the counters to
+:func:`lunge.engine.outcome.decide` for the run's final state.
+
+One path for every run: the baselines are split into ``partitions`` (``seq % count == index``),
+each tested by :meth:`RunEngine.run_partition` (in this process, or in a worker process with
+``PROCESSES``); then the second-order pass runs over what every partition planted, and
+:meth:`RunEngine.finish` merges the partitions' counters and decides. :meth:`RunEngine.execute`
+is that path with one partition.
 
 Memory stays flat as records grow: baselines come from the store page by page through a bounded
-queue, and nothing about a baseline is kept after its test set is written, except what the stored
-XSS pass needs (small: planted markers and sink candidates).
+queue, and nothing about a baseline is kept after its test set is written, except what the
+second-order pass needs (small: planted markers and sink candidates).
 """
 
 from __future__ import annotations
@@ -11,20 +18,34 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator, Callable
+import math
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from lunge.checks import noise
+from lunge.checks import anomaly, noise
 from lunge.checks.base import Attack, Check, CheckContext, Exchange, TimingStats, Verdict
-from lunge.engine import evidence, stored
+from lunge.engine import evidence, passive, stored
+from lunge.engine.events import (
+    BaselineTested,
+    Events,
+    FindingConfirmed,
+    Progress,
+    RunFinished,
+    RunStarted,
+    TargetUnreachable,
+)
+from lunge.engine.health import TargetHealth
+from lunge.engine.keeper import StateKeeper, linked_points
 from lunge.engine.oob import OFF, OobConfig, OobService
+from lunge.engine.order import Gate, pin_patterns
+from lunge.engine.outcome import Stop, decide
 from lunge.engine.planner import Depth, Frequency, select_points
-from lunge.engine.probe import ProbeResult, run_probe
+from lunge.engine.probe import ProbeResult, SendAll, run_probe
 from lunge.engine.replay import judge
-from lunge.engine.results import Counters, Results
+from lunge.engine.results import Counters, Results, Tally, test_set_reason
 from lunge.engine.sender import Sender
 from lunge.http import Request, parse
 from lunge.http.points import Point, Points
@@ -38,8 +59,28 @@ TIMING_SAMPLES_KEPT = 200
 
 
 @dataclass(frozen=True, slots=True)
+class Partition:
+    """This process's share of the run: the baselines with ``seq % count == index``."""
+
+    index: int = 0
+    count: int = 1
+
+    def owns(self, seq: int) -> bool:
+        return self.count == 1 or seq % self.count == self.index
+
+    def share(self, total: int) -> int:
+        """How many of ``total`` baselines (seq 1..total) this partition tests."""
+        return total if self.count == 1 else len(range(self.index or self.count, total + 1, self.count))
+
+
+@dataclass(frozen=True, slots=True)
 class RunConfig:
-    """How to run: the policy and checks, and the node's limits (the policy's limits win where set)."""
+    """How to run, frozen: the policy and checks, and the node's settings for the run.
+
+    Every limit is a limit of the whole run: the rate (the policy's ``limits.rps``, else
+    ``TEST_RUN_RPS``) and the policy's ``limits.workers`` are divided between the partitions;
+    ``WORKERS`` is a node's capacity per process (FAST's meaning) and is not.
+    """
 
     policy: TestPolicy
     checks: tuple[Check, ...]
@@ -49,51 +90,32 @@ class RunConfig:
     verify_tls: bool = False
     stop_on_first_fail: bool = False
     replays: int = 2
-    partition: tuple[int, int] = (0, 1)  # (index, count): this process tests seq % count == index
-    stored_pass: bool = True
+    partition: Partition = Partition()
     oob: OobConfig = OFF  # the out-of-band listener (LUNGE_OOB*)
 
     @property
     def effective_workers(self) -> int:
-        return self.policy.limits.workers or self.workers
+        if self.policy.limits.workers:
+            return max(1, math.ceil(self.policy.limits.workers / self.partition.count))
+        return self.workers
 
     @property
-    def effective_rps(self) -> int | None:
-        return self.policy.limits.rps or self.rps
+    def effective_rps(self) -> float | None:
+        rps = self.policy.limits.rps or self.rps
+        return rps / self.partition.count if rps else None
 
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """A snapshot for the progress bar."""
-
-    total: int
-    done: int
-    tested: int
-    not_tested: int
-    requests: int
-    rps: float
-    findings: int
+    def for_partition(self, index: int, count: int) -> RunConfig:
+        return replace(self, partition=Partition(index, count))
 
 
 @dataclass(slots=True)
 class PartitionResult:
-    """What one worker process did (picklable), for the parent to merge."""
+    """What one partition did (picklable), for the process that finishes the run."""
 
     counters: Counters
-    sent: int
-    errors: int
-    timeouts: int
     markers: dict[str, tuple[int, str, str]]
     candidates: dict[tuple[str, ...], Request]
-    stop_reason: RunState | None
-
-
-@dataclass(slots=True)
-class Events:
-    """Callbacks the node passes in (all optional)."""
-
-    progress: Callable[[Progress], None] | None = None
-    finding: Callable[[Finding], None] | None = None
+    stop: Stop | None
 
 
 @dataclass(slots=True)
@@ -121,27 +143,46 @@ class RunEngine:
     def __init__(self, store: Store, run: TestRun, config: RunConfig, events: Events | None = None) -> None:
         self.store = store
         self.run = run
-        self.config = config
+        # The anomaly fuzzer, when selected, takes its settings from the policy's fuzzer section.
+        self.config = config = replace(config, checks=anomaly.configured(config.checks, config.policy.fuzzer))
         self.events = events or Events()
         self.results = Results(store)
         self.frequency = Frequency(config.policy.light_after)
         self.stored = stored.StoredXss(config.checks, config.policy)
+        self.passive = passive.PassiveScan(config.policy, self.results,
+                                           lambda finding: self.events.emit(FindingConfirmed(finding)))
+        self.health = TargetHealth(config.policy.unreachable_after)
         self.oob = OobService(config.oob, config.checks)
         self._target = _origin(config.target) if config.target else None
         self._allowed: set[tuple[str, int]] = set()
         self._timings: dict[tuple[str, int], _HostTiming] = {}
-        self._stop_reason: RunState | None = None
+        self._stop: Stop | None = None
         self._sender: Sender | None = None
-        self._extra_sent = self._extra_errors = self._extra_timeouts = 0  # from other processes
+        # Replay that keeps the application's state (engine/keeper.py): recorded order, setup
+        # prefix, destructive baselines last, value flows renewed.
+        self.keeper = StateKeeper(store, run.record_id, self._send_all, self._moved,
+                                  pin_patterns(config.policy.setup))
+        self._gate = Gate()
+        self._deferred: list[int] = []
+        self._setup_counted = 0  # the keeper's requests already added to the counters
+        self._earlier = Counters()  # the partitions' counters, once they are done (for the progress bar)
 
     # ------------------------------------------------------------------ control
     def interrupt(self) -> None:
         """Stop taking new work; in-flight requests finish; the run ends ``interrupted``."""
-        if self._stop_reason is None:
-            self._stop_reason = RunState.INTERRUPTED
+        if self._stop is None:
+            self._stop = Stop(RunState.INTERRUPTED, "interrupted before the end")
 
     def stopping(self) -> bool:
-        return self._stop_reason is not None
+        """Whether to take no more work: interrupted, stopped at a first failure, or the target is gone."""
+        if self._stop is None:
+            gone = self.health.down()
+            if gone is not None:
+                what = "the target went away mid-run" if self.health.ever_answered else "the target never answered"
+                logger.error("%s: %s", what, gone)
+                self._stop = Stop(RunState.ERROR, f"{what}: {gone}")
+                self.events.emit(TargetUnreachable(self.run.id, gone))
+        return self._stop is not None
 
     @property
     def counters(self) -> Counters:
@@ -149,18 +190,11 @@ class RunEngine:
 
     # ------------------------------------------------------------------ the run
     async def execute(self) -> TestRun:
-        """The whole run in this process: every baseline, the stored-XSS pass, the final state."""
+        """The whole run in this process: one partition, the second-order pass, the final state."""
         await self.start()
-        async with self.oob.listening(), self._sending():
-            await self._first_pass()
-            if self.config.stored_pass and not self.stopping():
-                # the first pass's buffered test sets go first: a stored finding's FAILED one must win
-                await self.results.flush()
-                await self._stored_pass()
-            await self.oob.settle(self._store_late, self.stopping)
-            self._report_progress()  # the stored pass sent more: the bar ends on the summary's count
-        await self.results.flush()
-        return await self.finish()
+        part = await self.run_partition()
+        await self.second_order([part])
+        return await self.finish([part])
 
     async def start(self) -> None:
         """Mark the run ``running`` (once, by the process that owns the run)."""
@@ -169,49 +203,75 @@ class RunEngine:
             self.store.update_run, self.run.id, state=RunState.RUNNING, started_at=datetime.now(UTC),
             baselines_total=total,
         )
+        self.events.emit(RunStarted(self.run.id, total))
 
-    async def execute_partition(self) -> PartitionResult:
-        """This process's share of the baselines (``config.partition``), without the final state:
-        the parent merges the shares (``PROCESSES``)."""
+    async def run_partition(self) -> PartitionResult:
+        """Test this engine's partition of the baselines (``config.partition``); the counters
+        start afresh afterwards, for the second-order pass this engine may run next."""
         async with self.oob.listening(), self._sending():
             await self._first_pass()
             await self.oob.settle(self._store_late, self.stopping)
         await self.results.flush()
-        sender = self._sender
-        return PartitionResult(
-            counters=self.counters, sent=sender.stats.sent if sender else 0,
-            errors=sender.stats.errors if sender else 0, timeouts=sender.stats.timeouts if sender else 0,
-            markers=dict(self.stored.markers), candidates=dict(self.stored.candidates),
-            stop_reason=self._stop_reason,
-        )
+        counters, self.results.counters = self.results.counters, Counters()
+        return PartitionResult(counters, dict(self.stored.markers), dict(self.stored.candidates), self._stop)
 
-    async def run_stored_pass(self, partitions: list[PartitionResult]) -> None:
-        """The stored-XSS pass over the markers and sink candidates of all partitions."""
+    async def second_order(self, partitions: list[PartitionResult]) -> None:
+        """The second-order pass (checks with ``second_order``) over the markers planted and the
+        sink candidates seen by every partition. Skipped when the run is stopping."""
+        for part in partitions:
+            self._earlier.merge(part.counters)
+            if part.stop is not None and self._stop is None:
+                self._stop = part.stop
+        if self.stopping() or not self.stored.enabled:
+            return
         for part in partitions:
             self.stored.markers.update(part.markers)
             for key, request in part.candidates.items():
                 self.stored.candidates.setdefault(key, request)
         async with self._sending():
             await self._stored_pass()
+            self._report_progress()  # the pass sent more: the bar ends on the summary's count
+        await self.results.flush()
+
+    async def finish(self, partitions: list[PartitionResult]) -> TestRun:
+        """Merge the partitions' counters with this engine's own, decide the state once, store it."""
+        total = Counters()
+        for part in partitions:
+            total.merge(part.counters)
+        total.merge(self.counters)
+        self.results.counters = total
+        stop = _first_stop([self._stop, *(p.stop for p in partitions)])
+        outcome = decide(total, self.config.policy, stop)
+        self.run = await asyncio.to_thread(
+            self.store.update_run, self.run.id, state=outcome.state, finished_at=datetime.now(UTC),
+            error=outcome.error, requests_sent=total.requests_sent, baselines_tested=total.tested,
+            baselines_not_tested=total.not_tested, findings_count=total.findings,
+            stats={**total.stats(), "oob": self.oob.summary(), "policy": self.config.policy.summary()},
+        )
+        self.events.emit(RunFinished(self.run))
+        return self.run
 
     @asynccontextmanager
     async def _sending(self) -> AsyncIterator[Sender]:
-        workers = self.config.effective_workers
-        async with Sender(workers=workers, rps=self.config.effective_rps, timeout=self.config.policy.limits.timeout,
-                          allowed=None, verify_tls=self.config.verify_tls) as sender:
-            previous, self._sender = self._sender, sender
+        async with Sender(workers=self.config.effective_workers, rps=self.config.effective_rps,
+                          timeout=self.config.policy.limits.timeout, allowed=None,
+                          verify_tls=self.config.verify_tls, health=self.health) as sender:
+            self._sender = sender
             try:
                 yield sender
             finally:
-                if previous is not None:
-                    sender.stats.sent += previous.stats.sent
-                    sender.stats.errors += previous.stats.errors
-                    sender.stats.timeouts += previous.stats.timeouts
+                c = self.counters
+                c.requests_sent += sender.stats.sent
+                c.requests_errors += sender.stats.errors
+                c.requests_timeouts += sender.stats.timeouts
+                c.requests_setup += self.keeper.requests_setup - self._setup_counted
+                self._setup_counted = self.keeper.requests_setup
+                self._sender = None
 
     async def _first_pass(self) -> None:
+        await self.keeper.learn()
         total = await asyncio.to_thread(self.store.count_baselines, self.run.record_id)
-        index, count = self.config.partition
-        self.counters.total = len(range(index, total, count)) if count > 1 else total
+        self.counters.total = self.config.partition.share(total)
         workers = self.config.effective_workers
         queue: asyncio.Queue[Baseline | None] = asyncio.Queue(maxsize=workers * 2)
         consumers = max(1, workers)
@@ -219,10 +279,22 @@ class RunEngine:
             group.create_task(self._produce(queue, consumers))
             for _ in range(consumers):
                 group.create_task(self._consume(queue))
+        await self._destructive_pass()
+
+    async def _destructive_pass(self) -> None:
+        """The destructive baselines (DELETE, logout, reset, password change), last, one at a time,
+        each after the setup prefix ran again: attacking one never breaks the others."""
+        for baseline_id in self._deferred:
+            if self.stopping():
+                return
+            baseline = await asyncio.to_thread(self.store.get_baseline, baseline_id)
+            await self.keeper.setup(baseline, always=True)
+            await self._test_baseline(baseline)
+            self._report_progress()
 
     async def _produce(self, queue: asyncio.Queue[Baseline | None], consumers: int) -> None:
         after = 0
-        index, count = self.config.partition
+        partition = self.config.partition
         try:
             while not self.stopping():
                 page = await asyncio.to_thread(self._read_page, after)
@@ -230,7 +302,12 @@ class RunEngine:
                     break
                 after = page[-1].seq
                 for baseline in page:
-                    if count == 1 or baseline.seq % count == index:
+                    if partition.owns(baseline.seq):
+                        place = self.keeper.place(baseline)
+                        if place.destructive:
+                            self._deferred.append(baseline.id)
+                            continue
+                        await self._gate.enter(place.exclusive)  # recorded order; only safe ones together
                         await queue.put(baseline)
                     if self.stopping():
                         break
@@ -246,33 +323,46 @@ class RunEngine:
 
     async def _consume(self, queue: asyncio.Queue[Baseline | None]) -> None:
         while (baseline := await queue.get()) is not None:
-            if self.stopping():
-                continue
-            await self._test_baseline(baseline)
-            self._report_progress()
+            try:
+                if self.stopping():
+                    continue
+                await self._test_baseline(baseline)
+                self._report_progress()
+            finally:
+                await self._gate.leave()
 
     # ------------------------------------------------------------------ one baseline
     async def _test_baseline(self, baseline: Baseline) -> None:
         request = self._moved(baseline.request)
-        replays = await self._replay(request)
+        replays = await self._replay(baseline, request)
         verdict = judge(baseline.response, replays)
+        if not verdict.ok:
+            tried = await self.keeper.setup(baseline)  # the replay drifted: set the state up again
+            if tried:
+                replays += await self._replay(baseline, request)
+                verdict = judge(baseline.response, replays[-self.config.replays:])
+                replays = replays[-self.config.replays:] if verdict.ok else replays
+        await self.passive.scan(self.run.id, baseline, request, replays, self._send_all)
         if not verdict.ok:
             await self._test_set(baseline, TestSetStatus.NOT_TESTED, verdict.reason, len(replays), replay_ok=False)
             return
         points = parse(request)
-        selected = select_points(points, self.config.policy)
+        protected = self.keeper.protected(baseline.id)
+        selected = [p for p in select_points(points, self.config.policy) if p.name not in protected]
         self.stored.note_sink_candidate(baseline, request)
         if not selected:
             await self._test_set(baseline, TestSetStatus.NOT_TESTED, "no point selected by the policy",
                                  len(replays), replay_ok=True)
             return
+        tally = Tally()
+        send = self._counting(tally, self.keeper.sender(baseline))
         base_noise = noise.build(replays, baseline.response.text() if baseline.response else None, "")
-        probes = await self._attack_points(baseline, request, points, selected, replays, base_noise)
+        probes = await self._attack_points(baseline, request, points, selected, replays, base_noise, send)
         requests = len(replays) + sum(p.requests for p in probes)
-        requests += await self.stored.prime(baseline, request, points, selected, self._send_all)
+        requests += await self.stored.prime(baseline, request, points, selected, send)
         verdicts = self.oob.hold(baseline, request, [v for p in probes for v in p.verdicts])
         findings = await self._store_verdicts(baseline, request, most_specific(verdicts))
-        status = TestSetStatus.FAILED if findings else TestSetStatus.PASSED
+        self.counters.add_tally(tally)
         failures = [p.failure for p in probes if p.failure]
         self.counters.check_failures += len(failures)
         for probe in probes:
@@ -281,24 +371,47 @@ class RunEngine:
             if probe.failure:
                 failed = self.counters.failed_checks
                 failed[probe.check_id] = failed.get(probe.check_id, 0) + 1
-        reason = f"{len(failures)} check failure(s): {failures[0]}" if failures else ""
+        if tally.mostly_unanswered and not findings:
+            # Most attacks never reached the application: this baseline was not tested, whatever
+            # the few answers said, and the run's coverage must show it. (One with a confirmed
+            # finding was tested enough to fail; the run's error ratio still counts its attacks.)
+            await self._test_set(baseline, TestSetStatus.NOT_TESTED, tally.reason(), requests, replay_ok=True,
+                                 unanswered=True, points=len(selected))
+            return
+        status = TestSetStatus.FAILED if findings else TestSetStatus.PASSED
+        reason = test_set_reason(failures, [note for p in probes for note in p.notes])
         await self._test_set(baseline, status, reason, requests, replay_ok=True, findings=len(findings),
                              points=len(selected))
 
-    async def _replay(self, request: Request) -> list[Exchange]:
+    def _counting(self, tally: Tally, inner: SendAll | None = None) -> SendAll:
+        """``inner`` (default ``_send_all``) that also tallies the baseline's attacks and how many
+        got no answer."""
+        send = inner or self._send_all
+
+        async def send_all(attacks: list[Attack]) -> list[Exchange]:
+            exchanges = await send(attacks)
+            tally.add(exchanges)
+            return exchanges
+
+        return send_all
+
+    async def _replay(self, baseline: Baseline, request: Request) -> list[Exchange]:
         assert self._sender is not None
         # These replays run alongside other attacks, so their latencies are not fed to the host's
         # timing model: only samples taken alone in the quiet lane (a check's calibration) are, or
         # load would inflate the jitter and every time-based probe would ask for longer delays.
-        return [await self._sender.send(Attack(request, "", "replay")) for _ in range(self.config.replays)]
+        # They go through the state keeper: fresh values in, produced values kept.
+        return await self.keeper.replay(baseline, request, self.config.replays)
 
     async def _attack_points(self, baseline: Baseline, request: Request, points: Points, selected: list[Point],
-                             replays: list[Exchange], base_noise: noise.NoiseModel) -> list[ProbeResult]:
+                             replays: list[Exchange], base_noise: noise.NoiseModel, send: SendAll
+                             ) -> list[ProbeResult]:
         jobs = []
+        linked = linked_points(points, selected)
         for point in selected:
             point_noise = _for_point(base_noise, replays, point.value)
             for check in self.config.checks:
-                if check.id in stored.SECOND_ORDER:
+                if check.second_order:  # needs sinks: runs in the second-order pass only
                     continue
                 key = self.frequency.key(request, point, check.id)
                 depth = self.frequency.claim(key)
@@ -307,15 +420,18 @@ class RunEngine:
                 ctx = self._context(baseline, request, points, point, replays, point_noise, check, depth)
                 if _applies(check, ctx):
                     jobs.append((key, check, ctx))
+                    twins = linked.get(point.name, ())
+                    if twins:  # the same payload in the points that carried the same value, too
+                        jobs.append(((*key, "linked"), check, replace(ctx, linked=twins)))
         self.counters.points_attacked += len(selected)
         self.counters.points_lightened = self.frequency.lightened
-        results = await self._run_probes([(check, ctx) for _, check, ctx in jobs])
+        results = await self._run_probes([(check, ctx) for _, check, ctx in jobs], send)
         for (key, _, _), result in zip(jobs, results, strict=True):
             if result.verdicts:
                 self.frequency.record_finding(key)
         return list(results)
 
-    async def _run_probes(self, jobs: list[tuple[Check, CheckContext]]) -> list[ProbeResult]:
+    async def _run_probes(self, jobs: list[tuple[Check, CheckContext]], send: SendAll) -> list[ProbeResult]:
         """Run a baseline's probes concurrently, in at most ``WORKERS`` tasks that take the next
         probe when one ends: more tasks could not send more at once, and each costs CPU."""
         results: list[ProbeResult] = [ProbeResult()] * len(jobs)
@@ -324,7 +440,7 @@ class RunEngine:
         async def runner() -> None:
             for i in pending:
                 check, ctx = jobs[i]
-                results[i] = await self._probe(check, ctx)
+                results[i] = await self._probe(check, ctx, send)
 
         width = min(len(jobs), self.config.effective_workers)
         if width == 1:
@@ -344,10 +460,10 @@ class RunEngine:
             oob=self.oob.endpoint, thorough=self.config.policy.thorough,
         )
 
-    async def _probe(self, check: Check, ctx: CheckContext) -> ProbeResult:
+    async def _probe(self, check: Check, ctx: CheckContext, send: SendAll) -> ProbeResult:
         allowed = {(ctx.baseline.host.lower(), ctx.baseline.port)}
         allowed.update((s.host.lower(), s.port) for s in ctx.sinks)
-        result = await run_probe(check, ctx, self._send_all, allowed_origins=allowed, stopping=self.stopping)
+        result = await run_probe(check, ctx, send, allowed_origins=allowed, stopping=self.stopping)
         self._timing(ctx.baseline).add(result.timing_samples)
         return result
 
@@ -372,28 +488,31 @@ class RunEngine:
         for finding in findings:
             if policy.fails(finding.severity, finding.confidence):
                 self.counters.failing_findings += 1
-                if (self.config.stop_on_first_fail or policy.stop_on_first_fail) and self._stop_reason is None:
-                    self._stop_reason = RunState.FAILED
-            if self.events.finding is not None:
-                self.events.finding(finding)
+                if (self.config.stop_on_first_fail or policy.stop_on_first_fail) and self._stop is None:
+                    self._stop = Stop(RunState.FAILED)
+            self.events.emit(FindingConfirmed(finding))
         return findings
 
     async def _test_set(self, baseline: Baseline, status: TestSetStatus, reason: str, requests: int, *,
-                        replay_ok: bool, findings: int = 0, points: int = 0) -> None:
+                        replay_ok: bool, findings: int = 0, points: int = 0, unanswered: bool = False) -> None:
+        reason = self.keeper.reason(baseline.id, reason)
         test_set = TestSet(self.run.id, baseline.id, status, reason, requests, findings, points)
-        await self.results.add_test_set(test_set, replay_ok=replay_ok)
+        await self.results.add_test_set(test_set, replay_ok=replay_ok, unanswered=unanswered)
 
-    # ------------------------------------------------------------------ stored XSS
+    # ------------------------------------------------------------------ second order
     async def _stored_pass(self) -> None:
-        """Second-order XSS: replay the sink candidates, map planted markers to the pages that show
-        them, then attack each source whose marker came back elsewhere."""
-        sources = await self.stored.discover_sinks(self._send_all)
+        """Second-order checks: replay the sink candidates, map planted markers to the pages that
+        show them, then attack each source whose marker came back elsewhere."""
+        tally = Tally()
+        send = self._counting(tally)
+        sources = await self.stored.discover_sinks(send)
+        self.counters.second_order_sources += len(sources)
         for source in sources:
             if self.stopping():
-                return
+                break
             baseline = await asyncio.to_thread(self.store.get_baseline, source.baseline_id)
             request = self._moved(baseline.request)
-            replays = await self._replay(request)
+            replays = await self._replay(baseline, request)
             points = parse(request)
             point = points.get(source.point)
             if point is None or not judge(baseline.response, replays).ok:
@@ -404,12 +523,14 @@ class RunEngine:
                                     sinks=source.sinks)
                 if not _applies(check, ctx):
                     continue
-                result = await self._probe(check, ctx)
+                result = await self._probe(check, ctx, self._counting(tally, self.keeper.sender(baseline)))
                 found = await self._store_verdicts(baseline, request, result.verdicts)
-                if found:
+                if found or result.notes:
+                    head = ["stored XSS found in the second-order pass"] if found else []
                     await asyncio.to_thread(self.store.add_test_sets, [TestSet(
-                        self.run.id, baseline.id, TestSetStatus.FAILED, "stored XSS found in the second-order pass",
-                        result.requests, len(found), 1)])
+                        self.run.id, baseline.id, TestSetStatus.FAILED if found else TestSetStatus.PASSED,
+                        "; ".join([*head, *result.notes]), result.requests, len(found), 1)])
+        self.counters.add_tally(tally)
 
     # ------------------------------------------------------------------ helpers
     def _moved(self, request: Request) -> Request:
@@ -427,77 +548,21 @@ class RunEngine:
         return timing
 
     def _report_progress(self) -> None:
-        if self.events.progress is None or self._sender is None:
+        if not self.events.wanted or self._sender is None:
             return
-        c = self.counters
-        self.events.progress(Progress(c.total, c.done, c.tested, c.not_tested, self._sender.stats.sent,
-                                      self._sender.stats.rps(), c.findings))
-
-    def merge(self, partitions: list[PartitionResult]) -> None:
-        """Fold the partitions' counters into this engine's, so :meth:`finish` sees the whole run."""
-        c = self.counters
-        for part in partitions:
-            p = part.counters
-            for name in ("total", "done", "replay_ok", "tested", "not_tested", "findings", "failing_findings",
-                         "check_failures", "points_attacked", "points_lightened"):
-                setattr(c, name, getattr(c, name) + getattr(p, name))
-            for reason, n in p.not_tested_reasons.items():
-                c.not_tested_reasons[reason] = c.not_tested_reasons.get(reason, 0) + n
-            for check_id, n in p.failed_checks.items():
-                c.failed_checks[check_id] = c.failed_checks.get(check_id, 0) + n
-            for check_id, n in p.requests_by_check.items():
-                c.requests_by_check[check_id] = c.requests_by_check.get(check_id, 0) + n
-            self._extra_sent += part.sent
-            self._extra_errors += part.errors
-            self._extra_timeouts += part.timeouts
-            if part.stop_reason is not None and self._stop_reason is None:
-                self._stop_reason = part.stop_reason
-
-    async def finish(self) -> TestRun:
-        """Decide and store the final state and counters."""
-        state, error = decide(self.counters, self.config.policy, self._stop_reason)
-        sender = self._sender
-        sent = (sender.stats.sent if sender else 0) + self._extra_sent
-        stats = {
-            "replay_coverage": round(self.counters.coverage, 4),
-            "replay_ok": self.counters.replay_ok,
-            "not_tested_reasons": self.counters.not_tested_reasons,
-            "check_failures": self.counters.check_failures,
-            "failed_checks": self.counters.failed_checks,
-            "points_attacked": self.counters.points_attacked,
-            "points_lightened": self.counters.points_lightened,
-            "failing_findings": self.counters.failing_findings,
-            "requests_by_check": dict(sorted(self.counters.requests_by_check.items())),
-            "oob": self.oob.summary(),
-            "stored_xss_sources": self.stored.sources_found,
-            "requests_errors": (sender.stats.errors if sender else 0) + self._extra_errors,
-            "requests_timeouts": (sender.stats.timeouts if sender else 0) + self._extra_timeouts,
-            "policy": self.config.policy.summary(),
-        }
-        return await asyncio.to_thread(
-            self.store.update_run, self.run.id, state=state, finished_at=datetime.now(UTC), error=error,
-            requests_sent=sent, baselines_tested=self.counters.tested,
-            baselines_not_tested=self.counters.not_tested, findings_count=self.counters.findings, stats=stats,
-        )
+        c = Counters()
+        c.merge(self._earlier)
+        c.merge(self.counters)
+        progress = Progress(c.total, c.done, c.tested, c.not_tested, c.requests_sent + self._sender.stats.sent,
+                            self._sender.stats.rps(), c.findings)
+        self.events.emit(BaselineTested(self.run.id, progress))
 
 
-def decide(counters: Counters, policy: TestPolicy, stop_reason: RunState | None) -> tuple[RunState, str | None]:
-    """The final state: interrupted, failed (findings at or above fail_on), error (too little
-    replay coverage, or nothing tested: never a silent green), or passed."""
-    if stop_reason is RunState.INTERRUPTED:
-        return RunState.INTERRUPTED, "interrupted before the end"
-    if stop_reason is RunState.FAILED:
-        return RunState.FAILED, None
-    if counters.done == 0:
-        return RunState.ERROR, "the test record has no baselines to test"
-    if counters.coverage < policy.replay_coverage_threshold:
-        return RunState.ERROR, (f"replay coverage {counters.coverage:.0%} is under the policy's threshold "
-                                f"{policy.replay_coverage_threshold:.0%}: most baselines no longer replay as recorded")
-    if counters.tested == 0:
-        return RunState.ERROR, "nothing was tested: no baseline had a point the policy selects"
-    if counters.failing_findings:
-        return RunState.FAILED, None
-    return RunState.PASSED, None
+def _first_stop(stops: list[Stop | None]) -> Stop | None:
+    """The stop that decides the run: an interruption over a lost target over a first failure."""
+    rank = {RunState.INTERRUPTED: 0, RunState.ERROR: 1, RunState.FAILED: 2}
+    found = [s for s in stops if s is not None]
+    return min(found, key=lambda s: rank.get(s.state, 3)) if found else None
 
 
 def most_specific(verdicts: list[Verdict]) -> list[Verdict]:
@@ -530,4 +595,4 @@ def _origin(url: str) -> tuple[str, str, int]:
     return scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80)
 
 
-__all__ = ["Events", "PartitionResult", "Progress", "RunConfig", "RunEngine", "decide"]
+__all__ = ["Events", "Partition", "PartitionResult", "Progress", "RunConfig", "RunEngine", "Stop", "decide"]

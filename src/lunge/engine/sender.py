@@ -15,6 +15,7 @@ aiohttp's exceptions are translated here; nothing above sees ``aiohttp.*``.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import time
 from collections import deque
@@ -27,6 +28,7 @@ from aiolimiter import AsyncLimiter
 from lunge.aio import Slots
 from lunge.checks.base import Attack, Exchange
 from lunge.engine.client import AttackClient
+from lunge.engine.health import TargetHealth
 from lunge.engine.lane import HostLane, Lanes
 from lunge.errors import TargetError
 
@@ -79,15 +81,16 @@ class Sender:
             exchange = await sender.send(attack)
     """
 
-    def __init__(self, *, workers: int, rps: int | None, timeout: float,
+    def __init__(self, *, workers: int, rps: float | None, timeout: float,
                  allowed: Iterable[tuple[str, int]] | None = None, verify_tls: bool = False,
-                 on_sent: Callable[[Exchange], None] | None = None) -> None:
+                 on_sent: Callable[[Exchange], None] | None = None, health: TargetHealth | None = None) -> None:
         self.workers = workers
         self.timeout = timeout
         self.allowed = None if allowed is None else {(h.lower(), p) for h, p in allowed}
         self.stats = SenderStats()
         self._slots = Slots(workers)
-        self._limiter = AsyncLimiter(rps, 1.0) if rps else None
+        self._limiter = _limiter(rps) if rps else None
+        self._health = health
         self._lanes = Lanes()
         self._in_flight = 0  # requests handed to send() and not answered yet (queued or on the wire)
         self._verify_tls = verify_tls
@@ -168,8 +171,30 @@ class Sender:
             return Exchange(attack, None, time.perf_counter() - started, "timeout")
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             self.stats.errors += 1
-            return Exchange(attack, None, time.perf_counter() - started, _describe(exc))
+            error = _describe(exc)
+            if self._health is not None and _gone(exc):
+                self._health.unreachable((attack.request.host.lower(), attack.request.port), error)
+            return Exchange(attack, None, time.perf_counter() - started, error)
+        if self._health is not None:
+            self._health.answered((attack.request.host.lower(), attack.request.port))
         return Exchange(attack, response, elapsed)
+
+
+_GONE_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE})
+
+
+def _limiter(rps: float) -> AsyncLimiter:
+    """A token bucket of ``rps`` requests per second; a share below 1/s (a run's rate divided
+    between processes) becomes one request per ``1/rps`` seconds, as a bucket holds at least one."""
+    period = max(1.0, 1.0 / rps)
+    return AsyncLimiter(rps * period, period)
+
+
+def _gone(exc: BaseException) -> bool:
+    """Whether the target refused or dropped the connection (rather than answering slowly or badly)."""
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ServerDisconnectedError):
+        return True
+    return isinstance(exc, ConnectionError) or (isinstance(exc, OSError) and exc.errno in _GONE_ERRNOS)
 
 
 def _describe(exc: BaseException) -> str:

@@ -23,7 +23,6 @@ from lunge.http.points import Point, Points, Role, ValueKind
 from lunge.policy import TestPolicy
 from lunge.store.models import Baseline
 
-SECOND_ORDER = frozenset({"xss-stored"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_SINK_CANDIDATES = 2000
 MAX_SINKS_PER_SOURCE = 3
@@ -42,7 +41,7 @@ class Source:
 
 class StoredXss:
     def __init__(self, checks: Sequence[Check], policy: TestPolicy) -> None:
-        self.checks = [c for c in checks if c.id in SECOND_ORDER]
+        self.checks = [c for c in checks if c.second_order]
         self.policy = policy
         self.markers: dict[str, tuple[int, str, str]] = {}  # marker -> (baseline id, point, source key)
         self.candidates: dict[tuple[str, ...], Request] = {}

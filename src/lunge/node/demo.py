@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from rich.console import Console
 
 from lunge import aio
+from lunge.checks import passive
 from lunge.demo import POLICY_PATH, manifest, run_suite
 from lunge.errors import LungeError
 from lunge.node.recording import StopSignal, record
@@ -48,6 +49,7 @@ class Comparison:
     expected: set[tuple[str, str, str, str]]
     found: set[tuple[str, str, str, str]]
     safe: set[tuple[str, str, str, str]] = field(default_factory=set)
+    passive: tuple[str, ...] = ()  # passive rules that reported (one per host): listed, not compared
 
     @property
     def missed(self) -> set[tuple[str, str, str, str]]:
@@ -76,10 +78,15 @@ def finding_key(finding: Finding) -> tuple[str, str, str, str]:
 
 
 def compare(findings: list[Finding]) -> Comparison:
+    """The active checks' findings against the manifest. Passive findings (missing headers, the
+    server's banner ...) describe the shop as a whole, one per host and rule: they are listed apart
+    and are not part of the comparison."""
     entries = manifest()
     expected = {(e["method"], e["path"], e["point"], e["check"]) for e in entries if e["vulnerable"]}
     safe = {(e["method"], e["path"], e["point"], e["check"]) for e in entries if not e["vulnerable"]}
-    return Comparison(expected, {finding_key(f) for f in findings}, safe)
+    rules = {rule.id for rule in passive.load()}
+    active = {finding_key(f) for f in findings if f.check_id not in rules}
+    return Comparison(expected, active, safe, tuple(sorted(f.check_id for f in findings if f.check_id in rules)))
 
 
 def run_demo(flags: Mapping[str, Any] | None = None, *, console: Console | None = None,
@@ -180,6 +187,9 @@ def print_comparison(console: Console, outcome: DemoOutcome) -> None:
         console.print(f"  [red]missed[/] {' '.join(key)}", highlight=False)
     for key in sorted(c.unexpected):
         console.print(f"  [red]unexpected[/] {' '.join(key)}", highlight=False)
+    if c.passive:
+        console.print(f"  {len(c.passive)} passive findings, not compared with the manifest: {', '.join(c.passive)}",
+                      highlight=False)
 
 
 def demo_document(outcome: DemoOutcome) -> dict[str, Any]:
@@ -191,6 +201,7 @@ def demo_document(outcome: DemoOutcome) -> dict[str, Any]:
     document["demo"] = {"expected": len(c.expected), "found": len(c.found & c.expected),
                         "missed": [list(k) for k in sorted(c.missed)],
                         "unexpected": [list(k) for k in sorted(c.unexpected)], "exact": c.exact,
+                        "passive": list(c.passive),
                         "baselines": outcome.baselines, "suite_requests": outcome.suite_requests,
                         "seconds": round(outcome.seconds, 2)}
     return document

@@ -1,13 +1,15 @@
-"""``PROCESSES``: several worker processes sharing one test run.
+"""The one run path of testing mode: start the run, test its partitions, run the second-order
+pass over what they planted, finish (merge the counters, decide the state once).
 
-Each process tests the baselines whose ``seq`` falls in its partition (``seq % n == i``) with its
-own event loop, HTTP session and ``WORKERS`` concurrency, and an equal share of ``TEST_RUN_RPS``;
-all write their outcomes and findings into the same store. The parent then runs the stored-XSS
-pass over every partition's markers, merges the counters and decides the run's state.
+With ``PROCESSES=1`` the single partition is tested in this process; with more, each partition
+(``seq % n == i``) is tested in a worker process with its own event loop, HTTP session and
+``WORKERS`` concurrency, and an equal share of every limit of the run (the rate, the policy's
+concurrency). Every worker gets the same frozen :class:`~lunge.node.settings.RunSettings` the
+parent built (the store's URL included), never flags or the environment to read again. One
+aiohttp process saturates one core (dependencies.md §A), so this is how a run uses more than one.
 
-One aiohttp process saturates one core (dependencies.md §A), so this is how a run uses more than
-one. A first failure stops only its own process early (``TEST_RUN_STOP_ON_FIRST_FAIL``); the run is
-marked failed all the same.
+SIGTERM/SIGINT interrupt the run: the parent stops taking work and forwards the signal to its
+workers, which finish what is in flight; the run ends ``interrupted`` with its results kept.
 """
 
 from __future__ import annotations
@@ -16,55 +18,147 @@ import asyncio
 import multiprocessing
 import os
 import signal
+import threading
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
+from multiprocessing.queues import Queue
 
 from lunge import aio
 from lunge.checks import load
+from lunge.checks.base import Check
+from lunge.engine.events import BaselineTested, Event, Events, Progress, RunFinished, RunStarted
+from lunge.engine.oob import OobConfig
 from lunge.engine.runner import PartitionResult, RunConfig, RunEngine
+from lunge.node.settings import RunSettings, TestingSettings
 from lunge.policy import TestPolicy
 from lunge.store import Store, open_store
 from lunge.store.models import TestRun
 
+_SPAWN = multiprocessing.get_context("spawn")  # a worker starts clean: no copy of the parent's loop or pool
+
+
+def run_config(settings: TestingSettings, policy: TestPolicy, checks: tuple[Check, ...]) -> RunConfig:
+    """The engine's configuration from the settings: built the same way in every process."""
+    return RunConfig(policy=policy, checks=checks, workers=settings.workers, rps=settings.rps,
+                     target=settings.target, verify_tls=settings.verify_tls,
+                     stop_on_first_fail=settings.stop_on_first_fail, oob=_oob(settings))
+
+
+def _oob(settings: TestingSettings) -> OobConfig:
+    """The out-of-band listener: callbacks reach one listener, and partitions are separate
+    processes, so it runs in single-process runs only (and says so otherwise)."""
+    if settings.processes > 1 and settings.oob.enabled:
+        return replace(settings.oob, enabled=False,
+                       reason="the out-of-band listener runs in single-process runs only (PROCESSES > 1)")
+    return settings.oob
+
 
 @dataclass(frozen=True, slots=True)
 class _Job:
-    store_url: str
+    """What a worker process is handed (it pickles): the settings whole, the run, its partition.
+    Checks travel by id (a check's functions may not pickle) and are loaded again."""
+
+    settings: RunSettings
     run_id: int
     policy: TestPolicy
     check_ids: tuple[str, ...]
-    workers: int
-    rps: int | None
-    target: str | None
-    verify_tls: bool
-    stop_on_first_fail: bool
-    partition: tuple[int, int]
+    index: int
+    count: int
 
 
-def run_in_processes(store: Store, run: TestRun, config: RunConfig, processes: int, *, store_url: str) -> TestRun:
-    """Run ``run`` in ``processes`` worker processes; returns the final run."""
-    rps = max(1, config.rps // processes) if config.rps else None
-    jobs = [_Job(store_url, run.id, config.policy, tuple(c.id for c in config.checks), config.workers, rps,
-                 config.target, config.verify_tls, config.stop_on_first_fail, (i, processes))
-            for i in range(processes)]
-    parent = RunEngine(store, run, replace(config, stored_pass=True))
-    aio.run(parent.start())
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
-        previous = signal.signal(signal.SIGTERM, lambda *_: _forward(pool))
-        try:
-            parts = list(pool.map(_work, jobs))
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-    parent.merge(parts)
-    return aio.run(_finish(parent, parts))
+def execute(store: Store, run: TestRun, config: RunConfig, settings: RunSettings,
+            events: Events | None = None) -> TestRun:
+    """Run ``run`` to its final state in ``settings.testing.processes`` partitions."""
+    engine = RunEngine(store, run, config, events)
+    aio.settle_heap()
+    return aio.run(_whole(engine, settings))
 
 
-async def _finish(parent: RunEngine, parts: list[PartitionResult]) -> TestRun:
-    if not parent.stopping():
-        await parent.run_stored_pass(parts)
-    await parent.results.flush()
-    return await parent.finish()
+async def _whole(engine: RunEngine, settings: RunSettings) -> TestRun:
+    processes = settings.testing.processes
+    relay = _Relay(engine.events, processes) if processes > 1 else None
+    pool = (ProcessPoolExecutor(max_workers=processes, mp_context=_SPAWN, initializer=_listen_to,
+                                initargs=(relay.queue,)) if relay is not None else None)
+    loop = asyncio.get_running_loop()
+
+    def interrupt() -> None:
+        engine.interrupt()
+        if pool is not None:
+            _forward(pool)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, interrupt)
+    try:
+        await engine.start()
+        if pool is None:
+            parts = [await engine.run_partition()]
+        else:
+            checks = tuple(c.id for c in engine.config.checks)
+            jobs = [_Job(settings, engine.run.id, engine.config.policy, checks, i, processes) for i in range(processes)]
+            parts = list(await asyncio.gather(*(asyncio.wrap_future(pool.submit(_work, job)) for job in jobs)))
+            if relay is not None:
+                await asyncio.to_thread(relay.close)  # every worker event is out before the run's last ones
+        await engine.second_order(parts)
+        return await engine.finish(parts)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if relay is not None:
+            relay.close()
+
+
+class _Relay:
+    """The workers' events, back in the parent: a thread reads them off a queue and hands them to
+    the run's subscribers, the progress summed over the partitions (one bar for the whole run)."""
+
+    def __init__(self, events: Events, partitions: int) -> None:
+        self.events = events
+        self.queue: Queue[tuple[int, Event] | None] = _SPAWN.Queue()
+        self._latest: dict[int, Progress] = {}
+        self._thread = threading.Thread(target=self._drain, name="events", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self.queue.put(None)
+            self._thread.join(timeout=10)
+
+    def _drain(self) -> None:
+        while (item := self.queue.get()) is not None:
+            index, event = item
+            if isinstance(event, BaselineTested):
+                self._latest[index] = event.progress
+                event = BaselineTested(event.run_id, _sum(self._latest.values()))
+            self.events.emit(event)
+
+
+def _sum(parts: Iterable[Progress]) -> Progress:
+    parts = list(parts)
+    return Progress(*(sum(getattr(p, name) for p in parts) for name in Progress.__dataclass_fields__))
+
+
+_QUEUE: list[Queue[tuple[int, Event] | None]] = []  # a worker's end of the relay (set once per process)
+
+
+def _listen_to(queue: Queue[tuple[int, Event] | None]) -> None:
+    """A worker process's initializer: keep the relay's queue (a queue passes only at process start)."""
+    _QUEUE.append(queue)
+
+
+def _relayed(index: int) -> Events:
+    """The events of partition ``index``, sent to the parent (when it listens)."""
+    if not _QUEUE:
+        return Events()
+    queue = _QUEUE[0]
+
+    def send(event: Event) -> None:
+        if not isinstance(event, RunStarted | RunFinished):  # the parent sends those itself
+            queue.put((index, event))
+
+    return Events(send)
 
 
 def _forward(pool: ProcessPoolExecutor) -> None:
@@ -76,15 +170,13 @@ def _forward(pool: ProcessPoolExecutor) -> None:
 
 
 def _work(job: _Job) -> PartitionResult:
-    registry = load()
-    checks = tuple(registry.select(job.check_ids))
-    store = open_store(job.store_url)
+    """One worker process: its partition of the run, with the parent's settings."""
+    checks = tuple(load().select(job.check_ids))
+    store = open_store(job.settings.store.url)
     try:
         run = store.get_run(job.run_id)
-        config = RunConfig(policy=job.policy, checks=checks, workers=job.workers, rps=job.rps, target=job.target,
-                           verify_tls=job.verify_tls, stop_on_first_fail=job.stop_on_first_fail,
-                           partition=job.partition, stored_pass=False)
-        engine = RunEngine(store, run, config)
+        config = run_config(job.settings.testing, job.policy, checks).for_partition(job.index, job.count)
+        engine = RunEngine(store, run, config, _relayed(job.index))
         aio.settle_heap()
         return aio.run(_partition(engine))
     finally:
@@ -95,4 +187,7 @@ async def _partition(engine: RunEngine) -> PartitionResult:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, engine.interrupt)
-    return await engine.execute_partition()
+    return await engine.run_partition()
+
+
+__all__ = ["execute", "run_config"]

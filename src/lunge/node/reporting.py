@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lunge import __version__
-from lunge.checks import load
+from lunge.checks import load, passive
 from lunge.errors import LungeError, NotFoundError, SettingError
 from lunge.policy import DEFAULT_CHECKS, TestPolicy
 from lunge.report import Comparison, ReportInput, Rule, compare, write_reports
@@ -28,7 +28,11 @@ def rules_for(run: TestRun) -> tuple[Rule, ...]:
         checks = registry.select(names)
     except KeyError:
         checks = list(registry)
-    return tuple(Rule(c.id, c.title, c.kind, c.severity.value, c.cwe, c.description, c.remediation) for c in checks)
+    rules = [Rule(c.id, c.title, c.kind, c.severity.value, c.cwe, c.description, c.remediation) for c in checks]
+    if (run.stats.get("policy") or {}).get("passive", True):  # the passive rules ran too
+        rules += [Rule(r.id, r.title, r.kind, r.severity.value, r.cwe, r.description, r.remediation)
+                  for r in passive.load()]
+    return tuple(rules)
 
 
 def previous_run(store: Store, spec: str, current: TestRun) -> TestRun:
@@ -82,7 +86,8 @@ def compare_run(store: Store, run: TestRun, findings: list[Finding], policy: Tes
     comparison = comparison_with(store, spec or ("latest" if policy.fail_on_new else None), run, findings)
     if not policy.fail_on_new or comparison is None or run.state is not RunState.FAILED:
         return run, comparison
-    new_failing = [f for f in comparison.new if policy.fails(f.severity, f.confidence)]
+    new_failing = [f for f in comparison.new
+                   if policy.fails_finding(f.severity, f.confidence, passive=bool(f.details.get("passive")))]
     stats = {"fail_on_new": {"compared_with": comparison.previous.label, "new_failing_findings": len(new_failing)}}
     if new_failing:
         return store.update_run(run.id, stats=stats), comparison

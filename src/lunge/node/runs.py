@@ -3,6 +3,7 @@ run, listing runs, validating policies, listing checks."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from lunge.checks import load
+from lunge.checks import load, passive
+from lunge.engine.lease import reap
 from lunge.errors import ConfigError, InputFileError, LungeError, NotFoundError
 from lunge.node.display import shown
 from lunge.node.reporting import comparison_with, write_run_reports
@@ -19,8 +21,10 @@ from lunge.node.settings import store_settings, testing_settings
 from lunge.node.testing import resolve_policy
 from lunge.policy import BUILTIN, parse_policy
 from lunge.report.document import run_section
-from lunge.store import open_store
+from lunge.store import Store, open_store
 from lunge.store.models import Finding, TestRecord, TestRun, parse_id
+
+logger = logging.getLogger(__name__)
 
 
 def rerender_reports(run_ref: str | None, flags: Mapping[str, Any]) -> tuple[TestRun, TestRecord, list[Finding],
@@ -29,6 +33,7 @@ def rerender_reports(run_ref: str | None, flags: Mapping[str, Any]) -> tuple[Tes
     settings = testing_settings(flags)
     store = open_store(store_settings(flags).url)
     try:
+        _reap(store)
         if run_ref is not None:
             run_id = parse_id(run_ref)
             if run_id is None:
@@ -55,9 +60,19 @@ def rerender_reports(run_ref: str | None, flags: Mapping[str, Any]) -> tuple[Tes
 def list_runs(flags: Mapping[str, Any], limit: int = 50) -> list[dict[str, Any]]:
     store = open_store(store_settings(flags).url)
     try:
+        _reap(store)
         return [run_section(r) for r in store.list_runs(limit)]
     finally:
         store.close()
+
+
+def _reap(store: Store) -> None:
+    """Write down the runs abandoned by their node (readers see them interrupted anyway); a store
+    that refuses the write (read-only) is still listed."""
+    try:
+        reap(store)
+    except LungeError as problem:
+        logger.warning("could not mark abandoned runs interrupted: %s", problem)
 
 
 def runs_table(runs: list[dict[str, Any]]) -> Table:
@@ -94,10 +109,13 @@ def policy_yaml(summary: dict[str, Any]) -> str:
         "points": {"include": summary["include"], "exclude": summary["exclude"],
                    "attack_names": summary["attack_names"]},
         "limits": {key: value for key, value in summary["limits"].items() if value is not None},
-        "replay_coverage_threshold": summary["replay_coverage_threshold"], "fail_on": summary["fail_on"],
+        "replay_coverage_threshold": summary["replay_coverage_threshold"],
+        "max_error_ratio": summary["max_error_ratio"], "unreachable_after": summary["unreachable_after"],
+        "fail_on": summary["fail_on"],
         "stop_on_first_fail": summary["stop_on_first_fail"], "light_after": summary["light_after"],
         "thorough": summary.get("thorough", False),
     }
+    document |= {key: summary[key] for key in ("passive", "fuzzer") if key in summary}
     text: str = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
     return text
 
@@ -108,6 +126,9 @@ def list_checks() -> list[dict[str, Any]]:
             "description": c.description} for c in registry]
     out += [{"id": name, "kind": "", "title": "failed to load", "severity": "", "cwe": 0, "description": problem}
             for name, problem in registry.failures.items()]
+    # Passive rules read normal responses and send nothing (but one CORS probe per host).
+    out += [{"id": r.id, "kind": r.kind, "title": r.title, "severity": r.severity.value, "cwe": r.cwe,
+             "description": r.description, "passive": True} for r in passive.load()]
     return out
 
 
@@ -130,3 +151,9 @@ def print_policy(console: Console, summary: dict[str, Any]) -> None:
                   f"timeout={limits['timeout']}s time_delay={limits['time_delay']}s")
     console.print(f"  fail on: {summary['fail_on']['severity']} and above, {summary['fail_on']['confidence']} "
                   f"confidence or more; replay coverage ≥ {summary['replay_coverage_threshold']:.0%}")
+    if "passive" in summary:
+        fails = summary["fail_on"].get("passive")
+        console.print(f"  passive: {'on' if summary['passive'] else 'off'}"
+                      f"{', fails the build' if fails else ', never fails the build'}")
+    console.print(f"  errors:  at most {summary['max_error_ratio']:.0%} of attack requests without an answer; "
+                  f"stop when the target refuses connections for {summary['unreachable_after']:g}s")

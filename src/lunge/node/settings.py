@@ -406,3 +406,19 @@ def ci_mode(environ: Mapping[str, str] | None = None) -> str | None:
 def require_pg(environ: Mapping[str, str] | None = None) -> bool:
     env = os.environ if environ is None else environ
     return env.get("LUNGE_REQUIRE_PG", "").strip().lower() in _TRUE
+
+
+# ---------------------------------------------------------------------- a test run's settings, whole
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """Everything ``lunge test`` was told, read once: built by :func:`run_settings` in the process
+    that starts the run and handed whole (it pickles) to every worker process, which never reads
+    flags or the environment again."""
+
+    testing: TestingSettings
+    store: StoreSettings
+
+
+def run_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> RunSettings:
+    """The settings of ``lunge test`` / ``CI_MODE=testing``, store included."""
+    return RunSettings(testing_settings(flags, environ), store_settings(flags, environ))

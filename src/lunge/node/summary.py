@@ -52,6 +52,12 @@ def _totals(run: TestRun, findings: list[Finding]) -> Table:
     if isinstance(coverage, float):
         table.add_row("replay coverage", f"{coverage:.0%}")
     table.add_row("requests sent", str(run.requests_sent))
+    if run.stats.get("requests_setup"):
+        table.add_row("  for attacks", str(run.stats.get("requests_attack")))
+        table.add_row("  for keeping state (setup, renewed values)", str(run.stats["requests_setup"]))
+    if run.stats.get("attack_unanswered"):
+        table.add_row("[magenta]attacks without an answer[/]",
+                      f"{run.stats['attack_unanswered']} of {run.stats.get('attack_requests', 0)}")
     if run.stats.get("points_lightened"):
         table.add_row("points attacked lightly (seen before)", str(run.stats["points_lightened"]))
     if run.stats.get("check_failures"):

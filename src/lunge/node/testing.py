@@ -5,28 +5,28 @@ code (0 passed, 1 failed or error, 2 bad configuration).
 
 from __future__ import annotations
 
-import asyncio
+import json
 import logging
-import signal
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from lunge import aio
 from lunge.checks import Registry, load
-from lunge.engine.oob import OobConfig
-from lunge.engine.runner import Events, RunConfig, RunEngine
-from lunge.engine.runner import Progress as RunProgress
+from lunge.engine.events import BaselineTested, Event, Events, as_json
+from lunge.engine.events import Progress as RunProgress
+from lunge.engine.lease import Lease, reap
+from lunge.engine.runner import RunConfig
 from lunge.errors import ConfigError, LungeError, NotFoundError
 from lunge.node import parallel, reporting
 from lunge.node.display import shown
 from lunge.node.exit import ExitCode
-from lunge.node.settings import TestingSettings, store_settings, testing_settings
+from lunge.node.settings import RunSettings, TestingSettings, run_settings
 from lunge.policy import TestPolicy, load_policy
 from lunge.store import Store, open_store
 from lunge.store.models import Finding, RunState, TestRecord, TestRun
@@ -80,66 +80,107 @@ def run_testing(flags: Mapping[str, Any] | None = None, *, console: Console | No
                 json_output: bool = False) -> TestOutcome:
     """The whole testing mode. Raises ConfigError (exit 2) or LungeError (exit 1) before a run is
     created; once it exists, every problem ends in its state and the reports are still written."""
-    flags = dict(flags or {})
-    settings = testing_settings(flags)
+    settings = run_settings(dict(flags or {}))
     console = console or Console(stderr=json_output)
     registry = load()
-    policy = resolve_policy(settings.policy, registry)
+    policy = resolve_policy(settings.testing.policy, registry)
     checks = tuple(registry.select(policy.checks))
-    store = open_store(store_settings(flags).url)
+    store = open_store(settings.store.url)
     try:
-        record = choose_record(store, settings)
-        run = store.create_run(name=settings.run_name, record_id=record.id, policy_name=policy.name,
-                               description=settings.run_desc, build_id=settings.build_id or record.build_id,
-                               target=settings.target)
+        for run_id in reap(store):
+            logger.warning("TestRun#run_%04d was abandoned by its node: marked interrupted", run_id)
+        testing = settings.testing
+        record = choose_record(store, testing)
+        run = store.create_run(name=testing.run_name, record_id=record.id, policy_name=policy.name,
+                               description=testing.run_desc, build_id=testing.build_id or record.build_id,
+                               target=testing.target)
         logger.info("Use TestRecord#%s for creating TestRun", record.label)
         logger.info("TestRun#%s created", run.label)
         if registry.failures:
             for name, problem in registry.failures.items():
                 console.print(f"[red]check plugin {name} failed to load:[/] {problem}")
-        config = RunConfig(policy=policy, checks=checks, workers=settings.workers, rps=settings.rps,
-                           target=settings.target, verify_tls=settings.verify_tls,
-                           stop_on_first_fail=settings.stop_on_first_fail, oob=_oob_config(settings))
-        final = _execute(store, run, config, settings, console, quiet=json_output)
+        config = parallel.run_config(testing, policy, checks)
+        with Lease(store, run.id):
+            try:
+                final = _execute(store, run, config, settings, console, quiet=json_output)
+            except LungeError:
+                _write_reports_anyway(store, run.id, record, testing)
+                raise
         findings = list(store.iter_findings(final.id))
-        final, comparison = reporting.compare_run(store, final, findings, policy, flags.get("compare_to"))
-        reports = write_run_reports(store, final, record, findings, settings.report_dir, settings.report_formats,
+        final, comparison = reporting.compare_run(store, final, findings, policy, (flags or {}).get("compare_to"))
+        reports = write_run_reports(store, final, record, findings, testing.report_dir, testing.report_formats,
                                     comparison)
         return TestOutcome(final, record, findings, reports, exit_code_for(final.state))
     finally:
         store.close()
 
 
-def _oob_config(settings: TestingSettings) -> OobConfig:
-    if settings.processes > 1 and settings.oob.enabled:
-        # Callbacks reach one listener, and the partitions are separate processes.
-        return replace(settings.oob, enabled=False,
-                       reason="the out-of-band listener runs in single-process runs only (PROCESSES > 1)")
-    return settings.oob
-
-
-def _execute(store: Store, run: TestRun, config: RunConfig, settings: TestingSettings, console: Console,
+def _execute(store: Store, run: TestRun, config: RunConfig, settings: RunSettings, console: Console,
              quiet: bool) -> TestRun:
-    if settings.processes > 1:
-        return parallel.run_in_processes(store, run, config, settings.processes, store_url=store_settings().url)
-    with _LiveProgress(console, disabled=quiet) as live:
-        engine = RunEngine(store, run, config, Events(progress=live.update, finding=live.finding))
-        aio.settle_heap()
-        return aio.run(_with_signals(engine))
-
-
-async def _with_signals(engine: RunEngine) -> TestRun:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, engine.interrupt)
+    """The run, with a live progress bar; any exception marks the run ``error`` (``interrupted``
+    for Ctrl-C) with a one-line summary before it leaves, so no run stays ``running``."""
     try:
-        return await engine.execute()
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+        if quiet:  # --json: stdout keeps its one document; the events go to stderr as JSON lines
+            return parallel.execute(store, run, config, settings, Events(JsonLines(console.file)))
+        with _LiveProgress(console, disabled=False) as live:
+            return parallel.execute(store, run, config, settings, Events(progress=live.update, finding=live.finding))
+    except BaseException as exc:
+        summary = one_line(exc)
+        state = RunState.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else RunState.ERROR
+        try:
+            store.update_run(run.id, state=state, error=summary, finished_at=datetime.now(UTC))
+        except LungeError as problem:
+            logger.error("could not mark TestRun#%s %s: %s", run.label, state.value, problem)
+        if isinstance(exc, Exception) and not isinstance(exc, LungeError):
+            logger.debug("TestRun#%s failed", run.label, exc_info=exc)
+            raise LungeError(f"TestRun#{run.label} ended in error: {summary}") from exc
+        raise
+
+
+def _write_reports_anyway(store: Store, run_id: int, record: TestRecord, testing: TestingSettings) -> None:
+    """The reports of a run that ended on an exception (CI keeps them as artifacts); a store or a
+    directory that fails too is logged, never in the way of the error that is on its way out."""
+    try:
+        run = store.get_run(run_id)
+        findings = list(store.iter_findings(run_id))
+        write_run_reports(store, run, record, findings, testing.report_dir, testing.report_formats)
+    except (LungeError, OSError) as problem:
+        logger.error("could not write the reports of TestRun#run_%04d: %s", run_id, problem)
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its type and first line; the first leaf of an exception group.
+
+    >>> one_line(ExceptionGroup("unhandled", [RuntimeError("engine fault\\nmore")]))
+    'RuntimeError: engine fault'
+    """
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 write_run_reports = reporting.write_run_reports
+
+
+class JsonLines:
+    """The JSON stream of a run: one line per event (:func:`lunge.engine.events.as_json`), the
+    progress at most once a second. ASCII only: a control character or a right-to-left override
+    in recorded data reaches a terminal or a log escaped."""
+
+    def __init__(self, stream: IO[str], every: float = 1.0) -> None:
+        self.stream = stream
+        self.every = every
+        self._last = float("-inf")
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, BaselineTested):
+            now = time.monotonic()
+            if now - self._last < self.every and event.progress.done < event.progress.total:
+                return
+            self._last = now
+        self.stream.write(json.dumps(as_json(event), ensure_ascii=True, default=str) + "\n")
+        self.stream.flush()
 
 
 class _LiveProgress:

@@ -1,9 +1,12 @@
 """De-duplication of baselines while recording (FAST's ``skip_duplicated_baselines``, on by default).
 
 Two requests are duplicates when they have the same method, host, port, path, set of parameter
-names and body content type: replaying the second with attacks would test exactly the points the
-first one already covers. Parameter names are those of the query string and the body's top level
-(form fields, JSON object keys, multipart field names); values never count.
+names, body content type and operation: replaying the second with attacks would test exactly the
+points the first one already covers. Parameter names are those of the query string and the body
+(form fields, every nested JSON object key path, multipart field names); values never count. The
+*operation* tells apart what one URL does by its body: GraphQL (operation name and the query's shape
+without its literals), JSON-RPC (``method``), SOAP (``SOAPAction``, else the first element in the
+Body): an API that posts every operation to one path is many endpoints, not one.
 
 >>> from lunge.http import Request
 >>> seen = Deduplicator()
@@ -27,6 +30,8 @@ from lunge.http import Request
 # Bodies larger than this are not parsed for their names: the key then holds the content type only,
 # which errs towards keeping more baselines, never fewer.
 MAX_PARSED_BODY = 1 << 20
+_GRAPHQL_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"|-?\b\d+(?:\.\d+)?(?:[eE][+-]?\d+)?\b')
+_SOAP_FIRST = re.compile(rb"<(?:[\w.-]+:)?Body\b[^>]*>\s*<([\w.:-]+)", re.IGNORECASE)
 _MULTIPART_NAME = re.compile(rb'content-disposition:[^\r\n]*?\bname="([^"]*)"', re.IGNORECASE)
 
 
@@ -40,6 +45,7 @@ class DedupKey:
     path: str
     names: frozenset[str]
     content_type: str
+    operation: str = ""
 
 
 def dedup_key(request: Request) -> DedupKey:
@@ -50,8 +56,88 @@ def dedup_key(request: Request) -> DedupKey:
     """
     names = set(form_names(request.query))
     names.update(body_names(request))
+    document = _json_document(request)
+    names.update(_key_paths(document, "", 0))
     return DedupKey(request.method.upper(), request.host.lower(), request.port, request.path,
-                    frozenset(names), request.content_type)
+                    frozenset(names), request.content_type, operation(request, document))
+
+
+def operation(request: Request, document: object = None) -> str:
+    """What the request asks of a one-URL API: a GraphQL operation, a JSON-RPC method, a SOAP action.
+
+    >>> q = '{"query": "query Q { user(id: 1) { name } }", "operationName": "Q"}'
+    >>> operation(Request("POST", "http", "t", 80, "/graphql", body=q.encode()), json.loads(q))
+    'graphql Q query Q { user(id: _) { name } }'
+    >>> operation(Request("POST", "http", "t", 80, "/rpc"), {"jsonrpc": "2.0", "method": "a.b", "id": 1})
+    'jsonrpc a.b'
+    """
+    if isinstance(document, dict):
+        query = document.get("query")
+        if isinstance(query, str):
+            return f"graphql {document.get('operationName') or ''} {graphql_shape(query)}"
+        method = document.get("method")
+        if isinstance(method, str) and ("jsonrpc" in document or "params" in document):
+            return f"jsonrpc {method}"
+    if isinstance(document, list):
+        return " ".join(operation(request, item) for item in document[:20])
+    query = _query_value(request.query, "query")
+    if query:
+        return f"graphql {_query_value(request.query, 'operationName')} {graphql_shape(query)}"
+    action = request.headers.get("soapaction")
+    if action:
+        return f"soap {action.strip().strip(chr(34))}"
+    if request.body and "xml" in request.content_type and len(request.body) <= MAX_PARSED_BODY:
+        match = _SOAP_FIRST.search(request.body)
+        if match:
+            return f"soap {match.group(1).decode('latin-1')}"
+    return ""
+
+
+def graphql_shape(query: str) -> str:
+    """The query without its literals and extra white space: two calls with other arguments match.
+
+    >>> graphql_shape('{ a(x: "1", y: 2.5) {  b } }') == graphql_shape('{ a(x: "zz", y: 7) { b } }')
+    True
+    """
+    return " ".join(_GRAPHQL_LITERAL.sub("_", query).split())
+
+
+def _query_value(query: str, name: str) -> str:
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        if unquote_plus(key) == name:
+            return unquote_plus(value, errors="surrogateescape")
+    return ""
+
+
+def _json_document(request: Request) -> object:
+    body = request.body
+    if not body or len(body) > MAX_PARSED_BODY:
+        return None
+    media = request.content_type
+    if not (media == "application/json" or media.endswith("+json") or body.lstrip()[:1] in (b"{", b"[")):
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _key_paths(node: object, prefix: str, depth: int) -> list[str]:
+    """Every nested object key path (``customer.name``; list items as ``[]``), below the top level."""
+    if depth > 8:
+        return []
+    paths: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if depth:
+                paths.append(path)
+            paths += _key_paths(value, path, depth + 1)
+    elif isinstance(node, list):
+        for item in node[:50]:
+            paths += _key_paths(item, f"{prefix}[]", depth + 1)
+    return sorted(set(paths))
 
 
 def form_names(text: str) -> list[str]:

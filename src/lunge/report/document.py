@@ -102,6 +102,8 @@ def run_section(run: TestRun) -> dict[str, Any]:
         "target": mask_secrets(run.target) if run.target else run.target,
         "policy": run.policy_name, "created_at": _time(run.created_at), "started_at": _time(run.started_at),
         "finished_at": _time(run.finished_at), "duration_s": duration, "requests_sent": run.requests_sent,
+        # what keeping the application's state cost (setup prefixes, renewed values), beside the attacks
+        "requests_setup": run.stats.get("requests_setup"), "requests_attack": run.stats.get("requests_attack"),
         "baselines_total": run.baselines_total, "baselines_tested": run.baselines_tested,
         "baselines_not_tested": run.baselines_not_tested,
         "replay_coverage": run.stats.get("replay_coverage"), "findings_count": run.findings_count,

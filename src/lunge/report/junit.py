@@ -74,7 +74,8 @@ def write_junit(data: ReportInput, test_sets: Iterable[TestSet], out: IO[str]) -
         out.write(f'<testsuites name="{name}" {counts}>\n')
         stamp = f' timestamp="{run.started_at.replace(tzinfo=None).isoformat(timespec="seconds")}"' \
             if run.started_at else ""
-        out.write(f'  <testsuite name="{name}" {counts}{stamp} hostname="{_x(masked(run.target) if run.target else "as recorded")}">\n')
+        host = masked(run.target) if run.target else "as recorded"
+        out.write(f'  <testsuite name="{name}" {counts}{stamp} hostname="{_x(host)}">\n')
         out.write(f'    <properties><property name="run" value="{_x(run.label)}"/>'
                   f'<property name="state" value="{_x(run.state.value)}"/>'
                   f'<property name="record" value="{_x(data.record.label)}"/>'

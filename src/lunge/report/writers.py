@@ -120,6 +120,12 @@ def write_txt(data: ReportInput, test_sets: Iterable[TestSet], out: IO[str]) -> 
         f"  replay coverage: {coverage:.0%}" if isinstance(coverage, float) else "  replay coverage: n/a",
         f"  requests sent: {data.run.requests_sent}   duration: {run['duration_s']} s",
     ]
+    if data.run.stats.get("requests_setup"):
+        lines.append(f"  of which for attacks: {data.run.stats.get('requests_attack')}   "
+                     f"for keeping state (setup, renewed values): {data.run.stats['requests_setup']}")
+    if data.run.stats.get("attack_unanswered"):  # the figure the final state's error rules read
+        lines.append(f"  attack requests without an answer: {data.run.stats['attack_unanswered']} of "
+                     f"{data.run.stats.get('attack_requests', 0)}")
     reasons = data.run.stats.get("not_tested_reasons") or {}
     for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
         lines.append(f"  not tested ({count}): {reason}")

@@ -103,6 +103,12 @@ class Store(Protocol):
         """Runs, newest first."""
         ...
 
+    def expire_leases(self) -> list[int]:
+        """Mark ``interrupted`` (for good) every run not finished whose lease (``lease_expires_at``,
+        renewed by its node's heartbeat) expired; returns their ids. Readers already see such a
+        run as interrupted (:meth:`TestRun.as_seen_at`); this writes it down."""
+        ...
+
     # ------------------------------------------------------------------ results
     def add_test_sets(self, test_sets: Sequence[TestSet]) -> None:
         """Store (or replace, by run and baseline) per-baseline outcomes in one transaction."""

@@ -8,7 +8,7 @@ Ids are integers; ``TestRecord.label`` and ``TestRun.label`` give FAST-style dis
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -29,6 +29,7 @@ __all__ = [
     "TestRun",
     "TestSet",
     "TestSetStatus",
+    "abandoned",
     "parse_id",
 ]
 
@@ -158,10 +159,26 @@ class TestRun:
     findings_count: int = 0
     error: str | None = None
     stats: dict[str, Any] = field(default_factory=dict)  # replay coverage, points, timings ...
+    lease_owner: str | None = None  # "host:pid" of the node running it
+    lease_expires_at: datetime | None = None  # its heartbeat holds until then
 
     @property
     def label(self) -> str:
         return f"run_{self.id:04d}"
+
+    def as_seen_at(self, now: datetime) -> TestRun:
+        """The run as every reader must see it at ``now``: a run not finished whose lease expired
+        was abandoned by its node (killed, or its machine lost) and is ``interrupted``."""
+        if self.state.finished or self.lease_expires_at is None or self.lease_expires_at > now:
+            return self
+        return replace(self, state=RunState.INTERRUPTED, finished_at=self.finished_at or self.lease_expires_at,
+                       error=self.error or abandoned(self.lease_owner, self.lease_expires_at))
+
+
+def abandoned(owner: str | None, since: datetime) -> str:
+    """The error line of a run whose node stopped sending heartbeats."""
+    return (f"interrupted: the node running it ({owner or 'unknown'}) stopped before the end "
+            f"(no heartbeat since {since:%Y-%m-%d %H:%M:%S} UTC)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,9 @@ _UPDATABLE: dict[str, Callable[[Any], Any]] = {
     "state": lambda v: RunState(v).value, "error": lambda v: None if v is None else str(v),
     "started_at": lambda v: v, "finished_at": lambda v: v,
     "requests_sent": int, "baselines_total": int, "baselines_tested": int, "baselines_not_tested": int,
-    "findings_count": int,
+    "findings_count": int, "lease_owner": lambda v: v, "lease_expires_at": lambda v: v,
 }
+_UNFINISHED = (RunState.CREATED.value, RunState.RUNNING.value, RunState.PAUSED.value)
 
 
 class Runs:
@@ -84,6 +85,18 @@ class Runs:
         with self._db.read() as conn:
             return [_run(row) for row in conn.execute(query).mappings()]
 
+    def expire_leases(self) -> list[int]:
+        """Mark ``interrupted`` every unfinished run whose lease expired; returns their ids."""
+        now = datetime.now(UTC)
+        expired = test_runs.c.state.in_(_UNFINISHED) & (test_runs.c.lease_expires_at < now)
+        with self._db.write() as conn:
+            rows = conn.execute(select(test_runs).where(expired).with_for_update()).mappings().all()
+            for row in rows:
+                seen = _run(row)
+                conn.execute(update(test_runs).where(test_runs.c.id == seen.id).values(
+                    state=seen.state.value, error=seen.error, finished_at=seen.finished_at, lease_expires_at=None))
+        return [int(row["id"]) for row in rows]
+
     # ------------------------------------------------------------------ test sets
     def add_test_sets(self, items: Sequence[TestSet]) -> None:
         # The last outcome of a (run, baseline) wins, inside the batch as across batches.
@@ -140,5 +153,7 @@ def _test_set(row: RowMapping) -> TestSet:
 
 
 def _run(row: RowMapping) -> TestRun:
+    """A row as every reader must see it: an abandoned run (lease expired) is ``interrupted``."""
     fields = {name: row[name] for name in TestRun.__dataclass_fields__ if name not in ("state", "stats")}
-    return TestRun(**fields, state=RunState(row["state"]), stats=dict(row["stats"] or {}))
+    run = TestRun(**fields, state=RunState(row["state"]), stats=dict(row["stats"] or {}))
+    return run.as_seen_at(datetime.now(UTC))

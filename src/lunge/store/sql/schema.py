@@ -97,6 +97,9 @@ test_runs = Table(
     Column("findings_count", Integer, nullable=False),
     Column("error", WireText),
     Column("stats", JSON, nullable=False),
+    # The lease: the node running the run ("host:pid") and until when its heartbeat holds.
+    Column("lease_owner", Text),
+    Column("lease_expires_at", UtcDateTime),
     Index(None, "build_id", "id"),
     Index(None, "state", "id"),
     Index(None, "record_id"),

@@ -101,6 +101,9 @@ class SqlStore:
     def list_runs(self, limit: int = 100, state: RunState | None = None) -> list[TestRun]:
         return self._runs.list_runs(limit, state)
 
+    def expire_leases(self) -> list[int]:
+        return self._runs.expire_leases()
+
     # ------------------------------------------------------------------ results
     def add_test_sets(self, test_sets: Sequence[TestSet]) -> None:
         self._runs.add_test_sets(test_sets)

@@ -1,0 +1,83 @@
+"""The run's final state, decided once, here: a pure function of the merged counters, the policy
+and why the run stopped early (if it did). Nothing else in lunge picks a final state.
+
+The rules, in order (the first that applies wins):
+
+1. stopped by the user (SIGTERM/SIGINT): ``interrupted``;
+2. stopped because the target went away (every origin refused or reset connections for the
+   policy's ``unreachable_after`` seconds): ``error``;
+3. stopped at the first failing finding (``stop_on_first_fail``): ``failed``;
+4. no baseline processed: ``error``;
+5. more of the attack requests than the policy's ``max_error_ratio`` got no answer (connection
+   refused or reset, timeout): ``error``: the target was not really tested;
+6. replay coverage (baselines that replayed as recorded *and* whose attacks were answered) under
+   the policy's ``replay_coverage_threshold``: ``error``;
+7. nothing tested: ``error``;
+8. a finding at or above ``fail_on``: ``failed``; else ``passed``.
+
+A build never passes when lunge did not test: 4 to 7 turn every way of not testing into ``error``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lunge.engine.results import Counters
+from lunge.policy import TestPolicy
+from lunge.store.models import RunState
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Why a run stopped before the end: ``state`` is what it ends in, ``reason`` the one line."""
+
+    state: RunState
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The final state and, for ``error`` and ``interrupted``, the one line that says why."""
+
+    state: RunState
+    error: str | None = None
+
+
+def decide(counters: Counters, policy: TestPolicy, stop: Stop | None = None) -> Outcome:
+    """The final state of a run (rules in the module docstring).
+
+    >>> from lunge.policy import BUILTIN
+    >>> decide(Counters(done=3, replay_ok=3, tested=3, attack_requests=100, attack_unanswered=9),
+    ...        BUILTIN["default"]).error
+    "9 of 100 attack requests (9.0%) got no answer, over the policy's max_error_ratio 5%"
+    """
+    if stop is not None and stop.state is RunState.INTERRUPTED:
+        return Outcome(RunState.INTERRUPTED, stop.reason or "interrupted before the end")
+    if stop is not None and stop.state is RunState.ERROR:
+        return Outcome(RunState.ERROR, stop.reason or "the run stopped on an error")
+    if stop is not None and stop.state is RunState.FAILED:
+        return Outcome(RunState.FAILED)
+    if counters.done == 0:
+        return Outcome(RunState.ERROR, "the test record has no baselines to test")
+    if counters.error_ratio > policy.max_error_ratio:
+        return Outcome(RunState.ERROR, _unanswered(counters, policy))
+    if counters.coverage < policy.replay_coverage_threshold:
+        return Outcome(RunState.ERROR, f"replay coverage {counters.coverage:.0%} is under the policy's threshold "
+                                       f"{policy.replay_coverage_threshold:.0%}: most baselines no longer replay "
+                                       "as recorded or their attacks got no answer")
+    if counters.tested == 0:
+        return Outcome(RunState.ERROR, "nothing was tested: no baseline had a point the policy selects")
+    if counters.failing_findings:
+        return Outcome(RunState.FAILED)
+    return Outcome(RunState.PASSED)
+
+
+def _unanswered(counters: Counters, policy: TestPolicy) -> str:
+    line = (f"{counters.attack_unanswered} of {counters.attack_requests} attack requests "
+            f"({counters.error_ratio:.1%}) got no answer, over the policy's max_error_ratio "
+            f"{policy.max_error_ratio:.0%}")
+    top = counters.top_error()
+    return f"{line} (mostly: {top})" if top else line
+
+
+__all__ = ["Outcome", "Stop", "decide"]
