@@ -475,6 +475,7 @@ class RunEngine:
         """A verdict confirmed by an out-of-band callback after its test set was written."""
         found = await self._store_verdicts(baseline, request, [verdict])
         if found:
+            await self.results.flush()  # the baseline's buffered (passed) test set first: the failed one must win
             await asyncio.to_thread(self.store.add_test_sets, [TestSet(
                 self.run.id, baseline.id, TestSetStatus.FAILED, "confirmed by a late out-of-band callback",
                 0, len(found), 1)])
