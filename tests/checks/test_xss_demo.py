@@ -113,7 +113,8 @@ def test_reflected_xss_finds_exactly_the_vulnerable_demo_endpoints(shop: Shop) -
     found, attacks = sweep(XSS_REFLECTED, shop.recording.requests)
     assert found == expected("xss-reflected")
     assert not found & twins("xss-reflected")
-    assert attacks < 700  # the demo grew: six GraphQL operations (issue 12) add about 40
+    assert attacks < 780  # the demo grew: six GraphQL operations (issue 12) add about 40, the SSRF, XXE and
+    # deserialization endpoints (issue 13) about 40 more
 
 
 @pytest.mark.slow
