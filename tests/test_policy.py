@@ -10,7 +10,7 @@ from lunge.policy import BUILTIN, load_policy, parse_policy
 
 KNOWN = {"sqli", "xss", "rce", "ptrav", "redir", "xss-reflected", "nosqli", "ldapi", "xpathi", "xslti", "hqli",
          "sparqli", "odatai", "ssti", "crlf", "jwt", "session", "csrf", "authbypass", "userenum", "massassign",
-         "access"}
+         "access", "xxe", "ssrf", "deser"}
 GOOD = """\
 name: api
 description: JSON API

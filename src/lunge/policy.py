@@ -26,6 +26,7 @@ A policy is YAML (``lunge policy validate FILE`` checks one, with line numbers):
       stop_if: {anomalies: 3, timeouts: 3}
       budget: 64                                 # requests per point
     setup: ['POST /api/seed', '^GET /createdb$']  # baselines pinned as setup (METHOD /path regexes)
+    thorough: false                              # shape-gated checks (ssrf) attack every point too
 
 Point patterns are regular expressions matched against whole point names; the trailing service
 word may be left out (``URI`` matches ``URI_value``), as in FAST's policy editor.
@@ -51,10 +52,11 @@ FAST_DEFAULT_POINTS = ("GET_.*", "POST_.*", "URI", "PATH_.*", "ACTION_NAME", "AC
 # jwt (7-9 requests per token), session-forgery (at most 6 per identity field in a cookie), csrf (3 per
 # state-changing baseline), auth-bypass (at most 9 per password or API-key field), user-enumeration
 # (4 per sign-in), mass-assignment (3 per write request whose JSON answer shows sensitive fields the
-# request does not send), broken-access (at most 4 per privilege-named flag holding a low value).
+# request does not send), broken-access (at most 4 per privilege-named flag holding a low value),
+# then the server-side request checks (out-of-band listener).
 DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir", "nosqli", "ldapi", "xpathi", "xslti", "hqli", "sparqli",
                   "odatai", "ssti", "crlf", "jwt", "session", "csrf", "authbypass", "userenum", "massassign",
-                  "access")
+                  "access", "xxe", "ssrf", "deser")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,7 @@ class TestPolicy:
     fuzzer: FuzzerConfig = field(default_factory=FuzzerConfig)  # the anomaly check's settings (FAST's fuzzer)
     fail_on_new: bool = False  # fail only on findings the run compared with (--compare-to) did not have
     setup: tuple[str, ...] = ()  # regexes over "METHOD /path": baselines replayed as setup (engine/order.py)
+    thorough: bool = False  # checks gated on a value's shape (ssrf) also try every other point
     _include_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
     _exclude_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
 
@@ -132,6 +135,7 @@ class TestPolicy:
             "stop_on_first_fail": self.stop_on_first_fail, "light_after": self.light_after,
             "attack_names": self.attack_names, "passive": self.passive, "fuzzer": _fuzzer_summary(self.fuzzer),
             "setup": list(self.setup),
+            "thorough": self.thorough,
         }
 
 
@@ -173,8 +177,9 @@ BUILTIN: dict[str, TestPolicy] = {
     ),
     "full": TestPolicy(
         name="full",
-        description="The default policy plus every header and cookie (base64, JWT and JSON inside included).",
-        include=(*FAST_DEFAULT_POINTS, "HEADER_.*"),
+        description="The default policy plus every header and cookie (base64, JWT and JSON inside included); "
+        "checks gated on a value's shape (ssrf) try every point.",
+        include=(*FAST_DEFAULT_POINTS, "HEADER_.*"), thorough=True,
         exclude=("HEADER_HOST_.*", "HEADER_CONTENT-TYPE_.*", "HEADER_ACCEPT-ENCODING_.*"),
         checks=(*DEFAULT_CHECKS, "anomaly"),  # the fuzzer too: off in default, as in FAST
     ),
@@ -312,6 +317,7 @@ class _PolicyModel(BaseModel):
             except re.error as exc:
                 raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from exc
         return patterns
+    thorough: bool = False
 
     @field_validator("checks", mode="before")
     @classmethod
@@ -364,7 +370,7 @@ def _from_model(model: _PolicyModel) -> TestPolicy:
         fail_on_severity=Severity(fail_on.severity), fail_on_confidence=Confidence(fail_on.confidence),
         stop_on_first_fail=model.stop_on_first_fail, light_after=model.light_after,
         attack_names=model.points.attack_names, passive=model.passive, fail_on_passive=fail_on.passive,
-        fuzzer=model.fuzzer.config(), fail_on_new=fail_on.new, setup=tuple(model.setup),
+        fuzzer=model.fuzzer.config(), fail_on_new=fail_on.new, setup=tuple(model.setup), thorough=model.thorough,
     )
 
 

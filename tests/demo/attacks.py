@@ -407,3 +407,8 @@ SQLI_BY_TECHNIQUE: dict[str, Attack] = {"error": sqli_error, "boolean": sqli_boo
 # Time-based attacks, run one at a time after everything else (nothing else loads the shop meanwhile).
 SEQUENTIAL: tuple[Attack, ...] = (sqli_time, code_time)
 CODE_BY_TECHNIQUE: dict[str, Attack] = {"output": code_output, "time": code_time}
+
+
+from tests.demo import oob_attacks  # noqa: E402  (the server-side request checks' attacks live there)
+
+BY_CHECK.update(oob_attacks.BY_CHECK)

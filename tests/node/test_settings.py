@@ -34,3 +34,28 @@ def test_bad_testing_values_name_the_variable(variable: str, value: str) -> None
     with pytest.raises(SettingError) as caught:
         settings.testing_settings(environ={variable: value})
     assert variable in str(caught.value) and value in str(caught.value)
+
+
+def test_the_oob_listener_is_on_by_default_on_loopback_with_free_ports() -> None:
+    oob = settings.testing_settings({}, {}).oob
+    assert (oob.enabled, oob.host, oob.bind, oob.http_port, oob.dns_port, oob.grace) == (
+        True, "127.0.0.1", "127.0.0.1", 0, 0, 5.0)
+
+
+def test_oob_settings_from_the_environment() -> None:
+    env = {"LUNGE_OOB_HOST": "ci-runner.internal", "LUNGE_OOB_HTTP_PORT": "8899", "LUNGE_OOB_DNS_PORT": "off",
+           "LUNGE_OOB_GRACE": "12", "LUNGE_OOB_DOMAIN": "oob.ci.example"}
+    oob = settings.testing_settings({}, env).oob
+    assert (oob.host, oob.http_port, oob.dns_port, oob.grace, oob.domain) == (
+        "ci-runner.internal", 8899, None, 12.0, "oob.ci.example")
+    off = settings.testing_settings({}, {"LUNGE_OOB": "false"}).oob
+    assert not off.enabled and "LUNGE_OOB=false" in off.reason
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("LUNGE_OOB", "maybe"), ("LUNGE_OOB_HOST", "a host"), ("LUNGE_OOB_HTTP_PORT", "70000"),
+    ("LUNGE_OOB_DNS_PORT", "-5"), ("LUNGE_OOB_GRACE", "601"),
+])
+def test_bad_oob_values_name_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(SettingError, match=variable):
+        settings.testing_settings({}, {variable: value})

@@ -36,6 +36,7 @@ from lunge.http.points import Point, Points
 from lunge.values import quick_init
 
 if TYPE_CHECKING:
+    from lunge.checks.callbacks import Interaction, OobEndpoint
     from lunge.checks.noise import NoiseModel
 
 
@@ -76,6 +77,8 @@ class Attack:
     - ``timing``: send it in the per-host quiet lane (nothing else in flight to that host) and
       measure its latency precisely; for time-based probes and their controls.
     - ``timeout``: seconds to wait for this one (a time-based probe needs delay + margin).
+    - ``token``: the out-of-band token the payload carries (:mod:`lunge.checks.callbacks`); the
+      engine attaches the listener's interactions for it to the exchange.
     """
 
     request: Request
@@ -83,6 +86,7 @@ class Attack:
     label: str = ""
     timing: bool = False
     timeout: float | None = None
+    token: str = ""
 
 
 @quick_init
@@ -96,6 +100,9 @@ class Exchange:
     response: Response | None
     elapsed: float
     error: str | None = None
+    # Callbacks the out-of-band listener received for ``attack.token`` by the time the response
+    # came back (see lunge.checks.callbacks).
+    interactions: tuple[Interaction, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -212,6 +219,9 @@ class CheckContext:
       (``password`` and ``password_again``): :meth:`inject` puts the payload in them too, since the
       application checks they are equal before it reaches the code behind them. The engine makes
       such a context in addition to the usual one on the point alone.
+    - ``oob``: the out-of-band listener (:mod:`lunge.checks.callbacks`); None when it is off.
+    - ``thorough``: the policy asks checks gated on a value's shape to try every point as well
+      (the ``full`` policy), with their cheapest payload.
     """
 
     baseline: Request
@@ -232,6 +242,8 @@ class CheckContext:
     # attributes: SameSite, Secure, HttpOnly). Filled by the engine in record order, so a session
     # cookie set by a login baseline is known when the baselines that carry it are tested.
     set_cookies: Mapping[str, str] = field(default_factory=dict)
+    oob: OobEndpoint | None = None
+    thorough: bool = False
     # The generator behind ``rng``, made on first use: most probes of a repeated point send one
     # cheap request and never draw a random number, and seeding costs more than that probe.
     _rng: list[SeededRandom] = field(default_factory=list, init=False, repr=False, compare=False)
@@ -320,6 +332,8 @@ class Check:
       request accepted cross-site?), not one value in it. The engine runs it once per baseline, on
       the baseline's first point (``URI_value``), whatever points the policy selects: the policy's
       ``checks`` list alone turns it on or off.
+    - ``uses_oob``: part of its detection needs the out-of-band listener; with the listener off
+      the run's report says this check ran without it.
     """
 
     id: str
@@ -333,6 +347,7 @@ class Check:
     remediation: str = ""
     second_order: bool = False
     per_baseline: bool = False
+    uses_oob: bool = False
 
     def verdict(self, ctx: CheckContext, exchange: Exchange, *, proof: str, confirmation: str,
                 confidence: Confidence = Confidence.FIRM, controls: tuple[Exchange, ...] = (),

@@ -301,6 +301,10 @@ def test_command(
     = None,
     verify_tls: Annotated[bool | None, typer.Option("--verify-tls/--no-verify-tls",
                                                     help="Verify the target's TLS certificate.")] = None,
+    oob: Annotated[bool | None, typer.Option("--oob/--no-oob", help="The out-of-band listener (LUNGE_OOB).")]
+    = None,
+    oob_host: Annotated[str | None, typer.Option("--oob-host", help="Address the target calls back (LUNGE_OOB_HOST).")]
+    = None,
     db: DbOption = None,
     data_dir: DataDirOption = None,
     compare_to: CompareToOption = None,
@@ -313,7 +317,8 @@ def test_command(
     flags = {"record": record, "build_id": build_id, "name": name, "desc": desc, "policy": policy,
              "target": target, "rps": rps, "workers": workers, "processes": processes,
              "stop_on_first_fail": stop_on_first_fail, "report_dir": report_dir, "report_formats": report_formats,
-             "verify_tls": verify_tls, "db": db, "data_dir": data_dir, "compare_to": compare_to}
+             "verify_tls": verify_tls, "db": db, "data_dir": data_dir, "compare_to": compare_to, "oob": oob,
+             "oob_host": oob_host}
     outcome = run_testing(flags, console=err_console if as_json else console, json_output=as_json)
     if as_json:
         print_json(summary_document(outcome.run, outcome.record, outcome.findings, outcome.reports,

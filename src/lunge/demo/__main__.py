@@ -21,6 +21,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command")
     serve = commands.add_parser("serve", help="serve the shop on 127.0.0.1 (the default)")
     serve.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0: any free port; default 8000)")
+    serve.add_argument("--resolver", type=_address, default=None,
+                       help="DNS server (HOST:PORT) that resolves names in URLs the shop fetches (default: none)")
     suite = commands.add_parser("suite", help="run the functional test suite against a running shop")
     suite.add_argument("url", help="the shop, e.g. http://127.0.0.1:8000")
     suite.add_argument("--proxy", help="send every request through this HTTP proxy, e.g. http://127.0.0.1:8080")
@@ -30,8 +32,15 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-async def _serve(port: int) -> None:
-    server = await start(port, access_log=True)
+def _address(text: str) -> tuple[str, int]:
+    host, colon, port = text.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host, int(port)
+
+
+async def _serve(port: int, resolver: tuple[str, int] | None = None) -> None:
+    server = await start(port, access_log=True, resolver=resolver)
     logger.info("serving the demo shop at %s (Ctrl-C stops it)", server.url)
     try:
         await asyncio.Event().wait()
@@ -52,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "suite":
             return asyncio.run(_suite(args.url, args.proxy))
-        asyncio.run(_serve(args.port))
+        asyncio.run(_serve(args.port, args.resolver))
     except KeyboardInterrupt:
         return 0
     except OSError as exc:

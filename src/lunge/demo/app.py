@@ -31,6 +31,7 @@ from aiohttp import web
 from lunge.demo import (
     access,
     cmdi,
+    deserialization,
     graphql,
     headers,
     queries,
@@ -39,12 +40,15 @@ from lunge.demo import (
     site,
     sqli,
     sqli_bare,
+    ssrf,
     stateful,
     templates,
     traversal,
     xss,
+    xxe,
 )
 from lunge.demo import db as database
+from lunge.demo.fetcher import RESOLVER
 from lunge.demo.state import DEMO, Demo
 
 logger = logging.getLogger(__name__)
@@ -53,11 +57,13 @@ HOST = "127.0.0.1"  # never anything else: this application is vulnerable on pur
 SHUTDOWN_TIMEOUT = 1.0  # seconds for in-flight requests (a sleeping query) when stopping
 
 
-def make_app(db_path: Path | str, *, docs_dir: Path | None = None, scratch_dir: Path | None = None) -> web.Application:
+def make_app(db_path: Path | str, *, docs_dir: Path | None = None, scratch_dir: Path | None = None,
+             resolver: tuple[str, int] | None = None) -> web.Application:
     """The application over the SQLite file ``db_path`` (created and seeded when new).
 
     Documents are served from ``docs_dir`` (default: ``docs`` next to the database, created) and
-    shell commands run in ``scratch_dir`` (default: ``scratch`` next to it).
+    shell commands run in ``scratch_dir`` (default: ``scratch`` next to it). Host names in URLs the
+    shop fetches are resolved with the DNS server ``resolver`` (host, port), else not at all.
     """
     path = Path(db_path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,8 +74,9 @@ def make_app(db_path: Path | str, *, docs_dir: Path | None = None, scratch_dir: 
     scratch.mkdir(parents=True, exist_ok=True)
     app = web.Application()
     app[DEMO] = Demo(database.Database(path), docs, scratch)
+    app[RESOLVER] = resolver or ()
     for module in (site, sqli, xss, cmdi, traversal, redirect, sqli_bare, queries, rendering, stateful, graphql,
-                   templates, headers, access):
+                   templates, headers, access, ssrf, xxe, deserialization):
         app.add_routes(module.routes())
     app.on_cleanup.append(_close)
     return app
@@ -118,7 +125,8 @@ class DemoServer:
         await self.stop()
 
 
-async def start(port: int = 0, *, directory: Path | None = None, access_log: bool = False) -> DemoServer:
+async def start(port: int = 0, *, directory: Path | None = None, access_log: bool = False,
+                resolver: tuple[str, int] | None = None) -> DemoServer:
     """Serve the demo shop on ``127.0.0.1:port`` (0: any free port) on the running loop.
 
     Its database, documents and scratch directory live in ``directory`` (default: a new temporary
@@ -129,7 +137,8 @@ async def start(port: int = 0, *, directory: Path | None = None, access_log: boo
     runner: web.AppRunner | None = None
     sock: socket.socket | None = None
     try:
-        runner = web.AppRunner(make_app(where / "shop.sqlite3"), access_log=logger if access_log else None,
+        app = make_app(where / "shop.sqlite3", resolver=resolver)
+        runner = web.AppRunner(app, access_log=logger if access_log else None,
                                shutdown_timeout=SHUTDOWN_TIMEOUT)
         await runner.setup()
         sock = _listen(port)

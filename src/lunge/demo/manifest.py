@@ -18,7 +18,7 @@ POLICY_PATH = Path(__file__).with_name("policy.yaml")
 
 CHECKS = ("sqli", "xss-reflected", "xss-stored", "cmdi", "path-traversal", "open-redirect", "nosqli", "ldapi",
           "xpathi", "xslti", "ssti", "code-injection", "crlf", "xss-jsonp", "jwt", "session-forgery", "csrf",
-          "auth-bypass", "user-enumeration", "mass-assignment", "broken-access")
+          "auth-bypass", "user-enumeration", "mass-assignment", "broken-access", "ssrf", "xxe", "deserialization")
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +196,23 @@ MANIFEST: tuple[Entry, ...] = (
     *_pair("GET", "/board", f"{_COOKIE}is_admin_value", "broken-access", "role-flag",
            "the is_admin cookie decides whether the staff tools are shown: is_admin=1 shows them",
            "/safe/board", f"{_COOKIE}is_admin_value", "the cookie is never read"),
+    *_pair("GET", "/preview", "GET_url_value", "ssrf", "full-read",
+           "fetches any URL (file:// included) and shows the content",
+           "/safe/preview", "GET_url_value",
+           "only the shop's own origin; names are resolved first through a resolver that answers every name"),
+    *_pair("POST", "/api/webhooks", "POST_JSON_DOC_HASH_callback_value", "ssrf", "blind",
+           "answers 202 at once, calls the callback URL half a second later",
+           "/safe/api/webhooks", "POST_JSON_DOC_HASH_callback_value", "calls only the shop's own origin"),
+    *_pair("POST", "/api/orders/import", "POST_XML_XML_DTD_value", "xxe", "entity",
+           "XML body parsed with external entities (files and URLs) resolved; the item is echoed",
+           "/safe/api/orders/import", "POST_XML_XML_DTD_value",
+           "entities, DTD loading and network off; still echoes the DOCTYPE it received"),
+    *_pair("POST", "/api/stock", "POST_JSON_DOC_HASH_sku_value", "xxe", "xml-content-type",
+           "a JSON API that also parses XML when sent as application/xml, with entities resolved",
+           "/safe/api/stock", "POST_JSON_DOC_HASH_sku_value", "accepts XML too, with entities off"),
+    *_pair("GET", "/cart", f"{_COOKIE}cart_value", "deserialization", "pickle",
+           "base64 pickle cookie loaded with pickle.loads",
+           "/safe/cart", f"{_COOKIE}cart_value", "an unpickler that refuses every global"),
 )
 
 

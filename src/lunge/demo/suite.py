@@ -400,6 +400,37 @@ async def view_board(b: Browser) -> None:
         await b.send("GET", f"{prefix}/board", expect=200, contains=["Open orders: 3"])
 
 
+async def preview_link(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/preview?url={b.base_url}/hooks/ping", expect=200,
+                     contains=["pong"])
+
+
+async def register_webhook(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("POST", f"{prefix}/api/webhooks", json={"callback": b.base_url + "/hooks/ping"}, expect=202,
+                     contains=['"queued"'])
+
+
+async def import_order(b: Browser) -> None:
+    document = "<?xml version=\"1.0\"?>\n<order><item>widget</item><quantity>2</quantity></order>"
+    for prefix in ("", "/safe"):
+        await b.send("POST", f"{prefix}/api/orders/import", data=document,
+                     headers={"Content-Type": "application/xml"}, expect=200, contains=["Imported 2 x widget"])
+
+
+async def check_stock(b: Browser) -> None:
+    for prefix in ("", "/safe"):
+        await b.send("POST", f"{prefix}/api/stock", json={"sku": "W-100"}, expect=200, contains=['"in_stock": 12'])
+
+
+async def view_cart(b: Browser) -> None:
+    cart = "gAWVIgAAAAAAAAB9lIwFaXRlbXOUXZQojAZ3aWRnZXSUjAZnYWRnZXSUZXMu"  # pickle of {"items": [widget, gadget]}
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/cart", headers={"Cookie": f"cart={cart}"}, expect=200,
+                     contains=["<li>widget</li>"])
+
+
 def _json_field(text: str, name: str) -> str:
     try:
         value = json.loads(text).get(name)
@@ -417,6 +448,7 @@ TESTS: tuple[Test, ...] = (
     greet_by_name, write_card, apply_discount, save_stock_alert, read_template_help, view_report,
     choose_language, load_stock_widget, follow_referral,
     read_notes, use_wallet, open_vault, update_profile, view_board,
+    preview_link, register_webhook, import_order, check_stock, view_cart,
 )
 
 

@@ -44,6 +44,7 @@ class Counters:
     not_tested_reasons: dict[str, int] = field(default_factory=dict)
     failed_checks: dict[str, int] = field(default_factory=dict)  # check id -> points it crashed on
     unanswered_errors: dict[str, int] = field(default_factory=dict)  # why attacks got no answer -> count
+    requests_by_check: dict[str, int] = field(default_factory=dict)  # check id -> attack requests sent
 
     @property
     def coverage(self) -> float:
@@ -96,6 +97,7 @@ class Counters:
             "unanswered_baselines": self.unanswered_baselines, "unanswered_errors": self.unanswered_errors,
             # The cost of keeping the application's state (engine/keeper.py) beside the attacks.
             "requests_setup": self.requests_setup, "requests_attack": self.requests_sent - self.requests_setup,
+            "requests_by_check": dict(sorted(self.requests_by_check.items())),
         }
 
 

@@ -40,6 +40,7 @@ from lunge.engine.events import (
 )
 from lunge.engine.health import TargetHealth
 from lunge.engine.keeper import StateKeeper, linked_points
+from lunge.engine.oob import OFF, OobConfig, OobService
 from lunge.engine.order import Gate, pin_patterns
 from lunge.engine.outcome import Stop, decide
 from lunge.engine.planner import Depth, Frequency, select_points
@@ -91,6 +92,7 @@ class RunConfig:
     stop_on_first_fail: bool = False
     replays: int = 2
     partition: Partition = Partition()
+    oob: OobConfig = OFF  # the out-of-band listener (LUNGE_OOB*)
 
     @property
     def effective_workers(self) -> int:
@@ -151,6 +153,7 @@ class RunEngine:
         self.passive = passive.PassiveScan(config.policy, self.results,
                                            lambda finding: self.events.emit(FindingConfirmed(finding)))
         self.health = TargetHealth(config.policy.unreachable_after)
+        self.oob = OobService(config.oob, config.checks)
         self._target = _origin(config.target) if config.target else None
         self._allowed: set[tuple[str, int]] = set()
         self._timings: dict[tuple[str, int], _HostTiming] = {}
@@ -207,8 +210,9 @@ class RunEngine:
     async def run_partition(self) -> PartitionResult:
         """Test this engine's partition of the baselines (``config.partition``); the counters
         start afresh afterwards, for the second-order pass this engine may run next."""
-        async with self._sending():
+        async with self.oob.listening(), self._sending():
             await self._first_pass()
+            await self.oob.settle(self._store_late, self.stopping)
         await self.results.flush()
         counters, self.results.counters = self.results.counters, Counters()
         return PartitionResult(counters, dict(self.stored.markers), dict(self.stored.candidates), self._stop)
@@ -244,7 +248,7 @@ class RunEngine:
             self.store.update_run, self.run.id, state=outcome.state, finished_at=datetime.now(UTC),
             error=outcome.error, requests_sent=total.requests_sent, baselines_tested=total.tested,
             baselines_not_tested=total.not_tested, findings_count=total.findings,
-            stats={**total.stats(), "policy": self.config.policy.summary()},
+            stats={**total.stats(), "oob": self.oob.summary(), "policy": self.config.policy.summary()},
         )
         self.events.emit(RunFinished(self.run))
         return self.run
@@ -359,11 +363,14 @@ class RunEngine:
         probes = await self._attack_points(baseline, request, points, selected, replays, base_noise, send)
         requests = len(replays) + sum(p.requests for p in probes)
         requests += await self.stored.prime(baseline, request, points, selected, send)
-        findings = await self._store_verdicts(baseline, request, most_specific([v for p in probes for v in p.verdicts]))
+        verdicts = self.oob.hold(baseline, request, [v for p in probes for v in p.verdicts])
+        findings = await self._store_verdicts(baseline, request, most_specific(verdicts))
         self.counters.add_tally(tally)
         failures = [p.failure for p in probes if p.failure]
         self.counters.check_failures += len(failures)
         for probe in probes:
+            by_check = self.counters.requests_by_check
+            by_check[probe.check_id] = by_check.get(probe.check_id, 0) + probe.requests
             if probe.failure:
                 failed = self.counters.failed_checks
                 failed[probe.check_id] = failed.get(probe.check_id, 0) + 1
@@ -464,6 +471,7 @@ class RunEngine:
             seed=(self.run.id, baseline.id, point.name, check.id),
             light=depth is Depth.LIGHT, time_delay=self.config.policy.limits.time_delay, sinks=sinks,
             set_cookies=self.set_cookies.snapshot(),
+            oob=self.oob.endpoint, thorough=self.config.policy.thorough,
         )
 
     async def _probe(self, check: Check, ctx: CheckContext, send: SendAll) -> ProbeResult:
@@ -475,7 +483,16 @@ class RunEngine:
 
     async def _send_all(self, attacks: list[Attack]) -> list[Exchange]:
         assert self._sender is not None
-        return await self._sender.send_all(attacks)
+        return self.oob.attach(await self._sender.send_all(attacks))
+
+    async def _store_late(self, baseline: Baseline, request: Request, verdict: Verdict) -> None:
+        """A verdict confirmed by an out-of-band callback after its test set was written."""
+        found = await self._store_verdicts(baseline, request, [verdict])
+        if found:
+            await self.results.flush()  # the baseline's buffered (passed) test set first: the failed one must win
+            await asyncio.to_thread(self.store.add_test_sets, [TestSet(
+                self.run.id, baseline.id, TestSetStatus.FAILED, "confirmed by a late out-of-band callback",
+                0, len(found), 1)])
 
     async def _store_verdicts(self, baseline: Baseline, request: Request, verdicts: list[Verdict]) -> list[Finding]:
         if not verdicts:

@@ -39,6 +39,8 @@ from lunge.record.scope import Scope
 from lunge.store import open_store
 from lunge.store.models import Finding
 
+DEMO_OOB_GRACE = 2  # seconds: the shop's blind webhook calls back half a second after answering
+
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
@@ -96,7 +98,8 @@ def run_demo(flags: Mapping[str, Any] | None = None, *, console: Console | None 
     demo_dir = where.data_dir / "demo"
     demo_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     db_url = str((flags or {}).get("db") or f"sqlite:///{demo_dir / 'lunge.db'}")
-    with _shop() as shop_url:
+    dns_port = _free_port(socket.SOCK_DGRAM)
+    with _shop(dns_port) as shop_url:
         def say(message: str) -> None:
             if not quiet:
                 console.print(message, highlight=False)
@@ -106,8 +109,11 @@ def run_demo(flags: Mapping[str, Any] | None = None, *, console: Console | None 
         say(f"[bold]2/3[/] recorded its functional test suite through lunge's proxy: {requests} requests, "
             f"{baselines} baselines in record rec_{record_id:04d}")
         say("[bold]3/3[/] testing the record with the demo policy (default points + headers and cookies)")
+        # The shop resolves names through the out-of-band DNS listener (which answers every name
+        # under its domain: the trap a DNS-only callback must not fall into).
         testing_flags = {"record": str(record_id), "policy": str(POLICY_PATH), "db": db_url,
-                         "name": "lunge demo", "report_dir": (flags or {}).get("report_dir")}
+                         "name": "lunge demo", "report_dir": (flags or {}).get("report_dir"),
+                         "oob_dns_port": dns_port, "oob_grace": DEMO_OOB_GRACE}
         outcome = run_testing(testing_flags, console=console, json_output=quiet)
     return DemoOutcome(outcome, compare(outcome.findings), baselines, requests, time.monotonic() - started)
 
@@ -136,9 +142,10 @@ async def _record_suite(shop_url: str, demo_dir: Any, db_url: str) -> tuple[int,
 
 
 @contextmanager
-def _shop() -> Iterator[str]:
+def _shop(dns_port: int) -> Iterator[str]:
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "lunge.demo", "serve", "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "lunge.demo", "serve", "--port", str(port),
+                                "--resolver", f"127.0.0.1:{dns_port}"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_for(port, process)
@@ -164,8 +171,8 @@ def _wait_for(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0
     raise LungeError(f"the demo shop did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
+def _free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 

@@ -21,13 +21,14 @@ import signal
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.queues import Queue
 
 from lunge import aio
 from lunge.checks import load
 from lunge.checks.base import Check
 from lunge.engine.events import BaselineTested, Event, Events, Progress, RunFinished, RunStarted
+from lunge.engine.oob import OobConfig
 from lunge.engine.runner import PartitionResult, RunConfig, RunEngine
 from lunge.node.settings import RunSettings, TestingSettings
 from lunge.policy import TestPolicy
@@ -41,7 +42,16 @@ def run_config(settings: TestingSettings, policy: TestPolicy, checks: tuple[Chec
     """The engine's configuration from the settings: built the same way in every process."""
     return RunConfig(policy=policy, checks=checks, workers=settings.workers, rps=settings.rps,
                      target=settings.target, verify_tls=settings.verify_tls,
-                     stop_on_first_fail=settings.stop_on_first_fail)
+                     stop_on_first_fail=settings.stop_on_first_fail, oob=_oob(settings))
+
+
+def _oob(settings: TestingSettings) -> OobConfig:
+    """The out-of-band listener: callbacks reach one listener, and partitions are separate
+    processes, so it runs in single-process runs only (and says so otherwise)."""
+    if settings.processes > 1 and settings.oob.enabled:
+        return replace(settings.oob, enabled=False,
+                       reason="the out-of-band listener runs in single-process runs only (PROCESSES > 1)")
+    return settings.oob
 
 
 @dataclass(frozen=True, slots=True)

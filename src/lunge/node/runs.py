@@ -113,6 +113,7 @@ def policy_yaml(summary: dict[str, Any]) -> str:
         "max_error_ratio": summary["max_error_ratio"], "unreachable_after": summary["unreachable_after"],
         "fail_on": summary["fail_on"],
         "stop_on_first_fail": summary["stop_on_first_fail"], "light_after": summary["light_after"],
+        "thorough": summary.get("thorough", False),
     }
     document |= {key: summary[key] for key in ("passive", "fuzzer") if key in summary}
     text: str = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)

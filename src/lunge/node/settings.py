@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from lunge.engine.oob import OobConfig
 from lunge.errors import SettingError
 from lunge.logs import MASK
 
@@ -76,6 +77,7 @@ class TestingSettings:
     report_dir: Path
     report_formats: tuple[str, ...]
     verify_tls: bool
+    oob: OobConfig = OobConfig()
 
 
 # ---------------------------------------------------------------------- reading
@@ -354,6 +356,44 @@ def testing_settings(flags: Mapping[str, Any] | None = None,
         report_formats=_parse(src, "report_formats", ("REPORT_FORMATS",), REPORT_FORMATS, _formats,
                               "a comma-separated list of: " + ", ".join((*REPORT_FORMATS, "md"))),
         verify_tls=_parse(src, "verify_tls", ("LUNGE_VERIFY_TLS",), False, _bool, "true or false"),
+        oob=oob_settings(src),
+    )
+
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"^(?:{_LABEL}\.)*{_LABEL}\Z|^[0-9A-Fa-f:]+\Z")
+
+
+def _host(raw: Any) -> str:
+    text = str(raw).strip()
+    if not _HOST.match(text):
+        raise ValueError(text)
+    return text
+
+
+def _dns_port(raw: Any) -> int | None:
+    text = str(raw).strip().lower()
+    return None if text in ("off", "none", "-") else _int_in(0, 65535)(text)
+
+
+def oob_settings(src: _Source) -> OobConfig:
+    """The out-of-band listener (``LUNGE_OOB*``): on by default, bound to 127.0.0.1 on free ports."""
+    enabled = _parse(src, "oob", ("LUNGE_OOB",), True, _bool, "true or false")
+    free: int | None = 0
+    return OobConfig(
+        enabled=enabled,
+        host=_parse(src, "oob_host", ("LUNGE_OOB_HOST",), "127.0.0.1", _host,
+                    "the address or host name the target can reach this node at"),
+        bind=_parse(src, "oob_bind", ("LUNGE_OOB_BIND",), "127.0.0.1", _host, "an IP address to listen on"),
+        http_port=_parse(src, "oob_http_port", ("LUNGE_OOB_HTTP_PORT",), 0, _int_in(0, 65535),
+                         "a TCP port 0-65535 (0: any free port)"),
+        dns_port=_parse(src, "oob_dns_port", ("LUNGE_OOB_DNS_PORT",), free, _dns_port,
+                        "a UDP port 0-65535 (0: any free port) or off"),
+        domain=_parse(src, "oob_domain", ("LUNGE_OOB_DOMAIN",), "oob.lunge.test", _host,
+                      "a DNS domain the listener answers names under"),
+        grace=_parse(src, "oob_grace", ("LUNGE_OOB_GRACE",), 5.0, lambda r: float(_int_in(0, 600)(r)),
+                     "whole seconds 0-600 to await late callbacks after the last attack"),
+        reason="" if enabled else "the out-of-band listener is turned off (LUNGE_OOB=false)",
     )
 
 

@@ -62,7 +62,18 @@ def _totals(run: TestRun, findings: list[Finding]) -> Table:
         table.add_row("points attacked lightly (seen before)", str(run.stats["points_lightened"]))
     if run.stats.get("check_failures"):
         table.add_row("[red]check failures[/]", str(run.stats["check_failures"]))
+    _oob_rows(table, run.stats.get("oob") or {})
     return table
+
+
+def _oob_rows(table: Table, oob: dict[str, Any]) -> None:
+    """The out-of-band listener: its callbacks, or which checks ran without it and why."""
+    if oob.get("enabled"):
+        calls = f"{oob.get('http_callbacks', 0)} / {oob.get('dns_queries', 0)}"
+        table.add_row("out-of-band callbacks (http / dns)", calls)
+    elif oob.get("checks_without_listener"):
+        table.add_row(f"[yellow]ran without the out-of-band listener[/] [dim]({oob.get('reason', '')})[/]",
+                      ", ".join(oob["checks_without_listener"]))
 
 
 def findings_table(findings: list[Finding]) -> Table:
