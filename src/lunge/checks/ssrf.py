@@ -188,19 +188,19 @@ def _file_read(ctx: CheckContext) -> Generator[list[Attack], list[Exchange], Ver
     if not usable:
         return None
     first = usable[0]
-    (hit,) = yield [ctx.attack(_file_url(first.path), "file-url")]
-    proof = _signature(hit, first)
+    (hit,) = yield [ctx.attack(file_url(first.path), "file-url")]
+    proof = file_signature(hit, first)
     if proof is None:
         return None
     second = traversal.TABLE.file(first.confirm_with)
-    (confirm,) = yield [ctx.attack(_file_url(second.path), "confirm")]
+    (confirm,) = yield [ctx.attack(file_url(second.path), "confirm")]
     missing = f"{first.path.rpartition('/')[0]}/{ctx.marker(8)}"
-    (control,) = yield [ctx.attack(_file_url(missing), "control")]
-    if _signature(confirm, second) is None or _signature(control, first) is not None:
+    (control,) = yield [ctx.attack(file_url(missing), "control")]
+    if file_signature(confirm, second) is None or file_signature(control, first) is not None:
         return None
     return SSRF.verdict(
         ctx, hit, proof=proof, confidence=Confidence.FIRM,
-        confirmation=(f"{_file_url(second.path)} was read as well, while the missing file {_file_url(missing)} "
+        confirmation=(f"{file_url(second.path)} was read as well, while the missing file {file_url(missing)} "
                       f"did not show the {first.name} signature"),
         controls=(ctx.normal, confirm, control),
         details={"form": "file-url", "file": first.path, "signature": first.signature},
@@ -216,11 +216,13 @@ def windows_server(ctx: CheckContext) -> bool:
     return bool(_WINDOWS.search(banner))
 
 
-def _file_url(path: str) -> str:
+def file_url(path: str) -> str:
+    """A local file as a ``file://`` URL (also what ``xxe`` puts in its external entities)."""
     return f"file:///{path}"
 
 
-def _signature(exchange: Exchange, known: traversal.KnownFile) -> str | None:
+def file_signature(exchange: Exchange, known: traversal.KnownFile) -> str | None:
+    """The known file's content signature in the answer, the attack's own payload removed first."""
     text = strip_reflections(exchange.text, [exchange.attack.payload])
     match = known.pattern().search(text)
     return match.group(0) if match else None

@@ -29,7 +29,6 @@ from typing import Any
 
 from lunge.checks import callbacks, ssrf, traversal
 from lunge.checks.base import Attack, Check, CheckContext, Confidence, Exchange, Probe, Severity, Verdict
-from lunge.checks.noise import strip_reflections
 from lunge.http import Request
 from lunge.http.points import Point, Role
 from lunge.http.points.xmldoc import escape_text
@@ -129,27 +128,27 @@ def _shots(ctx: CheckContext, build: Builder, files: list[traversal.KnownFile]) 
         tok = callbacks.token(ctx)
         shots.append(_Shot(build(ctx.oob.url(tok), "oob", tok)))
     if files and not (ctx.light and shots):
-        shots.append(_Shot(build(_file_url(files[0].path), "file", ""), files[0]))
+        shots.append(_Shot(build(ssrf.file_url(files[0].path), "file", ""), files[0]))
     return shots
 
 
 def _confirm(ctx: CheckContext, build: Builder, shot: _Shot, hit: Exchange,
              mode: str) -> Generator[list[Attack], list[Exchange], Verdict | None]:
     if shot.file is not None:
-        proof = _signature(hit, shot.file)
+        proof = ssrf.file_signature(hit, shot.file)
         if proof is None:
             return None
         second = traversal.TABLE.file(shot.file.confirm_with)
         missing = f"{shot.file.path.rpartition('/')[0]}/{ctx.marker(8)}"
-        confirm, control = yield [build(_file_url(second.path), "confirm", ""),
-                                  build(_file_url(missing), "control", "")]
-        if _signature(confirm, second) is None or _signature(control, shot.file) is not None:
+        confirm, control = yield [build(ssrf.file_url(second.path), "confirm", ""),
+                                  build(ssrf.file_url(missing), "control", "")]
+        if ssrf.file_signature(confirm, second) is None or ssrf.file_signature(control, shot.file) is not None:
             return None
         return XXE.verdict(
             ctx, hit, proof=proof, confidence=Confidence.FIRM, controls=(ctx.normal, confirm, control),
-            confirmation=(f"{_file_url(second.path)} was read through the same entity, while the missing file "
-                          f"{_file_url(missing)} did not show the {shot.file.name} signature"),
-            details={"place": mode, "target": _file_url(shot.file.path), "egress": False},
+            confirmation=(f"{ssrf.file_url(second.path)} was read through the same entity, while the missing file "
+                          f"{ssrf.file_url(missing)} did not show the {shot.file.name} signature"),
+            details={"place": mode, "target": ssrf.file_url(shot.file.path), "egress": False},
         )
     assert ctx.oob is not None
     proof = _oob_proof(ctx, hit)
@@ -264,16 +263,6 @@ def _usable_files(ctx: CheckContext) -> list[traversal.KnownFile]:
     windows = ssrf.windows_server(ctx)
     files.sort(key=lambda f: f.os != ("windows" if windows else "unix"))
     return files
-
-
-def _file_url(path: str) -> str:
-    return f"file:///{path}"
-
-
-def _signature(exchange: Exchange, known: traversal.KnownFile) -> str | None:
-    text = strip_reflections(exchange.text, [exchange.attack.payload])
-    match = known.pattern().search(text)
-    return match.group(0) if match else None
 
 
 XXE = Check(
