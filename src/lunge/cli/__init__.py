@@ -167,16 +167,7 @@ def node_command(verbose: _Verbose = False, as_json: JsonFlag = False) -> int:
         return run_api_node()
     if mode == "recording":
         return _record({}, verbose, as_json)
-    from lunge.node.summary import print_summary, summary_document
-    from lunge.node.testing import run_testing
-
-    outcome = run_testing({}, console=err_console if as_json else console, json_output=as_json)
-    if as_json:
-        print_json(summary_document(outcome.run, outcome.record, outcome.findings, outcome.reports,
-                                    int(outcome.exit_code)))
-    else:
-        print_summary(console, outcome.run, outcome.record, outcome.findings, outcome.reports)
-    return int(outcome.exit_code)
+    return _test_and_print({}, as_json)
 
 
 @app.command("ca")
@@ -311,14 +302,19 @@ def test_command(
     as_json: JsonFlag = False,
 ) -> int:
     """Test a record: replay every baseline with attacks; exit 0 passed, 1 failed or error, 2 bad input."""
-    from lunge.node.summary import print_summary, summary_document
-    from lunge.node.testing import run_testing
-
     flags = {"record": record, "build_id": build_id, "name": name, "desc": desc, "policy": policy,
              "target": target, "rps": rps, "workers": workers, "processes": processes,
              "stop_on_first_fail": stop_on_first_fail, "report_dir": report_dir, "report_formats": report_formats,
              "verify_tls": verify_tls, "db": db, "data_dir": data_dir, "compare_to": compare_to, "oob": oob,
              "oob_host": oob_host}
+    return _test_and_print(flags, as_json)
+
+
+def _test_and_print(flags: dict[str, Any], as_json: bool) -> int:
+    """Testing mode with these flags, its summary printed (one JSON document with ``--json``)."""
+    from lunge.node.summary import print_summary, summary_document
+    from lunge.node.testing import run_testing
+
     outcome = run_testing(flags, console=err_console if as_json else console, json_output=as_json)
     if as_json:
         print_json(summary_document(outcome.run, outcome.record, outcome.findings, outcome.reports,
