@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -28,6 +27,7 @@ from urllib.parse import urlsplit
 from lunge.checks import anomaly, noise
 from lunge.checks.base import Attack, Check, CheckContext, Exchange, TimingStats, Verdict
 from lunge.engine import evidence, passive, stored
+from lunge.engine.config import Partition, PartitionResult, RunConfig
 from lunge.engine.cookies import SetCookies
 from lunge.engine.events import (
     BaselineTested,
@@ -40,7 +40,7 @@ from lunge.engine.events import (
 )
 from lunge.engine.health import TargetHealth
 from lunge.engine.keeper import StateKeeper, linked_points
-from lunge.engine.oob import OFF, OobConfig, OobService
+from lunge.engine.oob import OobService
 from lunge.engine.order import Gate, pin_patterns
 from lunge.engine.outcome import Stop, decide
 from lunge.engine.planner import Depth, Frequency, select_points
@@ -50,73 +50,12 @@ from lunge.engine.results import Counters, Results, Tally, test_set_reason
 from lunge.engine.sender import Sender
 from lunge.http import Request, parse
 from lunge.http.points import Point, Points
-from lunge.policy import TestPolicy
 from lunge.store.base import Store
 from lunge.store.models import Baseline, Finding, RunState, TestRun, TestSet, TestSetStatus
 
 logger = logging.getLogger(__name__)
 PAGE = 200
 TIMING_SAMPLES_KEPT = 200
-
-
-@dataclass(frozen=True, slots=True)
-class Partition:
-    """This process's share of the run: the baselines with ``seq % count == index``."""
-
-    index: int = 0
-    count: int = 1
-
-    def owns(self, seq: int) -> bool:
-        return self.count == 1 or seq % self.count == self.index
-
-    def share(self, total: int) -> int:
-        """How many of ``total`` baselines (seq 1..total) this partition tests."""
-        return total if self.count == 1 else len(range(self.index or self.count, total + 1, self.count))
-
-
-@dataclass(frozen=True, slots=True)
-class RunConfig:
-    """How to run, frozen: the policy and checks, and the node's settings for the run.
-
-    Every limit is a limit of the whole run: the rate (the policy's ``limits.rps``, else
-    ``TEST_RUN_RPS``) and the policy's ``limits.workers`` are divided between the partitions;
-    ``WORKERS`` is a node's capacity per process (FAST's meaning) and is not.
-    """
-
-    policy: TestPolicy
-    checks: tuple[Check, ...]
-    workers: int = 10
-    rps: int | None = None
-    target: str | None = None  # TEST_RUN_URI
-    verify_tls: bool = False
-    stop_on_first_fail: bool = False
-    replays: int = 2
-    partition: Partition = Partition()
-    oob: OobConfig = OFF  # the out-of-band listener (LUNGE_OOB*)
-
-    @property
-    def effective_workers(self) -> int:
-        if self.policy.limits.workers:
-            return max(1, math.ceil(self.policy.limits.workers / self.partition.count))
-        return self.workers
-
-    @property
-    def effective_rps(self) -> float | None:
-        rps = self.policy.limits.rps or self.rps
-        return rps / self.partition.count if rps else None
-
-    def for_partition(self, index: int, count: int) -> RunConfig:
-        return replace(self, partition=Partition(index, count))
-
-
-@dataclass(slots=True)
-class PartitionResult:
-    """What one partition did (picklable), for the process that finishes the run."""
-
-    counters: Counters
-    markers: dict[str, tuple[int, str, str]]
-    candidates: dict[tuple[str, ...], Request]
-    stop: Stop | None
 
 
 @dataclass(slots=True)
