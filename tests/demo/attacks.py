@@ -24,7 +24,7 @@ Attack = Callable[[Request, str, tuple[Request, ...]], Awaitable[str | None]]
 
 SQL_ERROR = "sqlite3.OperationalError"
 PASSWD = re.compile(r"root:[^:\n]*:0:0:")
-DELAY = 1.0
+DELAY = 2.0  # longer than the random slowness of /reports/summary (at most 1.4 s): a time-based trap
 OFF_SITE = "evil.example"
 
 

@@ -130,7 +130,8 @@ def wallet(signed: bool) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         jar = cookies(request)
         value = jar.get("wallet", "")
-        if signed and not hmac.compare_digest(_sign(value), jar.get("wallet_sig", "")):
+        # Compared as bytes: a tampered cookie may hold any character (compare_digest refuses non-ASCII str).
+        if signed and not hmac.compare_digest(_sign(value).encode(), jar.get("wallet_sig", "").encode()):
             return message("Wallet", "Your wallet session is not valid; sign in again.", 401)
         uid = _uid(value)
         if uid is None:
