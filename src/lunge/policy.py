@@ -207,12 +207,7 @@ class _PointsModel(BaseModel):
     @field_validator("include", "exclude")
     @classmethod
     def _regexes(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"{pattern!r} is not a valid regular expression ({exc})") from exc
-        return patterns
+        return [_valid_regex(pattern) for pattern in patterns]
 
 
 class _FailOnModel(BaseModel):
@@ -314,12 +309,7 @@ class _PolicyModel(BaseModel):
     @field_validator("setup")
     @classmethod
     def _setup_regexes(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from exc
-        return patterns
+        return [_valid_regex(pattern) for pattern in patterns]
     thorough: bool = False
 
     @field_validator("checks", mode="before")
