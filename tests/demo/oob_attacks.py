@@ -83,3 +83,6 @@ async def deserialization(request: Request, point: str, sinks: tuple[Request, ..
 
 
 BY_CHECK: dict[str, tuple[Attack, ...]] = {"ssrf": (ssrf,), "xxe": (xxe,), "deserialization": (deserialization,)}
+# Attacks that spend nearly all their time waiting for a callback that mostly never comes (WAIT):
+# a sweep may run many more of them at once than attacks that keep the shop busy.
+WAITING: tuple[Attack, ...] = (ssrf, deserialization)

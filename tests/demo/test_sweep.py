@@ -16,10 +16,11 @@ from lunge.demo.manifest import vulnerable
 from lunge.errors import MessageError
 from lunge.http import Request, parse
 from lunge.policy import TestPolicy, load_policy
-from tests.demo import attacks
+from tests.demo import attacks, oob_attacks
 from tests.demo.conftest import Recording
 
 CONCURRENCY = 8
+WAITING_CONCURRENCY = 64  # attacks idle in a callback wait (oob_attacks.WAITING): 640 points x 1.5 s
 Finding = tuple[str, str, str, str]  # method, path, point, check
 
 
@@ -44,10 +45,10 @@ def _targets(recording: Recording) -> list[tuple[Request, str]]:
 async def _sweep(recording: Recording) -> dict[Finding, str]:
     found: dict[Finding, str] = {}
     sinks = tuple(r for r in recording.requests if r.method == "GET")
-    gate = asyncio.Semaphore(CONCURRENCY)
+    gate, waiting_gate = asyncio.Semaphore(CONCURRENCY), asyncio.Semaphore(WAITING_CONCURRENCY)
 
     async def run(request: Request, point: str, check: str, attack: attacks.Attack) -> None:
-        async with gate:
+        async with waiting_gate if attack in oob_attacks.WAITING else gate:
             try:
                 evidence = await attack(request, point, sinks)
             except MessageError:  # a head broken by the attack (a bare LF in a header) proves nothing
