@@ -31,7 +31,8 @@ def install(api: FastAPI) -> None:
     api.state.sessions = Sessions()
     for module in (signin, runs, inventory, policies):
         api.include_router(module.router)
-    api.mount(PREFIX + "/static", StaticFiles(packages=[("lunge.control.dashboard", "static")]), name="dashboard-static")
+    static = StaticFiles(packages=[("lunge.control.dashboard", "static")])
+    api.mount(PREFIX + "/static", static, name="dashboard-static")
     api.add_exception_handler(SignInRequired, _signed_out)
     api.add_exception_handler(CsrfRefused, _csrf_refused)
     api.add_middleware(SecurityHeaders)

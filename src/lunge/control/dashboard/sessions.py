@@ -71,7 +71,8 @@ def same(presented: str | None, expected: str | None) -> bool:
     """Whether a presented CSRF value is the expected one, in constant time; never for empty ones."""
     if not presented or not expected:
         return False
-    return hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape"))
+    return hmac.compare_digest(presented.encode("utf-8", "surrogateescape"),
+                               expected.encode("utf-8", "surrogateescape"))
 
 
 def new_signin_value() -> str:

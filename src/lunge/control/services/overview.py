@@ -106,7 +106,8 @@ def diff_states(control: Control, project_id: int, run: TestRun, found: list[Fin
 def previous_run(control: Control, project_id: int, run: TestRun) -> TestRun | None:
     earlier = [r for r in control.projects.list_runs(project_id, 200, 0, _COMPARABLE) if r.id < run.id]
     same_build = [r for r in earlier if run.build_id and r.build_id == run.build_id]
-    return (same_build or earlier or [None])[0]
+    candidates = same_build or earlier
+    return candidates[0] if candidates else None
 
 
 def nodes(control: Control, project_id: int, now: datetime | None = None) -> list[dict[str, Any]]:

@@ -53,11 +53,11 @@ def sign_in(request: Request, control: ControlDep, fields: FormDep) -> Response:
         return _form(request, "The admin token reaches no project's data: sign in with a project token.", 403)
     project = control.projects.get_project(who.project_id)
     session = sessions_of(request).open(project.id, project.name, who.token_id)
-    answer = RedirectResponse("/dashboard/runs", status_code=303)
-    answer.set_cookie(SESSION_COOKIE, session.id, max_age=SESSION_TTL_S, path=COOKIE_PATH, httponly=True,
+    done = RedirectResponse("/dashboard/runs", status_code=303)
+    done.set_cookie(SESSION_COOKIE, session.id, max_age=SESSION_TTL_S, path=COOKIE_PATH, httponly=True,
                       samesite="strict", secure=request.url.scheme == "https")
-    answer.delete_cookie(SIGNIN_COOKIE, path=COOKIE_PATH)
-    return answer
+    done.delete_cookie(SIGNIN_COOKIE, path=COOKIE_PATH)
+    return done
 
 
 @router.post("/signout")
