@@ -1,5 +1,8 @@
 """Policies: list, view and edit the YAML (validated as ``lunge policy validate`` validates a file;
-an invalid text is shown again with the error, and the stored policy stays as it was), create, delete."""
+an invalid text is shown again with the error, and the stored policy stays as it was), create, delete.
+
+An invalid text answers 200 with the form and its error, as form frameworks do (Django): it is the
+page the user asked for, and a 4xx would be logged by the browser as a failed load."""
 
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ def create_policy(request: Request, control: ControlDep, session: SessionDep, fi
     try:
         created = policies.create(control, session.project_id, source)
     except (ConfigError, ConflictError) as exc:
-        return page(request, "policy.html.j2", session, 400, policy=None, source=source, error=str(exc))
+        return page(request, "policy.html.j2", session, policy=None, source=source, error=str(exc))
     return RedirectResponse(f"/dashboard/policies/{created.id}", status_code=303)
 
 
@@ -52,7 +55,7 @@ def update_policy(request: Request, policy_id: int, control: ControlDep, session
         policies.update(control, session.project_id, policy_id, source)
     except (ConfigError, ConflictError) as exc:  # shown beside the text the user typed; nothing stored
         stored = policies.view(control.projects.get_policy(session.project_id, policy_id))
-        return page(request, "policy.html.j2", session, 400, policy=stored, source=source, error=str(exc))
+        return page(request, "policy.html.j2", session, policy=stored, source=source, error=str(exc))
     return RedirectResponse(f"/dashboard/policies/{policy_id}?saved=1", status_code=303)
 
 

@@ -26,7 +26,7 @@ function apply(root, run) {
   for (const el of root.querySelectorAll("[data-severity]")) {
     const count = run.findings_by_severity[el.dataset.severity] || 0;
     el.textContent = String(count);
-    el.classList.toggle("zero", count === 0);
+    el.parentElement.classList.toggle("zero", count === 0);
   }
   if (run.finished) {
     delete root.dataset.running;
