@@ -14,6 +14,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 SESSION_COOKIE = "lunge_session"
@@ -30,22 +31,24 @@ class Session:
     project_name: str
     token_id: int
     csrf: str
-    expires: float  # time.monotonic()
+    expires: float  # on the Sessions' clock (time.monotonic)
 
 
 class Sessions:
     """The open sessions of this server process."""
 
-    def __init__(self, ttl_s: float = SESSION_TTL_S, cap: int = MAX_SESSIONS) -> None:
+    def __init__(self, ttl_s: float = SESSION_TTL_S, cap: int = MAX_SESSIONS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl_s = ttl_s
         self.cap = cap
+        self._clock = clock
         self._open: dict[str, Session] = {}
         self._lock = threading.Lock()
 
     def open(self, project_id: int, project_name: str, token_id: int) -> Session:
         """A new session (a new id every time: a session id planted before sign-in is never reused)."""
         session = Session(secrets.token_urlsafe(32), project_id, project_name, token_id,
-                          secrets.token_urlsafe(32), time.monotonic() + self.ttl_s)
+                          secrets.token_urlsafe(32), self._clock() + self.ttl_s)
         with self._lock:
             while len(self._open) >= self.cap:  # dicts keep insertion order: the first is the oldest
                 del self._open[next(iter(self._open))]
@@ -57,7 +60,7 @@ class Sessions:
             return None
         with self._lock:
             session = self._open.get(session_id)
-            if session is not None and session.expires <= time.monotonic():
+            if session is not None and session.expires <= self._clock():
                 del self._open[session_id]
                 return None
         return session
