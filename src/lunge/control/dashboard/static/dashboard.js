@@ -52,8 +52,10 @@ async function pollRun(box) {
     setField(state.parentElement, "state", run.state);
   }
   apply(box, run);
-  // new findings or the end of the run: the findings and baselines tables change, so load them again
-  if (run.finished || String(run.findings_count) !== box.dataset.findings) {
+  // new findings (counted from the stored findings: an engine may set the run's counter only at the
+  // end) or the end of the run: the findings and baselines tables change, so load them again
+  const findings = Object.values(run.findings_by_severity).reduce((sum, n) => sum + n, 0);
+  if (run.finished || String(findings) !== box.dataset.findings) {
     window.location.reload();
   }
 }
