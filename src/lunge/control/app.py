@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from lunge import __version__
+from lunge.control import dashboard
 from lunge.control.context import Control
 from lunge.control.limits import BodySizeLimit
 from lunge.control.routes import nodes, policies, projects, records, runs, system
@@ -38,6 +39,7 @@ def create_app(control: Control, *, close_on_shutdown: bool = False) -> FastAPI:
     api.state.control = control
     for module in (system, projects, policies, records, runs, nodes):
         api.include_router(module.router)
+    dashboard.install(api)
     _install_error_handlers(api)
     api.add_middleware(BodySizeLimit, max_body=control.config.max_body)
     return api
@@ -45,10 +47,13 @@ def create_app(control: Control, *, close_on_shutdown: bool = False) -> FastAPI:
 
 def _install_error_handlers(api: FastAPI) -> None:
     """lunge's errors as HTTP: unknown (or another project's) id 404, bad input 400, a state that
-    does not allow the action 409, the database down 503; anything else 500 with one log line."""
+    does not allow the action 409, the database down 503; anything else 500 with one log line.
+    The dashboard's requests get the same status as a page."""
 
-    def answer(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
-        async def handler(_: Request, exc: Exception) -> JSONResponse:
+    def answer(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+        async def handler(request: Request, exc: Exception) -> Response:
+            if dashboard.is_dashboard(request):
+                return dashboard.error_page(request, status, str(exc))
             return JSONResponse({"detail": str(exc)}, status_code=status)
 
         return handler
@@ -58,9 +63,11 @@ def _install_error_handlers(api: FastAPI) -> None:
     api.add_exception_handler(ConflictError, answer(409))
     api.add_exception_handler(StoreError, answer(503))
 
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         # The API's exception boundary (STYLE: one of the three places a broad except is allowed).
         logger.error("request failed: %s: %s", type(exc).__name__, exc)
+        if dashboard.is_dashboard(request):
+            return dashboard.error_page(request, 500, "internal error")
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
     api.add_exception_handler(LungeError, answer(500))

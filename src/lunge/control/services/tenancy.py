@@ -38,6 +38,11 @@ def identify(control: Control, presented: str) -> Principal | None:
     return None
 
 
+def token_active(control: Control, project_id: int, token_id: int) -> bool:
+    """Whether the token still exists and is not revoked (a dashboard session ends with its token)."""
+    return any(t.id == token_id and t.revoked_at is None for t in control.projects.list_tokens(project_id))
+
+
 def issue_token(control: Control, project: Project, name: str) -> IssuedToken:
     secret = new_secret()
     token = control.projects.add_token(project.id, name, secret.prefix, secret.sha256)
