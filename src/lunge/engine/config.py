@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 from lunge.checks.base import Check
 from lunge.engine.oob import OFF, OobConfig
-from lunge.engine.outcome import Stop
+from lunge.engine.outcome import Earlier, Stop
 from lunge.engine.results import Counters
 from lunge.http import Request
 from lunge.policy import TestPolicy
@@ -48,6 +48,7 @@ class RunConfig:
     replays: int = 2
     partition: Partition = Partition()
     oob: OobConfig = OFF  # the out-of-band listener (LUNGE_OOB*)
+    earlier: Earlier | None = None  # the run compared with (--compare-to; fail_on: new judges by it)
 
     @property
     def effective_workers(self) -> int:

@@ -42,7 +42,7 @@ from lunge.engine.health import TargetHealth
 from lunge.engine.keeper import StateKeeper, linked_points
 from lunge.engine.oob import OobService
 from lunge.engine.order import Gate, pin_patterns
-from lunge.engine.outcome import Stop, decide
+from lunge.engine.outcome import Stop, decide, fails_build
 from lunge.engine.planner import Depth, Frequency, select_points
 from lunge.engine.probe import ProbeResult, SendAll, run_probe
 from lunge.engine.replay import judge
@@ -89,8 +89,7 @@ class RunEngine:
         self.results = Results(store)
         self.frequency = Frequency(config.policy.light_after)
         self.stored = stored.StoredXss(config.checks, config.policy)
-        self.passive = passive.PassiveScan(config.policy, self.results,
-                                           lambda finding: self.events.emit(FindingConfirmed(finding)))
+        self.passive = passive.PassiveScan(config.policy, self.results, self._confirmed)
         self.health = TargetHealth(config.policy.unreachable_after)
         self.oob = OobService(config.oob, config.checks)
         self._target = _origin(config.target) if config.target else None
@@ -182,12 +181,20 @@ class RunEngine:
         total.merge(self.counters)
         self.results.counters = total
         stop = _first_stop([self._stop, *(p.stop for p in partitions)])
+        # What fails the build is judged on the stored findings (one per fingerprint, whichever
+        # partition found it), against the run compared with when there is one.
+        findings = await asyncio.to_thread(lambda: list(self.store.iter_findings(self.run.id)))
+        failing = fails_build(findings, self.config.earlier, self.config.policy)
+        total.failing_findings = len(failing)
         outcome = decide(total, self.config.policy, stop)
+        stats = {**total.stats(), "oob": self.oob.summary(), "policy": self.config.policy.summary()}
+        earlier = self.config.earlier
+        if earlier is not None and self.config.policy.fail_on_new:
+            stats["fail_on_new"] = {"compared_with": earlier.label, "new_failing_findings": len(failing)}
         self.run = await asyncio.to_thread(
             self.store.update_run, self.run.id, state=outcome.state, finished_at=datetime.now(UTC),
             error=outcome.error, requests_sent=total.requests_sent, baselines_tested=total.tested,
-            baselines_not_tested=total.not_tested, findings_count=total.findings,
-            stats={**total.stats(), "oob": self.oob.summary(), "policy": self.config.policy.summary()},
+            baselines_not_tested=total.not_tested, findings_count=total.findings, stats=stats,
         )
         self.events.emit(RunFinished(self.run))
         return self.run
@@ -438,14 +445,18 @@ class RunEngine:
             return []
         new = [evidence.to_finding(v, run_id=self.run.id, baseline_id=baseline.id, baseline=request) for v in verdicts]
         findings = await self.results.add_findings(new)
-        policy = self.config.policy
         for finding in findings:
-            if policy.fails(finding.severity, finding.confidence):
-                self.counters.failing_findings += 1
-                if (self.config.stop_on_first_fail or policy.stop_on_first_fail) and self._stop is None:
-                    self._stop = Stop(RunState.FAILED)
-            self.events.emit(FindingConfirmed(finding))
+            self._confirmed(finding)
         return findings
+
+    def _confirmed(self, finding: Finding) -> None:
+        """A stored finding: counted when it fails the build (the one rule, :func:`fails_build`),
+        which stops the run under ``stop_on_first_fail``, and announced."""
+        if fails_build([finding], self.config.earlier, self.config.policy):
+            self.counters.failing_findings += 1
+            if (self.config.stop_on_first_fail or self.config.policy.stop_on_first_fail) and self._stop is None:
+                self._stop = Stop(RunState.FAILED)
+        self.events.emit(FindingConfirmed(finding))
 
     async def _test_set(self, baseline: Baseline, status: TestSetStatus, reason: str, requests: int, *,
                         replay_ok: bool, findings: int = 0, points: int = 0, unanswered: bool = False) -> None:

@@ -29,6 +29,7 @@ from lunge.checks import load
 from lunge.checks.base import Check
 from lunge.engine.events import BaselineTested, Event, Events, Progress, RunFinished, RunStarted
 from lunge.engine.oob import OobConfig
+from lunge.engine.outcome import Earlier
 from lunge.engine.runner import PartitionResult, RunConfig, RunEngine
 from lunge.node.settings import RunSettings, TestingSettings
 from lunge.policy import TestPolicy
@@ -38,11 +39,13 @@ from lunge.store.models import TestRun
 _SPAWN = multiprocessing.get_context("spawn")  # a worker starts clean: no copy of the parent's loop or pool
 
 
-def run_config(settings: TestingSettings, policy: TestPolicy, checks: tuple[Check, ...]) -> RunConfig:
-    """The engine's configuration from the settings: built the same way in every process."""
+def run_config(settings: TestingSettings, policy: TestPolicy, checks: tuple[Check, ...],
+               earlier: Earlier | None = None) -> RunConfig:
+    """The engine's configuration from the settings (and the run compared with, chosen once by
+    the parent): built the same way in every process."""
     return RunConfig(policy=policy, checks=checks, workers=settings.workers, rps=settings.rps,
                      target=settings.target, verify_tls=settings.verify_tls,
-                     stop_on_first_fail=settings.stop_on_first_fail, oob=_oob(settings))
+                     stop_on_first_fail=settings.stop_on_first_fail, oob=_oob(settings), earlier=earlier)
 
 
 def _oob(settings: TestingSettings) -> OobConfig:
@@ -65,6 +68,7 @@ class _Job:
     check_ids: tuple[str, ...]
     index: int
     count: int
+    earlier: Earlier | None
 
 
 def execute(store: Store, run: TestRun, config: RunConfig, settings: RunSettings,
@@ -95,7 +99,8 @@ async def _whole(engine: RunEngine, settings: RunSettings) -> TestRun:
             parts = [await engine.run_partition()]
         else:
             checks = tuple(c.id for c in engine.config.checks)
-            jobs = [_Job(settings, engine.run.id, engine.config.policy, checks, i, processes) for i in range(processes)]
+            jobs = [_Job(settings, engine.run.id, engine.config.policy, checks, i, processes, engine.config.earlier)
+                    for i in range(processes)]
             parts = list(await asyncio.gather(*(asyncio.wrap_future(pool.submit(_work, job)) for job in jobs)))
             if relay is not None:
                 await asyncio.to_thread(relay.close)  # every worker event is out before the run's last ones
@@ -175,7 +180,7 @@ def _work(job: _Job) -> PartitionResult:
     store = open_store(job.settings.store.url)
     try:
         run = store.get_run(job.run_id)
-        config = run_config(job.settings.testing, job.policy, checks).for_partition(job.index, job.count)
+        config = run_config(job.settings.testing, job.policy, checks, job.earlier).for_partition(job.index, job.count)
         engine = RunEngine(store, run, config, _relayed(job.index))
         aio.settle_heap()
         return aio.run(_partition(engine))
