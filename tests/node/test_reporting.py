@@ -99,3 +99,16 @@ def test_lunge_report_compare_to_writes_the_diff(store, tmp_path: Path) -> None:
     assert "Compared with run_0001" in files[".html"].read_text()
     assert main(["report", "run_0002", "--compare-to", "nope", "--db", f"sqlite:///{tmp_path / 'lunge.db'}",
                  "--report-dir", str(tmp_path / "reports")]) == 2
+
+
+def test_lunge_compare_to_is_the_env_form_of_the_flag(store, tmp_path: Path, monkeypatch) -> None:
+    _runs(store, ["a", "b"], ["a", "c"])
+    monkeypatch.setenv("LUNGE_COMPARE_TO", "run_0001")
+    code = main(["report", "run_0002", "--db", f"sqlite:///{tmp_path / 'lunge.db'}",
+                 "--report-dir", str(tmp_path / "reports"), "--report-formats", "json"])
+    assert code == 1
+    document = json.loads(next((tmp_path / "reports").iterdir()).read_text())
+    assert document["comparison"]["previous_run"]["label"] == "run_0001" and document["comparison"]["new"] == 1
+    monkeypatch.setenv("LUNGE_COMPARE_TO", "run_0099")  # no such run: bad input
+    assert main(["report", "run_0002", "--db", f"sqlite:///{tmp_path / 'lunge.db'}",
+                 "--report-dir", str(tmp_path / "reports")]) == 2

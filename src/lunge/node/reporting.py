@@ -11,7 +11,7 @@ from pathlib import Path
 from lunge import __version__
 from lunge.checks import load, passive
 from lunge.engine.outcome import Earlier
-from lunge.errors import LungeError, NotFoundError, SettingError
+from lunge.errors import ConfigError, NotFoundError, SettingError
 from lunge.policy import DEFAULT_CHECKS, TestPolicy
 from lunge.report import Comparison, ReportInput, Rule, compare, write_reports
 from lunge.store import Store
@@ -53,8 +53,9 @@ def previous_run(store: Store, spec: str, current: TestRun | None, build_id: str
         raise SettingError("--compare-to", spec, "a run id such as 7 or run_0007, or latest")
     try:
         return store.get_run(run_id)
-    except NotFoundError as exc:
-        raise LungeError(f"--compare-to {spec}: no such test run (lunge runs lists them)") from exc
+    except NotFoundError as exc:  # bad input (exit 2), as an unknown TEST_RECORD_ID is
+        raise ConfigError(f"--compare-to (LUNGE_COMPARE_TO)={spec!r}: no such test run; "
+                          "lunge runs lists them") from exc
 
 
 def comparison_with(store: Store, spec: str | None, run: TestRun, findings: Iterable[Finding]) -> Comparison | None:

@@ -93,8 +93,7 @@ def run_testing(flags: Mapping[str, Any] | None = None, *, console: Console | No
         record = choose_record(store, testing)
         # The run compared with is chosen before this one exists: the engine decides the verdict
         # (fail_on: new) once, and a bad --compare-to is refused before a run is made.
-        previous = reporting.earlier_run(store, (flags or {}).get("compare_to"), policy,
-                                         testing.build_id or record.build_id)
+        previous = reporting.earlier_run(store, testing.compare_to, policy, testing.build_id or record.build_id)
         run = store.create_run(name=testing.run_name, record_id=record.id, policy_name=policy.name,
                                description=testing.run_desc, build_id=testing.build_id or record.build_id,
                                target=testing.target)
