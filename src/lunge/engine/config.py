@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, replace
 
 from lunge.checks.base import Check
-from lunge.engine.oob import OFF, OobConfig
+from lunge.engine.oob import OFF, OobConfig, OobStats
 from lunge.engine.outcome import Earlier, Stop
 from lunge.engine.results import Counters
 from lunge.http import Request
@@ -73,6 +73,7 @@ class PartitionResult:
     markers: dict[str, tuple[int, str, str]]
     candidates: dict[tuple[str, ...], Request]
     stop: Stop | None
+    oob: OobStats | None = None  # a worker's correlation counts (its listener is the parent's)
 
 
 __all__ = ["Partition", "PartitionResult", "RunConfig"]

@@ -41,6 +41,7 @@ from lunge.engine.events import (
 from lunge.engine.health import TargetHealth
 from lunge.engine.keeper import StateKeeper, linked_points
 from lunge.engine.oob import OobService
+from lunge.engine.oob_relay import Reader
 from lunge.engine.order import Gate, pin_patterns
 from lunge.engine.outcome import Stop, decide, fails_build
 from lunge.engine.planner import Depth, Frequency, select_points
@@ -80,7 +81,8 @@ class RunEngine:
     """Executes one test run. ``await engine.execute()`` returns the final :class:`TestRun`;
     ``engine.interrupt()`` stops it gracefully (state ``interrupted``, results kept)."""
 
-    def __init__(self, store: Store, run: TestRun, config: RunConfig, events: Events | None = None) -> None:
+    def __init__(self, store: Store, run: TestRun, config: RunConfig, events: Events | None = None,
+                 oob_feed: Reader | None = None) -> None:
         self.store = store
         self.run = run
         # The anomaly fuzzer, when selected, takes its settings from the policy's fuzzer section.
@@ -91,7 +93,7 @@ class RunEngine:
         self.stored = stored.StoredXss(config.checks, config.policy)
         self.passive = passive.PassiveScan(config.policy, self.results, self._confirmed)
         self.health = TargetHealth(config.policy.unreachable_after)
-        self.oob = OobService(config.oob, config.checks)
+        self.oob = OobService(config.oob, config.checks, feed=oob_feed)  # feed: a worker's share of the listener
         self._target = _origin(config.target) if config.target else None
         self._allowed: set[tuple[str, int]] = set()
         self._timings: dict[tuple[str, int], _HostTiming] = {}
@@ -153,7 +155,8 @@ class RunEngine:
             await self.oob.settle(self._store_late, self.stopping)
         await self.results.flush()
         counters, self.results.counters = self.results.counters, Counters()
-        return PartitionResult(counters, dict(self.stored.markers), dict(self.stored.candidates), self._stop)
+        return PartitionResult(counters, dict(self.stored.markers), dict(self.stored.candidates), self._stop,
+                               self.oob.stats)
 
     async def second_order(self, partitions: list[PartitionResult]) -> None:
         """The second-order pass (checks with ``second_order``) over the markers planted and the
@@ -178,6 +181,8 @@ class RunEngine:
         total = Counters()
         for part in partitions:
             total.merge(part.counters)
+            if part.oob is not None and part.oob is not self.oob.stats:
+                self.oob.stats.add_partition(part.oob)
         total.merge(self.counters)
         self.results.counters = total
         stop = _first_stop([self._stop, *(p.stop for p in partitions)])
