@@ -313,15 +313,16 @@ class RunEngine:
         base_noise = noise.build(replays, baseline.response.text() if baseline.response else None, "")
         probes = await self._attack_points(baseline, request, points, selected, replays, base_noise, send)
         requests = len(replays) + sum(p.requests for p in probes)
-        requests += await self.stored.prime(baseline, request, points, selected, send)
+        primed = await self.stored.prime(baseline, request, points, selected, send)
+        requests += primed
+        self._count_requests(self.stored.cost_key, primed)
         verdicts = self.oob.hold(baseline, request, [v for p in probes for v in p.verdicts])
         findings = await self._store_verdicts(baseline, request, most_specific(verdicts))
         self.counters.add_tally(tally)
         failures = [p.failure for p in probes if p.failure]
         self.counters.check_failures += len(failures)
         for probe in probes:
-            by_check = self.counters.requests_by_check
-            by_check[probe.check_id] = by_check.get(probe.check_id, 0) + probe.requests
+            self._count_requests(probe.check_id, probe.requests)
             if probe.failure:
                 failed = self.counters.failed_checks
                 failed[probe.check_id] = failed.get(probe.check_id, 0) + 1
@@ -336,6 +337,12 @@ class RunEngine:
         reason = test_set_reason(failures, [note for p in probes for note in p.notes])
         await self._test_set(baseline, status, reason, requests, replay_ok=True, findings=len(findings),
                              points=len(selected))
+
+    def _count_requests(self, check_id: str, n: int) -> None:
+        """Attack requests sent for ``check_id`` (the run's ``requests_by_check``)."""
+        if n:
+            by_check = self.counters.requests_by_check
+            by_check[check_id] = by_check.get(check_id, 0) + n
 
     def _counting(self, tally: Tally, inner: SendAll | None = None) -> SendAll:
         """``inner`` (default ``_send_all``) that also tallies the baseline's attacks and how many
@@ -476,6 +483,7 @@ class RunEngine:
         tally = Tally()
         send = self._counting(tally)
         sources = await self.stored.discover_sinks(send)
+        self._count_requests(self.stored.cost_key, tally.sent)  # the sink candidates replayed
         self.counters.second_order_sources += len(sources)
         for source in sources:
             if self.stopping():
@@ -494,6 +502,7 @@ class RunEngine:
                 if not _applies(check, ctx):
                     continue
                 result = await self._probe(check, ctx, self._counting(tally, self.keeper.sender(baseline)))
+                self._count_requests(check.id, result.requests)
                 found = await self._store_verdicts(baseline, request, result.verdicts)
                 if found or result.notes:
                     head = ["stored XSS found in the second-order pass"] if found else []

@@ -53,6 +53,12 @@ class StoredXss:
     def enabled(self) -> bool:
         return bool(self.checks)
 
+    @property
+    def cost_key(self) -> str:
+        """Where priming and sink discovery count in ``requests_by_check``: the second-order check
+        they serve (``second-order`` when several share them)."""
+        return self.checks[0].id if len(self.checks) == 1 else "second-order"
+
     def note_sink_candidate(self, baseline: Baseline, request: Request) -> None:
         """Remember one GET baseline per endpoint as a page where stored values may show."""
         if not self.enabled or request.method != "GET" or len(self.candidates) >= MAX_SINK_CANDIDATES:
