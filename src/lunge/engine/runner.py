@@ -90,7 +90,7 @@ class RunEngine:
         self.events = events or Events()
         self.results = Results(store)
         self.frequency = Frequency(config.policy.light_after)
-        self.stored = stored.StoredXss(config.checks, config.policy)
+        self.stored = stored.StoredXss(config.checks, config.policy, config.partition.index)
         self.passive = passive.PassiveScan(config.policy, self.results, self._confirmed)
         self.health = TargetHealth(config.policy.unreachable_after)
         self.oob = OobService(config.oob, config.checks, feed=oob_feed)  # feed: a worker's share of the listener
@@ -171,6 +171,8 @@ class RunEngine:
             self.stored.markers.update(part.markers)
             for key, request in part.candidates.items():
                 self.stored.candidates.setdefault(key, request)
+        if self.stored.markers and self.stored.candidates and not self.keeper.learned:
+            await self.keeper.learn()  # the partitions ran in worker processes: this one has not read the record
         async with self._sending():
             await self._stored_pass()
             self._report_progress()  # the pass sent more: the bar ends on the summary's count
