@@ -66,7 +66,7 @@ def fails_build[F: NewFinding](findings: Iterable[F], earlier: Earlier | None, p
     >>> def f(fp):
     ...     return NewFinding(1, 1, "sqli", "SQLi", Severity.HIGH, 89, Confidence.FIRM, "GET", "u", "p", "",
     ...                       "", 200, "", "", "", fp)
-    >>> policy = parse_policy("name: p\nfail_on: new\n")
+    >>> policy = parse_policy("name: p\\nfail_on: new\\n")
     >>> [x.fingerprint for x in fails_build([f("a"), f("b")], Earlier(1, "run_0001", frozenset({"a"})), policy)]
     ['b']
     >>> len(fails_build([f("a"), f("b")], None, policy))
