@@ -58,3 +58,53 @@ async def test_a_comment_stored_through_a_get_is_found(tmp_path: Path, loopback)
         store.close()
     found = {(f.url.split(str(server.port), 1)[1].partition("?")[0], f.point, f.check_id) for f in findings}
     assert found == {("/sign", "GET_comment_value", "xss-stored")}
+
+
+async def test_the_second_order_pass_counts_its_requests_by_check(tmp_path: Path, loopback) -> None:
+    server = await loopback(_app())
+    store = open_store(f"sqlite:///{tmp_path / 'lunge.db'}")
+    try:
+        record = store.create_record("guestbook")
+        store.add_baselines([NewBaseline(record.id, Request.from_url(server.url + t), None)
+                             for t in ("/sign?comment=hello", "/book")])
+        store.close_record(record.id)
+        policy = dataclasses.replace(BUILTIN["default"], passive=False)
+        run = store.create_run(name="guestbook", record_id=record.id, policy_name=policy.name)
+        config = RunConfig(policy=policy, checks=tuple(load().select(["xss-stored"])), workers=4)
+        final = await RunEngine(store, run, config).execute()
+        assert [f.check_id for f in store.iter_findings(final.id)] == ["xss-stored"]
+    finally:
+        store.close()
+    # priming, the sink candidates replayed and the stored-XSS attacks: every attack request is a check's
+    stats = final.stats
+    assert stats["stored_xss_sources"] == 1
+    assert stats["requests_by_check"] == {"xss-stored": stats["attack_requests"]}
+    assert stats["attack_requests"] > 3
+
+
+async def test_partitions_plant_distinct_markers_and_the_second_order_pass_sees_them_all(tmp_path: Path,
+                                                                                        loopback) -> None:
+    """As ``PROCESSES=2`` runs it: each partition primes its own sources, the pass merges them."""
+    server = await loopback(_app())
+    store = open_store(f"sqlite:///{tmp_path / 'lunge.db'}")
+    try:
+        record = store.create_record("guestbook")
+        # seq 1 and 3 are partition 1's, seq 2 and 4 partition 0's: each partition primes one source
+        targets = ("/sign?comment=hello", "/safe/sign?comment=hello", "/book", "/safe/book")
+        store.add_baselines([NewBaseline(record.id, Request.from_url(server.url + t), None) for t in targets])
+        store.close_record(record.id)
+        policy = dataclasses.replace(BUILTIN["default"], passive=False)
+        run = store.create_run(name="guestbook", record_id=record.id, policy_name=policy.name)
+        config = RunConfig(policy=policy, checks=tuple(load().select(["xss-stored"])), workers=4)
+        parent = RunEngine(store, run, config)
+        await parent.start()
+        parts = [await RunEngine(store, run, config.for_partition(i, 2)).run_partition() for i in range(2)]
+        assert not set(parts[0].markers) & set(parts[1].markers)
+        await parent.second_order(parts)
+        final = await parent.finish(parts)
+        findings = list(store.iter_findings(final.id))
+    finally:
+        store.close()
+    assert final.stats["stored_xss_sources"] == 2
+    assert [(f.url.split(str(server.port), 1)[1].partition("?")[0], f.check_id) for f in findings] == [
+        ("/sign", "xss-stored")]

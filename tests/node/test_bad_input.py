@@ -88,6 +88,9 @@ def test_testing_input_is_checked_before_the_run_starts(tmp_path: Path) -> None:
         "REPORT_DIR under /proc": (("test",), {"REPORT_DIR": "/proc/lunge-reports"}),
         "REPORT_DIR /proc": (("test",), {"REPORT_DIR": "/proc"}),
         "unknown TEST_RECORD_ID": (("test",), {"TEST_RECORD_ID": "rec_0042"}),
+        "unknown --compare-to": (("test", "--compare-to", "999"), {}),
+        "unknown LUNGE_COMPARE_TO": (("test",), {"LUNGE_COMPARE_TO": "run_0042"}),
+        "LUNGE_COMPARE_TO not an id": (("test",), {"LUNGE_COMPARE_TO": "yesterday"}),
     }
     if os.geteuid() != 0:  # root writes anywhere: the /proc cases stand for it then
         locked = tmp_path / "locked"
@@ -99,6 +102,10 @@ def test_testing_input_is_checked_before_the_run_starts(tmp_path: Path) -> None:
         flag = "--report-dir" if name == "REPORT_DIR under a file" else "REPORT_DIR"
         _assert_one_line(name, results[name], flag, "a directory lunge can create and write in")
     _assert_one_line("unknown TEST_RECORD_ID", results["unknown TEST_RECORD_ID"], "rec_0042")
+    _assert_one_line("unknown --compare-to", results["unknown --compare-to"], "run_0999", "no such test run")
+    _assert_one_line("unknown LUNGE_COMPARE_TO", results["unknown LUNGE_COMPARE_TO"], "run_0042", "no such test run")
+    _assert_one_line("LUNGE_COMPARE_TO not an id", results["LUNGE_COMPARE_TO not an id"], "LUNGE_COMPARE_TO",
+                     "'yesterday'", "or latest")
     runs = _run("runs", "--json", env=subprocess_env(data))
     assert runs.returncode == 0 and json.loads(runs.stdout) == []  # no run was started
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from lunge.cli import main
+from lunge.engine.outcome import fails_build
 from lunge.errors import ConfigError, NotFoundError
 from lunge.http import Request, Response
-from lunge.node.reporting import compare_run, previous_run
+from lunge.node.reporting import comparison_of, earlier_of, earlier_run, previous_run
 from lunge.policy import BUILTIN, parse_policy
 from lunge.store import open_store
 from lunge.store.models import Confidence, NewBaseline, NewFinding, RunState, Severity
@@ -65,30 +66,25 @@ def test_latest_without_an_earlier_finished_run_is_not_found(tmp_path: Path) -> 
         s.close()
 
 
-def test_fail_on_new_passes_a_build_whose_findings_were_all_there_before(store) -> None:
-    first, second = _runs(store, ["a", "b"], ["a"])
+def test_fail_on_new_judges_by_the_earlier_runs_fingerprints(store) -> None:
+    first, second = _runs(store, ["a", "b"], ["a", "c"])
     policy = parse_policy("name: p\nfail_on: new\n")
-    final, comparison = compare_run(store, second, list(store.iter_findings(second.id)), policy, None)
-    assert comparison is not None and comparison.previous.id == first.id
-    assert [f.fingerprint for f in comparison.fixed] == ["b"] and comparison.new == ()
-    assert final.state is RunState.PASSED and store.get_run(second.id).state is RunState.PASSED
-    assert final.stats["fail_on_new"] == {"compared_with": "run_0001", "new_failing_findings": 0}
-
-
-def test_fail_on_new_fails_on_a_new_finding(store) -> None:
-    _, second = _runs(store, ["a"], ["a", "c"])
-    policy = parse_policy("name: p\nfail_on: new\n")
-    final, comparison = compare_run(store, second, list(store.iter_findings(second.id)), policy, None)
-    assert comparison is not None and [f.fingerprint for f in comparison.new] == ["c"]
-    assert final.state is RunState.FAILED and final.stats["fail_on_new"]["new_failing_findings"] == 1
-
-
-def test_without_fail_on_new_the_state_stays_and_no_diff_unless_asked(store) -> None:
-    _, second = _runs(store, ["a"], ["a"])
+    previous = earlier_run(store, None, policy, "42")  # fail_on: new compares with latest by default
+    assert previous is not None and previous.id == second.id  # chosen before a third run exists
+    earlier = earlier_of(store, first)
+    assert earlier is not None and earlier.label == "run_0001" and earlier.fingerprints == {"a", "b"}
     findings = list(store.iter_findings(second.id))
-    assert compare_run(store, second, findings, BUILTIN["default"], None) == (second, None)
-    final, comparison = compare_run(store, second, findings, BUILTIN["default"], "latest")
-    assert final.state is RunState.FAILED and comparison is not None and len(comparison.still_present) == 1
+    assert [f.fingerprint for f in fails_build(findings, earlier, policy)] == ["c"]
+    assert len(fails_build(findings, earlier, BUILTIN["default"])) == 2  # without fail_on: new every one fails
+    comparison = comparison_of(store, first, findings)
+    assert comparison is not None and [f.fingerprint for f in comparison.fixed] == ["b"]
+
+
+def test_without_fail_on_new_no_diff_unless_asked(store) -> None:
+    first, _ = _runs(store, ["a"], ["a"])
+    assert earlier_run(store, None, BUILTIN["default"], "42") is None
+    assert comparison_of(store, None, []) is None
+    assert earlier_run(store, "run_0001", BUILTIN["default"], None) == first
 
 
 def test_lunge_report_compare_to_writes_the_diff(store, tmp_path: Path) -> None:
@@ -102,4 +98,17 @@ def test_lunge_report_compare_to_writes_the_diff(store, tmp_path: Path) -> None:
     assert "1 new, 1 still present, 1 fixed" in files[".md"].read_text()
     assert "Compared with run_0001" in files[".html"].read_text()
     assert main(["report", "run_0002", "--compare-to", "nope", "--db", f"sqlite:///{tmp_path / 'lunge.db'}",
+                 "--report-dir", str(tmp_path / "reports")]) == 2
+
+
+def test_lunge_compare_to_is_the_env_form_of_the_flag(store, tmp_path: Path, monkeypatch) -> None:
+    _runs(store, ["a", "b"], ["a", "c"])
+    monkeypatch.setenv("LUNGE_COMPARE_TO", "run_0001")
+    code = main(["report", "run_0002", "--db", f"sqlite:///{tmp_path / 'lunge.db'}",
+                 "--report-dir", str(tmp_path / "reports"), "--report-formats", "json"])
+    assert code == 1
+    document = json.loads(next((tmp_path / "reports").iterdir()).read_text())
+    assert document["comparison"]["previous_run"]["label"] == "run_0001" and document["comparison"]["new"] == 1
+    monkeypatch.setenv("LUNGE_COMPARE_TO", "run_0099")  # no such run: bad input
+    assert main(["report", "run_0002", "--db", f"sqlite:///{tmp_path / 'lunge.db'}",
                  "--report-dir", str(tmp_path / "reports")]) == 2

@@ -7,8 +7,8 @@ import math
 from dataclasses import dataclass, replace
 
 from lunge.checks.base import Check
-from lunge.engine.oob import OFF, OobConfig
-from lunge.engine.outcome import Stop
+from lunge.engine.oob import OFF, OobConfig, OobStats
+from lunge.engine.outcome import Earlier, Stop
 from lunge.engine.results import Counters
 from lunge.http import Request
 from lunge.policy import TestPolicy
@@ -48,6 +48,7 @@ class RunConfig:
     replays: int = 2
     partition: Partition = Partition()
     oob: OobConfig = OFF  # the out-of-band listener (LUNGE_OOB*)
+    earlier: Earlier | None = None  # the run compared with (--compare-to; fail_on: new judges by it)
 
     @property
     def effective_workers(self) -> int:
@@ -72,6 +73,7 @@ class PartitionResult:
     markers: dict[str, tuple[int, str, str]]
     candidates: dict[tuple[str, ...], Request]
     stop: Stop | None
+    oob: OobStats | None = None  # a worker's correlation counts (its listener is the parent's)
 
 
 __all__ = ["Partition", "PartitionResult", "RunConfig"]

@@ -44,6 +44,7 @@ class StateKeeper:
         self._setup_lock = asyncio.Lock()
         self._setup_runs = 0
         self._replayed_at: dict[int, int] = {}  # baseline id -> setup runs when its replay began
+        self.learned = False  # learn() ran (the record's flows and setup prefix are known)
 
     async def _send(self, attacks: list[Attack]) -> list[Exchange]:
         return await self._send_raw(attacks)
@@ -60,6 +61,7 @@ class StateKeeper:
         """One streamed pass over the record: the value flows and the setup prefix."""
         await asyncio.to_thread(self._learn)
         self.sessions = Sessions(self.flows, self._send, self._load, self._moved)
+        self.learned = True
 
     def _learn(self) -> None:
         after = 0

@@ -13,18 +13,22 @@ The rules, in order (the first that applies wins):
 6. replay coverage (baselines that replayed as recorded *and* whose attacks were answered) under
    the policy's ``replay_coverage_threshold``: ``error``;
 7. nothing tested: ``error``;
-8. a finding at or above ``fail_on``: ``failed``; else ``passed``.
+8. a finding that fails the build (:func:`fails_build`: at or above ``fail_on``, and under
+   ``fail_on: new`` not in the run compared with): ``failed``; else ``passed``.
 
 A build never passes when lunge did not test: 4 to 7 turn every way of not testing into ``error``.
+The run compared with (``--compare-to``, ``latest`` under ``fail_on: new``) is chosen before the
+run starts (:class:`Earlier`), so the verdict is made here once and nothing flips it afterwards.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lunge.engine.results import Counters
 from lunge.policy import TestPolicy
-from lunge.store.models import RunState
+from lunge.store.models import NewFinding, RunState
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,36 @@ class Outcome:
 
     state: RunState
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Earlier:
+    """The earlier run this one is compared with (``--compare-to``): what the verdict needs of it."""
+
+    run_id: int
+    label: str
+    fingerprints: frozenset[str]
+
+
+def fails_build[F: NewFinding](findings: Iterable[F], earlier: Earlier | None, policy: TestPolicy) -> list[F]:
+    """The findings that fail the build: at or above the policy's ``fail_on`` (a passive one only
+    with ``fail_on: {passive: true}``) and, under ``fail_on: new`` with an earlier run to compare
+    with, whose fingerprint that run did not have (the first build has none: every finding is new).
+
+    >>> from lunge.policy import parse_policy
+    >>> from lunge.store.models import Confidence, Severity
+    >>> def f(fp):
+    ...     return NewFinding(1, 1, "sqli", "SQLi", Severity.HIGH, 89, Confidence.FIRM, "GET", "u", "p", "",
+    ...                       "", 200, "", "", "", fp)
+    >>> policy = parse_policy("name: p\\nfail_on: new\\n")
+    >>> [x.fingerprint for x in fails_build([f("a"), f("b")], Earlier(1, "run_0001", frozenset({"a"})), policy)]
+    ['b']
+    >>> len(fails_build([f("a"), f("b")], None, policy))
+    2
+    """
+    known = earlier.fingerprints if earlier is not None and policy.fail_on_new else frozenset()
+    return [f for f in findings if f.fingerprint not in known
+            and policy.fails_finding(f.severity, f.confidence, passive=bool(f.details.get("passive")))]
 
 
 def decide(counters: Counters, policy: TestPolicy, stop: Stop | None = None) -> Outcome:
@@ -80,4 +114,4 @@ def _unanswered(counters: Counters, policy: TestPolicy) -> str:
     return f"{line} (mostly: {top})" if top else line
 
 
-__all__ = ["Outcome", "Stop", "decide"]
+__all__ = ["Earlier", "Outcome", "Stop", "decide", "fails_build"]

@@ -41,8 +41,9 @@ from lunge.engine.events import (
 from lunge.engine.health import TargetHealth
 from lunge.engine.keeper import StateKeeper, linked_points
 from lunge.engine.oob import OobService
+from lunge.engine.oob_relay import Reader
 from lunge.engine.order import Gate, pin_patterns
-from lunge.engine.outcome import Stop, decide
+from lunge.engine.outcome import Stop, decide, fails_build
 from lunge.engine.planner import Depth, Frequency, select_points
 from lunge.engine.probe import ProbeResult, SendAll, run_probe
 from lunge.engine.replay import judge
@@ -80,7 +81,8 @@ class RunEngine:
     """Executes one test run. ``await engine.execute()`` returns the final :class:`TestRun`;
     ``engine.interrupt()`` stops it gracefully (state ``interrupted``, results kept)."""
 
-    def __init__(self, store: Store, run: TestRun, config: RunConfig, events: Events | None = None) -> None:
+    def __init__(self, store: Store, run: TestRun, config: RunConfig, events: Events | None = None,
+                 oob_feed: Reader | None = None) -> None:
         self.store = store
         self.run = run
         # The anomaly fuzzer, when selected, takes its settings from the policy's fuzzer section.
@@ -88,11 +90,10 @@ class RunEngine:
         self.events = events or Events()
         self.results = Results(store)
         self.frequency = Frequency(config.policy.light_after)
-        self.stored = stored.StoredXss(config.checks, config.policy)
-        self.passive = passive.PassiveScan(config.policy, self.results,
-                                           lambda finding: self.events.emit(FindingConfirmed(finding)))
+        self.stored = stored.StoredXss(config.checks, config.policy, config.partition.index)
+        self.passive = passive.PassiveScan(config.policy, self.results, self._confirmed)
         self.health = TargetHealth(config.policy.unreachable_after)
-        self.oob = OobService(config.oob, config.checks)
+        self.oob = OobService(config.oob, config.checks, feed=oob_feed)  # feed: a worker's share of the listener
         self._target = _origin(config.target) if config.target else None
         self._allowed: set[tuple[str, int]] = set()
         self._timings: dict[tuple[str, int], _HostTiming] = {}
@@ -154,7 +155,8 @@ class RunEngine:
             await self.oob.settle(self._store_late, self.stopping)
         await self.results.flush()
         counters, self.results.counters = self.results.counters, Counters()
-        return PartitionResult(counters, dict(self.stored.markers), dict(self.stored.candidates), self._stop)
+        return PartitionResult(counters, dict(self.stored.markers), dict(self.stored.candidates), self._stop,
+                               self.oob.stats)
 
     async def second_order(self, partitions: list[PartitionResult]) -> None:
         """The second-order pass (checks with ``second_order``) over the markers planted and the
@@ -169,6 +171,8 @@ class RunEngine:
             self.stored.markers.update(part.markers)
             for key, request in part.candidates.items():
                 self.stored.candidates.setdefault(key, request)
+        if self.stored.markers and self.stored.candidates and not self.keeper.learned:
+            await self.keeper.learn()  # the partitions ran in worker processes: this one has not read the record
         async with self._sending():
             await self._stored_pass()
             self._report_progress()  # the pass sent more: the bar ends on the summary's count
@@ -179,15 +183,25 @@ class RunEngine:
         total = Counters()
         for part in partitions:
             total.merge(part.counters)
+            if part.oob is not None and part.oob is not self.oob.stats:
+                self.oob.stats.add_partition(part.oob)
         total.merge(self.counters)
         self.results.counters = total
         stop = _first_stop([self._stop, *(p.stop for p in partitions)])
+        # What fails the build is judged on the stored findings (one per fingerprint, whichever
+        # partition found it), against the run compared with when there is one.
+        findings = await asyncio.to_thread(lambda: list(self.store.iter_findings(self.run.id)))
+        failing = fails_build(findings, self.config.earlier, self.config.policy)
+        total.failing_findings = len(failing)
         outcome = decide(total, self.config.policy, stop)
+        stats = {**total.stats(), "oob": self.oob.summary(), "policy": self.config.policy.summary()}
+        earlier = self.config.earlier
+        if earlier is not None and self.config.policy.fail_on_new:
+            stats["fail_on_new"] = {"compared_with": earlier.label, "new_failing_findings": len(failing)}
         self.run = await asyncio.to_thread(
             self.store.update_run, self.run.id, state=outcome.state, finished_at=datetime.now(UTC),
             error=outcome.error, requests_sent=total.requests_sent, baselines_tested=total.tested,
-            baselines_not_tested=total.not_tested, findings_count=total.findings,
-            stats={**total.stats(), "oob": self.oob.summary(), "policy": self.config.policy.summary()},
+            baselines_not_tested=total.not_tested, findings_count=total.findings, stats=stats,
         )
         self.events.emit(RunFinished(self.run))
         return self.run
@@ -301,15 +315,16 @@ class RunEngine:
         base_noise = noise.build(replays, baseline.response.text() if baseline.response else None, "")
         probes = await self._attack_points(baseline, request, points, selected, replays, base_noise, send)
         requests = len(replays) + sum(p.requests for p in probes)
-        requests += await self.stored.prime(baseline, request, points, selected, send)
+        primed = await self.stored.prime(baseline, request, points, selected, send)
+        requests += primed
+        self._count_requests(self.stored.cost_key, primed)
         verdicts = self.oob.hold(baseline, request, [v for p in probes for v in p.verdicts])
         findings = await self._store_verdicts(baseline, request, most_specific(verdicts))
         self.counters.add_tally(tally)
         failures = [p.failure for p in probes if p.failure]
         self.counters.check_failures += len(failures)
         for probe in probes:
-            by_check = self.counters.requests_by_check
-            by_check[probe.check_id] = by_check.get(probe.check_id, 0) + probe.requests
+            self._count_requests(probe.check_id, probe.requests)
             if probe.failure:
                 failed = self.counters.failed_checks
                 failed[probe.check_id] = failed.get(probe.check_id, 0) + 1
@@ -324,6 +339,12 @@ class RunEngine:
         reason = test_set_reason(failures, [note for p in probes for note in p.notes])
         await self._test_set(baseline, status, reason, requests, replay_ok=True, findings=len(findings),
                              points=len(selected))
+
+    def _count_requests(self, check_id: str, n: int) -> None:
+        """Attack requests sent for ``check_id`` (the run's ``requests_by_check``)."""
+        if n:
+            by_check = self.counters.requests_by_check
+            by_check[check_id] = by_check.get(check_id, 0) + n
 
     def _counting(self, tally: Tally, inner: SendAll | None = None) -> SendAll:
         """``inner`` (default ``_send_all``) that also tallies the baseline's attacks and how many
@@ -438,14 +459,18 @@ class RunEngine:
             return []
         new = [evidence.to_finding(v, run_id=self.run.id, baseline_id=baseline.id, baseline=request) for v in verdicts]
         findings = await self.results.add_findings(new)
-        policy = self.config.policy
         for finding in findings:
-            if policy.fails(finding.severity, finding.confidence):
-                self.counters.failing_findings += 1
-                if (self.config.stop_on_first_fail or policy.stop_on_first_fail) and self._stop is None:
-                    self._stop = Stop(RunState.FAILED)
-            self.events.emit(FindingConfirmed(finding))
+            self._confirmed(finding)
         return findings
+
+    def _confirmed(self, finding: Finding) -> None:
+        """A stored finding: counted when it fails the build (the one rule, :func:`fails_build`),
+        which stops the run under ``stop_on_first_fail``, and announced."""
+        if fails_build([finding], self.config.earlier, self.config.policy):
+            self.counters.failing_findings += 1
+            if (self.config.stop_on_first_fail or self.config.policy.stop_on_first_fail) and self._stop is None:
+                self._stop = Stop(RunState.FAILED)
+        self.events.emit(FindingConfirmed(finding))
 
     async def _test_set(self, baseline: Baseline, status: TestSetStatus, reason: str, requests: int, *,
                         replay_ok: bool, findings: int = 0, points: int = 0, unanswered: bool = False) -> None:
@@ -460,6 +485,7 @@ class RunEngine:
         tally = Tally()
         send = self._counting(tally)
         sources = await self.stored.discover_sinks(send)
+        self._count_requests(self.stored.cost_key, tally.sent)  # the sink candidates replayed
         self.counters.second_order_sources += len(sources)
         for source in sources:
             if self.stopping():
@@ -478,6 +504,7 @@ class RunEngine:
                 if not _applies(check, ctx):
                     continue
                 result = await self._probe(check, ctx, self._counting(tally, self.keeper.sender(baseline)))
+                self._count_requests(check.id, result.requests)
                 found = await self._store_verdicts(baseline, request, result.verdicts)
                 if found or result.notes:
                     head = ["stored XSS found in the second-order pass"] if found else []

@@ -40,18 +40,26 @@ class Source:
 
 
 class StoredXss:
-    def __init__(self, checks: Sequence[Check], policy: TestPolicy) -> None:
+    def __init__(self, checks: Sequence[Check], policy: TestPolicy, partition: int = 0) -> None:
         self.checks = [c for c in checks if c.second_order]
         self.policy = policy
         self.markers: dict[str, tuple[int, str, str]] = {}  # marker -> (baseline id, point, source key)
         self.candidates: dict[tuple[str, ...], Request] = {}
         self.sources_found = 0
         self._primed: set[tuple[str, str]] = set()  # (method and endpoint, point): prime each source once
-        self._rng = random.Random(0x5EED)
+        # Seeded per partition: the partitions' markers are merged for the second-order pass, and
+        # one marker planted by two partitions would map a page to the wrong source.
+        self._rng = random.Random(0x5EED + partition)
 
     @property
     def enabled(self) -> bool:
         return bool(self.checks)
+
+    @property
+    def cost_key(self) -> str:
+        """Where priming and sink discovery count in ``requests_by_check``: the second-order check
+        they serve (``second-order`` when several share them)."""
+        return self.checks[0].id if len(self.checks) == 1 else "second-order"
 
     def note_sink_candidate(self, baseline: Baseline, request: Request) -> None:
         """Remember one GET baseline per endpoint as a page where stored values may show."""

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
 from multiprocessing.queues import Queue
 
 from lunge import aio
@@ -29,6 +30,8 @@ from lunge.checks import load
 from lunge.checks.base import Check
 from lunge.engine.events import BaselineTested, Event, Events, Progress, RunFinished, RunStarted
 from lunge.engine.oob import OobConfig
+from lunge.engine.oob_relay import Relayed
+from lunge.engine.outcome import Earlier
 from lunge.engine.runner import PartitionResult, RunConfig, RunEngine
 from lunge.node.settings import RunSettings, TestingSettings
 from lunge.policy import TestPolicy
@@ -38,19 +41,18 @@ from lunge.store.models import TestRun
 _SPAWN = multiprocessing.get_context("spawn")  # a worker starts clean: no copy of the parent's loop or pool
 
 
-def run_config(settings: TestingSettings, policy: TestPolicy, checks: tuple[Check, ...]) -> RunConfig:
-    """The engine's configuration from the settings: built the same way in every process."""
+def run_config(settings: TestingSettings, policy: TestPolicy, checks: tuple[Check, ...],
+               earlier: Earlier | None = None) -> RunConfig:
+    """The engine's configuration from the settings (and the run compared with, chosen once by
+    the parent): built the same way in every process."""
     return RunConfig(policy=policy, checks=checks, workers=settings.workers, rps=settings.rps,
                      target=settings.target, verify_tls=settings.verify_tls,
-                     stop_on_first_fail=settings.stop_on_first_fail, oob=_oob(settings))
+                     stop_on_first_fail=settings.stop_on_first_fail, oob=_oob(settings), earlier=earlier)
 
 
 def _oob(settings: TestingSettings) -> OobConfig:
-    """The out-of-band listener: callbacks reach one listener, and partitions are separate
-    processes, so it runs in single-process runs only (and says so otherwise)."""
-    if settings.processes > 1 and settings.oob.enabled:
-        return replace(settings.oob, enabled=False,
-                       reason="the out-of-band listener runs in single-process runs only (PROCESSES > 1)")
+    """The out-of-band listener's settings (with ``PROCESSES`` > 1 the parent runs it and each
+    worker gets its share: :meth:`lunge.engine.oob.OobService.serving`)."""
     return settings.oob
 
 
@@ -65,6 +67,8 @@ class _Job:
     check_ids: tuple[str, ...]
     index: int
     count: int
+    earlier: Earlier | None
+    oob: Relayed | None  # this partition's share of the parent's out-of-band listener
 
 
 def execute(store: Store, run: TestRun, config: RunConfig, settings: RunSettings,
@@ -78,8 +82,11 @@ def execute(store: Store, run: TestRun, config: RunConfig, settings: RunSettings
 async def _whole(engine: RunEngine, settings: RunSettings) -> TestRun:
     processes = settings.testing.processes
     relay = _Relay(engine.events, processes) if processes > 1 else None
+    # One pipe per partition for the out-of-band callbacks the parent's listener routes to it
+    # (pipes, like queues, reach a worker only at its start: every worker gets all of them).
+    pipes = [_SPAWN.Pipe(duplex=False) for _ in range(processes)] if relay is not None else []
     pool = (ProcessPoolExecutor(max_workers=processes, mp_context=_SPAWN, initializer=_listen_to,
-                                initargs=(relay.queue,)) if relay is not None else None)
+                                initargs=(relay.queue, [r for r, _ in pipes])) if relay is not None else None)
     loop = asyncio.get_running_loop()
 
     def interrupt() -> None:
@@ -95,8 +102,10 @@ async def _whole(engine: RunEngine, settings: RunSettings) -> TestRun:
             parts = [await engine.run_partition()]
         else:
             checks = tuple(c.id for c in engine.config.checks)
-            jobs = [_Job(settings, engine.run.id, engine.config.policy, checks, i, processes) for i in range(processes)]
-            parts = list(await asyncio.gather(*(asyncio.wrap_future(pool.submit(_work, job)) for job in jobs)))
+            async with engine.oob.serving([w for _, w in pipes]) as shares:
+                jobs = [_Job(settings, engine.run.id, engine.config.policy, checks, i, processes,
+                             engine.config.earlier, shares[i] if shares else None) for i in range(processes)]
+                parts = list(await asyncio.gather(*(asyncio.wrap_future(pool.submit(_work, job)) for job in jobs)))
             if relay is not None:
                 await asyncio.to_thread(relay.close)  # every worker event is out before the run's last ones
         await engine.second_order(parts)
@@ -108,6 +117,9 @@ async def _whole(engine: RunEngine, settings: RunSettings) -> TestRun:
             pool.shutdown(wait=True, cancel_futures=True)
         if relay is not None:
             relay.close()
+        for reader, writer in pipes:
+            reader.close()
+            writer.close()
 
 
 class _Relay:
@@ -141,11 +153,14 @@ def _sum(parts: Iterable[Progress]) -> Progress:
 
 
 _QUEUE: list[Queue[tuple[int, Event] | None]] = []  # a worker's end of the relay (set once per process)
+_FEEDS: list[Connection] = []  # the partitions' out-of-band pipes, by partition index (set once per process)
 
 
-def _listen_to(queue: Queue[tuple[int, Event] | None]) -> None:
-    """A worker process's initializer: keep the relay's queue (a queue passes only at process start)."""
+def _listen_to(queue: Queue[tuple[int, Event] | None], feeds: list[Connection]) -> None:
+    """A worker process's initializer: keep the relay's queue and the out-of-band pipes (they
+    pass only at process start)."""
     _QUEUE.append(queue)
+    _FEEDS.extend(feeds)
 
 
 def _relayed(index: int) -> Events:
@@ -175,8 +190,12 @@ def _work(job: _Job) -> PartitionResult:
     store = open_store(job.settings.store.url)
     try:
         run = store.get_run(job.run_id)
-        config = run_config(job.settings.testing, job.policy, checks).for_partition(job.index, job.count)
-        engine = RunEngine(store, run, config, _relayed(job.index))
+        config = run_config(job.settings.testing, job.policy, checks, job.earlier).for_partition(job.index, job.count)
+        feed = None
+        if job.oob is not None and job.index < len(_FEEDS):
+            config = replace(config, oob=replace(config.oob, relayed=job.oob))
+            feed = _FEEDS[job.index]
+        engine = RunEngine(store, run, config, _relayed(job.index), oob_feed=feed)
         aio.settle_heap()
         return aio.run(_partition(engine))
     finally:

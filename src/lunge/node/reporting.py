@@ -1,6 +1,6 @@
 """Writing a run's reports from the store: what the report writers need besides the run and its
 findings (the checks as rules, the record's baselines, the diff against an earlier run), and
-choosing that earlier run (``--compare-to RUN_ID|latest``)."""
+choosing that earlier run (``--compare-to RUN_ID|latest``) before the run starts."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 from lunge import __version__
 from lunge.checks import load, passive
-from lunge.errors import LungeError, NotFoundError, SettingError
+from lunge.engine.outcome import Earlier
+from lunge.errors import ConfigError, NotFoundError, SettingError
 from lunge.policy import DEFAULT_CHECKS, TestPolicy
 from lunge.report import Comparison, ReportInput, Rule, compare, write_reports
 from lunge.store import Store
@@ -35,12 +36,15 @@ def rules_for(run: TestRun) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-def previous_run(store: Store, spec: str, current: TestRun) -> TestRun:
+def previous_run(store: Store, spec: str, current: TestRun | None, build_id: str | None = None) -> TestRun:
     """The run ``spec`` names (an id such as 7 or run_0007), or for ``latest`` the newest run
-    before ``current`` that finished (passed or failed), of the same BUILD_ID when it has one."""
+    other than ``current`` that finished (passed or failed), of the same BUILD_ID (``current``'s,
+    else ``build_id``) when it has one."""
     if spec.strip().lower() == "latest":
-        candidates = [r for r in store.list_runs(1000) if r.id != current.id and r.state in _COMPARABLE]
-        same_build = [r for r in candidates if current.build_id and r.build_id == current.build_id]
+        build_id = current.build_id if current is not None else build_id
+        candidates = [r for r in store.list_runs(1000)
+                      if (current is None or r.id != current.id) and r.state in _COMPARABLE]
+        same_build = [r for r in candidates if build_id and r.build_id == build_id]
         if not candidates:
             raise NotFoundError("no earlier finished run to compare with")
         return (same_build or candidates)[0]
@@ -49,8 +53,9 @@ def previous_run(store: Store, spec: str, current: TestRun) -> TestRun:
         raise SettingError("--compare-to", spec, "a run id such as 7 or run_0007, or latest")
     try:
         return store.get_run(run_id)
-    except NotFoundError as exc:
-        raise LungeError(f"--compare-to {spec}: no such test run (lunge runs lists them)") from exc
+    except NotFoundError as exc:  # bad input (exit 2), as an unknown TEST_RECORD_ID is
+        raise ConfigError(f"--compare-to (LUNGE_COMPARE_TO)={spec!r}: no such test run; "
+                          "lunge runs lists them") from exc
 
 
 def comparison_with(store: Store, spec: str | None, run: TestRun, findings: Iterable[Finding]) -> Comparison | None:
@@ -78,17 +83,27 @@ def write_run_reports(store: Store, run: TestRun, record: TestRecord, findings: 
     return write_reports(data, directory, formats, stamp, lambda: store.iter_test_sets(run.id))
 
 
-def compare_run(store: Store, run: TestRun, findings: list[Finding], policy: TestPolicy, spec: str | None
-                ) -> tuple[TestRun, Comparison | None]:
-    """The diff ``--compare-to`` asks for (``latest`` by default under ``fail_on: new``), and the
-    run's final state under ``fail_on: new``: a run that failed on findings passes when every
-    finding that fails the build was already in the earlier run."""
-    comparison = comparison_with(store, spec or ("latest" if policy.fail_on_new else None), run, findings)
-    if not policy.fail_on_new or comparison is None or run.state is not RunState.FAILED:
-        return run, comparison
-    new_failing = [f for f in comparison.new
-                   if policy.fails_finding(f.severity, f.confidence, passive=bool(f.details.get("passive")))]
-    stats = {"fail_on_new": {"compared_with": comparison.previous.label, "new_failing_findings": len(new_failing)}}
-    if new_failing:
-        return store.update_run(run.id, stats=stats), comparison
-    return store.update_run(run.id, state=RunState.PASSED, stats=stats), comparison
+def earlier_run(store: Store, spec: str | None, policy: TestPolicy, build_id: str | None) -> TestRun | None:
+    """The run a new run is compared with, chosen before it starts so that its verdict is decided
+    once (:func:`lunge.engine.outcome.decide`): ``spec`` (``--compare-to``), else ``latest`` under
+    ``fail_on: new``; None without either, or for ``latest`` when no earlier run finished (the first
+    build: every finding is new)."""
+    spec = spec or ("latest" if policy.fail_on_new else None)
+    if not spec:
+        return None
+    try:
+        return previous_run(store, spec, None, build_id)
+    except NotFoundError:
+        return None
+
+
+def earlier_of(store: Store, previous: TestRun | None) -> Earlier | None:
+    """What the engine's verdict needs of the run compared with: its findings' fingerprints."""
+    if previous is None:
+        return None
+    return Earlier(previous.id, previous.label, frozenset(f.fingerprint for f in store.iter_findings(previous.id)))
+
+
+def comparison_of(store: Store, previous: TestRun | None, findings: Iterable[Finding]) -> Comparison | None:
+    """The diff of a run's ``findings`` against ``previous`` (for the reports)."""
+    return compare(previous, store.iter_findings(previous.id), findings) if previous is not None else None

@@ -49,7 +49,7 @@ def rerender_reports(run_ref: str | None, flags: Mapping[str, Any]) -> tuple[Tes
             run = latest
         record = store.get_record(run.record_id)
         findings = list(store.iter_findings(run.id))
-        comparison = comparison_with(store, flags.get("compare_to"), run, findings)
+        comparison = comparison_with(store, settings.compare_to, run, findings)
         reports = write_run_reports(store, run, record, findings, settings.report_dir, settings.report_formats,
                                     comparison)
         return run, record, findings, reports

@@ -78,6 +78,7 @@ class TestingSettings:
     report_formats: tuple[str, ...]
     verify_tls: bool
     oob: OobConfig = OobConfig()
+    compare_to: str | None = None  # --compare-to / LUNGE_COMPARE_TO: a run id (run_0007) or "latest"
 
 
 # ---------------------------------------------------------------------- reading
@@ -357,7 +358,25 @@ def testing_settings(flags: Mapping[str, Any] | None = None,
                               "a comma-separated list of: " + ", ".join((*REPORT_FORMATS, "md"))),
         verify_tls=_parse(src, "verify_tls", ("LUNGE_VERIFY_TLS",), False, _bool, "true or false"),
         oob=oob_settings(src),
+        compare_to=_parse(src, "compare_to", ("LUNGE_COMPARE_TO",), None, _compare_to,
+                          "a run id such as 7 or run_0007, or latest"),
     )
+
+
+def _compare_to(raw: Any) -> str | None:
+    """``latest`` or a run id, as its label (``run_0007``): whether that run exists is the
+    store's to say (:func:`lunge.node.reporting.previous_run`), also before a run starts."""
+    from lunge.store.models import parse_id
+
+    text = str(raw).strip()
+    if not text:
+        return None
+    if text.lower() == "latest":
+        return "latest"
+    run_id = parse_id(text)
+    if run_id is None:
+        raise ValueError(text)
+    return f"run_{run_id:04d}"
 
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"

@@ -91,6 +91,9 @@ def run_testing(flags: Mapping[str, Any] | None = None, *, console: Console | No
             logger.warning("TestRun#run_%04d was abandoned by its node: marked interrupted", run_id)
         testing = settings.testing
         record = choose_record(store, testing)
+        # The run compared with is chosen before this one exists: the engine decides the verdict
+        # (fail_on: new) once, and a bad --compare-to is refused before a run is made.
+        previous = reporting.earlier_run(store, testing.compare_to, policy, testing.build_id or record.build_id)
         run = store.create_run(name=testing.run_name, record_id=record.id, policy_name=policy.name,
                                description=testing.run_desc, build_id=testing.build_id or record.build_id,
                                target=testing.target)
@@ -99,7 +102,7 @@ def run_testing(flags: Mapping[str, Any] | None = None, *, console: Console | No
         if registry.failures:
             for name, problem in registry.failures.items():
                 console.print(f"[red]check plugin {name} failed to load:[/] {problem}")
-        config = parallel.run_config(testing, policy, checks)
+        config = parallel.run_config(testing, policy, checks, reporting.earlier_of(store, previous))
         with Lease(store, run.id):
             try:
                 final = _execute(store, run, config, settings, console, quiet=json_output)
@@ -107,7 +110,7 @@ def run_testing(flags: Mapping[str, Any] | None = None, *, console: Console | No
                 _write_reports_anyway(store, run.id, record, testing)
                 raise
         findings = list(store.iter_findings(final.id))
-        final, comparison = reporting.compare_run(store, final, findings, policy, (flags or {}).get("compare_to"))
+        comparison = reporting.comparison_of(store, previous, findings)
         reports = write_run_reports(store, final, record, findings, testing.report_dir, testing.report_formats,
                                     comparison)
         return TestOutcome(final, record, findings, reports, exit_code_for(final.state))

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from lunge.logs import mask_secrets
-from lunge.report.diff import Comparison
+from lunge.report.diff import Comparison, DiffState
 from lunge.store.models import Baseline, Finding, Severity, TestRecord, TestRun, TestSet, TestSetStatus
 
 REPORT_VERSION = 1
@@ -51,6 +51,12 @@ class ReportInput:
     rules: tuple[Rule, ...] = ()
     baselines: Callable[[], Iterable[Baseline]] | None = None
     comparison: Comparison | None = None
+
+    def excused(self, finding: Finding) -> bool:
+        """Whether ``finding`` does not fail the build because it was already in the run compared
+        with, under ``fail_on: new`` (the run's verdict was made so: ``stats.fail_on_new``)."""
+        return (self.comparison is not None and bool(self.run.stats.get("fail_on_new"))
+                and self.comparison.state_of(finding) is DiffState.STILL_PRESENT)
 
     def rule_for(self, finding: Finding) -> Rule:
         """The finding's check as a rule (made from the finding itself for a check the run no

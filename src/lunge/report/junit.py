@@ -3,8 +3,10 @@ Jenkins' ``junit`` step).
 
 One test case per baseline and check family (the checks' kinds: sqli, xss, rce ...): it passes when
 the family found nothing there, and each finding is a test case of its own with one ``<failure>``
-(so the failure count is the finding count). A baseline that was not tested is a ``<skipped>`` case
-per family saying why; one whose testing failed is an ``<error>``. The test cases are written to a
+(so the failure count is the finding count), except, under ``fail_on: new``, a finding already in
+the run compared with: it does not fail the build, so its case is ``<skipped>`` saying so. A
+baseline that was not tested is a ``<skipped>`` case per family saying why; one whose testing
+failed is an ``<error>``. The test cases are written to a
 spool file first, since the ``<testsuite>`` element must carry the totals before them: memory stays
 flat for any record.
 """
@@ -79,7 +81,8 @@ def write_junit(data: ReportInput, test_sets: Iterable[TestSet], out: IO[str]) -
         out.write(f'    <properties><property name="run" value="{_x(run.label)}"/>'
                   f'<property name="state" value="{_x(run.state.value)}"/>'
                   f'<property name="record" value="{_x(data.record.label)}"/>'
-                  f'<property name="build_id" value="{_x(run.build_id or "")}"/></properties>\n')
+                  f'<property name="build_id" value="{_x(run.build_id or "")}"/>{_diff_properties(data)}'
+                  '</properties>\n')
         spool.seek(0)
         while chunk := spool.read(1 << 16):
             out.write(chunk)
@@ -92,7 +95,6 @@ def _cases(out: IO[str], data: ReportInput, test_set: TestSet, baseline: Baselin
     found = {data.rule_for(f).family for f in findings}
     for finding in findings:
         totals.tests += 1
-        totals.failures += 1
         name = _x(f"{data.rule_for(finding).family}: {finding.check_id} in {finding.point}")
         message = _x(f"[{finding.severity.value}] {finding.title} in {finding.point} "
                      f"(payload {finding.payload!r}); {finding.label}")
@@ -101,6 +103,16 @@ def _cases(out: IO[str], data: ReportInput, test_set: TestSet, baseline: Baselin
                   f"{finding.confidence.value} confidence, fingerprint {finding.fingerprint}\n\n"
                   f"attack request:\n{finding.attack_request}\n\nresponse:\n{masked(finding.response_excerpt)}\n\n"
                   f"reproduce:\n{curl_line(finding)}\n")
+        if data.excused(finding):  # fail_on: new and already in the run compared with: not a build failure
+            totals.skipped += 1
+            assert data.comparison is not None
+            why = _x(f"still present since {data.comparison.previous.label}; fail_on: new fails the build on "
+                     f"new findings only: {finding.title} in {finding.point}; {finding.label}")
+            out.write(f'    <testcase classname="{classname}" name="{name}">\n'
+                      f'      <skipped message="{why}"/>\n      <system-out>{_body(detail)}</system-out>\n'
+                      f"    </testcase>\n")
+            continue
+        totals.failures += 1
         out.write(f'    <testcase classname="{classname}" name="{name}">\n'
                   f'      <failure message="{message}" type="{_x(finding.check_id)}">{_body(detail)}</failure>\n'
                   f"    </testcase>\n")
@@ -110,6 +122,16 @@ def _cases(out: IO[str], data: ReportInput, test_set: TestSet, baseline: Baselin
         totals.tests += 1
         out.write(f'    <testcase classname="{classname}" name="{_x(family)}"')
         out.write(_outcome(test_set, totals))
+
+
+def _diff_properties(data: ReportInput) -> str:
+    c = data.comparison
+    if c is None:
+        return ""
+    return (f'<property name="compared_with" value="{_x(c.previous.label)}"/>'
+            f'<property name="new" value="{len(c.new)}"/>'
+            f'<property name="still_present" value="{len(c.still_present)}"/>'
+            f'<property name="fixed" value="{len(c.fixed)}"/>')
 
 
 def _outcome(test_set: TestSet, totals: _Totals) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import IO, Any
 from urllib.parse import quote, unquote, urlsplit
 
+from lunge.report.diff import DiffState
 from lunge.report.document import ReportInput, Rule, run_section
 from lunge.report.evidence import attack_url, curl_line
 from lunge.store.models import Finding, RunState, TestSet
@@ -108,8 +109,12 @@ def _result(data: ReportInput, finding: Finding, rule_index: int, bases: dict[st
         "severity": finding.severity.value, "cwe": finding.cwe, "payload": finding.payload,
         "proof": finding.proof, "confirmation": finding.confirmation, "curl": curl_line(finding),
     }
+    extra: dict[str, Any] = {}
     if data.comparison is not None:
-        properties["diff"] = data.comparison.state_of(finding).value
+        state = data.comparison.state_of(finding)
+        properties["diff"] = state.value
+        # SARIF 2.1.0 §3.27.24: the result's state against the baseline run compared with
+        extra["baselineState"] = "new" if state is DiffState.NEW else "unchanged"
     return {
         "ruleId": finding.check_id,
         "ruleIndex": rule_index,
@@ -126,7 +131,7 @@ def _result(data: ReportInput, finding: Finding, rule_index: int, bases: dict[st
         "webRequest": _web_request(finding),
         "webResponse": {"statusCode": finding.response_status, "body": {"text": finding.response_excerpt}},
         "properties": properties,
-    }
+    } | extra
 
 
 def _web_request(finding: Finding) -> dict[str, Any]:

@@ -111,6 +111,11 @@ def write_txt(data: ReportInput, test_sets: Iterable[TestSet], out: IO[str]) -> 
     ]
     if data.run.error:
         lines.append(f"error: {data.run.error}")
+    if data.comparison is not None:
+        c = data.comparison
+        lines.append(f"compared with {c.previous.label}: {len(c.new)} new, {len(c.still_present)} still present, "
+                     f"{len(c.fixed)} fixed" + ("   (fail_on: new: only new findings fail the build)"
+                                                if data.run.stats.get("fail_on_new") else ""))
     coverage = run["replay_coverage"]
     lines += [
         "",
@@ -132,6 +137,8 @@ def write_txt(data: ReportInput, test_sets: Iterable[TestSet], out: IO[str]) -> 
     lines += ["", f"FOUND {len(data.findings)} VULNS:" if data.findings else "NO VULNERABILITIES FOUND"]
     for finding in data.findings:
         lines += _finding_lines(finding)
+        if data.comparison is not None:
+            lines.append(f"  diff:    {data.comparison.state_of(finding).value.replace('_', ' ')}")
     out.write("\n".join(escape_controls(line) for line in lines) + "\n")
 
 

@@ -118,7 +118,9 @@ class Store(Protocol):
         ...
 
     def add_findings(self, findings: Sequence[NewFinding]) -> list[Finding]:
-        """Store findings in one transaction; returns them with ids."""
+        """Store findings in one transaction; returns those stored, with ids. A run keeps one
+        finding per fingerprint: one whose fingerprint the run already has (another process, the
+        second-order pass, or earlier in the same batch found it first) is not stored or returned."""
         ...
 
     def iter_findings(self, run_id: int) -> Iterator[Finding]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -69,3 +70,34 @@ def test_a_finding_for_an_unknown_run_is_refused(store: Store) -> None:
     _, baseline_id = _run_with_baseline(store)
     with pytest.raises(StoreError, match="refused by the database"):
         store.add_findings([finding(9999, baseline_id, Severity.LOW)])
+
+
+def test_one_finding_per_fingerprint_per_run(store: Store, second_store: Store) -> None:
+    run_id, baseline_id = _run_with_baseline(store)
+    first = finding(run_id, baseline_id, Severity.HIGH, 1)
+    twin = dataclasses.replace(first, payload="another payload", proof="another proof")  # same fingerprint
+    stored = store.add_findings([first, twin, finding(run_id, baseline_id, Severity.LOW, 2)])
+    assert [f.fingerprint for f in stored] == ["fp-1", "fp-2"] and stored[0].payload == first.payload
+    assert second_store.add_findings([twin]) == []  # another process (its own connections): still one
+    other_run = store.create_run(name="again", record_id=store.get_run(run_id).record_id, policy_name="default")
+    assert [f.fingerprint for f in store.add_findings([dataclasses.replace(first, run_id=other_run.id)])] == ["fp-1"]
+    assert sorted(f.fingerprint for f in store.iter_findings(run_id)) == ["fp-1", "fp-2"]
+
+
+def test_processes_confirming_one_finding_together_store_it_once(store: Store, second_store: Store) -> None:
+    run_id, baseline_id = _run_with_baseline(store)
+    same = [finding(run_id, baseline_id, Severity.HIGH, n) for n in range(20)]
+    barrier = threading.Barrier(2)
+    results: list[list[Finding]] = []
+
+    def add(target: Store) -> None:
+        barrier.wait()
+        results.append(target.add_findings(same))
+
+    threads = [threading.Thread(target=add, args=(s,)) for s in (store, second_store)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(f.fingerprint for r in results for f in r) == sorted(f"fp-{n}" for n in range(20))
+    assert len(list(store.iter_findings(run_id))) == 20

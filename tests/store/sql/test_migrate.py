@@ -108,3 +108,31 @@ def test_many_nodes_opening_new_sqlite_stores_together_never_see_database_is_loc
         for thread in threads:
             thread.join(timeout=60)
     assert errors == []
+
+
+def test_0004_keeps_the_first_of_a_runs_duplicate_findings(store_url: str) -> None:
+    from lunge.store.models import Severity
+    from lunge.store.sql.schema import findings
+    from tests.store.factories import baseline, finding
+
+    store = open_store(store_url)
+    record = store.create_record("r")
+    store.add_baselines([baseline(record.id)])
+    run = store.create_run(name="run", record_id=record.id, policy_name="default")
+    baseline_id = next(iter(store.iter_baselines(record.id))).id
+    kept = store.add_findings([finding(run.id, baseline_id, Severity.HIGH, 1), finding(run.id, baseline_id,
+                                                                                     Severity.LOW, 2)])
+    store.close()
+    engine = create_engine(store_url)
+    columns = ", ".join(c.name for c in findings.columns if c.name != "id")
+    with engine.begin() as conn:  # as an older lunge left it: at 0003, the same finding stored twice
+        conn.execute(text("DROP INDEX ix_findings_run_id_fingerprint"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0003'"))
+        conn.execute(text(f"INSERT INTO findings ({columns}) SELECT {columns} FROM findings"))
+    engine.dispose()
+    again = open_store(store_url)
+    try:
+        assert [f.id for f in again.iter_findings(run.id)] == [f.id for f in kept]
+        assert again.add_findings([finding(run.id, baseline_id, Severity.HIGH, 1)]) == []
+    finally:
+        again.close()

@@ -7,7 +7,8 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, and_, insert, or_, select
+from sqlalchemy import RowMapping, Select, and_, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from lunge.errors import NotFoundError
 from lunge.store.models import Confidence, Finding, NewFinding, Severity
@@ -24,16 +25,27 @@ class Findings:
         self._db = db
 
     def add_findings(self, items: Sequence[NewFinding]) -> list[Finding]:
+        """Store the findings whose fingerprint the run does not have yet (the unique index on
+        run and fingerprint decides, so two processes confirming one vulnerability store it
+        once); returns those stored. One statement per finding: a run's findings are few, and a
+        skipped row would break the order a batched RETURNING relies on."""
         if not items:
             return []
         now = datetime.now(UTC)
-        rows = [_row(item, now) for item in items]
-        # sort_by_parameter_order: ids come back in the order of ``items``, even when the driver
-        # splits the batch (insertmanyvalues).
-        stmt = insert(findings).returning(findings.c.id, sort_by_parameter_order=True)
+        stmt = self._insert().returning(findings.c.id)
+        stored = []
         with self._db.write() as conn:
-            ids = [int(row.id) for row in conn.execute(stmt, rows)]
-        return [_stored(item, id_, now) for item, id_ in zip(items, ids, strict=True)]
+            for item in items:
+                row = conn.execute(stmt, _row(item, now)).first()
+                if row is not None:
+                    stored.append(_stored(item, int(row.id), now))
+        return stored
+
+    def _insert(self) -> Any:
+        """INSERT ... ON CONFLICT (run_id, fingerprint) DO NOTHING in the database's dialect."""
+        dialect = postgresql if self._db.dialect == "postgresql" else sqlite
+        return dialect.insert(findings).on_conflict_do_nothing(index_elements=[findings.c.run_id,
+                                                                               findings.c.fingerprint])
 
     def get_finding(self, finding_id: int) -> Finding:
         with self._db.read() as conn:

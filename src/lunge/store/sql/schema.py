@@ -148,6 +148,8 @@ findings = Table(
     Index(None, "run_id", "severity_rank", "id"),
     Index(None, "baseline_id"),
     Index(None, "fingerprint"),
+    # One finding per fingerprint per run, whichever process confirmed it first (migration 0004).
+    Index(None, "run_id", "fingerprint", unique=True),
     sqlite_autoincrement=True,
 )
 
