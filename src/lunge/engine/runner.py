@@ -29,6 +29,7 @@ from lunge.checks.base import Attack, Check, CheckContext, Exchange, TimingStats
 from lunge.engine import evidence, passive, stored
 from lunge.engine.config import Partition, PartitionResult, RunConfig
 from lunge.engine.cookies import SetCookies
+from lunge.engine.publickeys import PublicKeys
 from lunge.engine.events import (
     BaselineTested,
     Events,
@@ -97,6 +98,8 @@ class RunEngine:
         self._allowed: set[tuple[str, int]] = set()
         self._timings: dict[tuple[str, int], _HostTiming] = {}
         self.set_cookies = SetCookies()
+        self.public_keys = PublicKeys()  # for checks that declare uses_public_keys (jwt's RS->HS confusion)
+        self._keys_counted = 0
         self._stop: Stop | None = None
         self._sender: Sender | None = None
         # Replay that keeps the application's state (engine/keeper.py): recorded order, setup
@@ -207,6 +210,8 @@ class RunEngine:
                 c.requests_timeouts += sender.stats.timeouts
                 c.requests_setup += self.keeper.requests_setup - self._setup_counted
                 self._setup_counted = self.keeper.requests_setup
+                c.requests_setup += self.public_keys.requests - self._keys_counted
+                self._keys_counted = self.public_keys.requests
                 self._sender = None
 
     async def _first_pass(self) -> None:
@@ -244,6 +249,8 @@ class RunEngine:
                 after = page[-1].seq
                 for baseline in page:
                     self.set_cookies.note(baseline.response)
+                    if baseline.response is not None and b"PUBLIC KEY-----" in baseline.response.body:
+                        self.public_keys.note(self._moved(baseline.request).origin, baseline.response)
                     if partition.owns(baseline.seq):
                         place = self.keeper.place(baseline)
                         if place.destructive:
@@ -362,6 +369,8 @@ class RunEngine:
                     continue
                 ctx = self._context(baseline, request, points, point, replays, point_noise, check, depth)
                 if _applies(check, ctx):
+                    if check.uses_public_keys:
+                        ctx = replace(ctx, public_keys=await self.public_keys.of(request, self._send_all))
                     jobs.append((key, check, ctx))
                     twins = linked.get(point.name, ())
                     if twins:  # the same payload in the points that carried the same value, too
@@ -411,6 +420,7 @@ class RunEngine:
             light=depth is Depth.LIGHT, time_delay=self.config.policy.limits.time_delay, sinks=sinks,
             set_cookies=self.set_cookies.snapshot(),
             oob=self.oob.endpoint, thorough=self.config.policy.thorough,
+            login_attempts=self.config.policy.limits.login_attempts,
         )
 
     async def _probe(self, check: Check, ctx: CheckContext, send: SendAll) -> ProbeResult:
