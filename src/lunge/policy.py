@@ -190,7 +190,8 @@ BUILTIN: dict[str, TestPolicy] = {
         "checks gated on a value's shape (ssrf) try every point.",
         include=(*FAST_DEFAULT_POINTS, "HEADER_.*"), thorough=True,
         exclude=("HEADER_HOST_.*", "HEADER_CONTENT-TYPE_.*", "HEADER_ACCEPT-ENCODING_.*"),
-        checks=(*DEFAULT_CHECKS, *RARE_QUERY_LANGUAGES, *COSTLY_AUTH_CHECKS, "anomaly"),  # the fuzzer too: off in default, as in FAST
+        # the fuzzer too: off in default, as in FAST
+        checks=(*DEFAULT_CHECKS, *RARE_QUERY_LANGUAGES, *COSTLY_AUTH_CHECKS, "anomaly"),
     ),
 }
 

@@ -29,7 +29,6 @@ from lunge.checks.base import Attack, Check, CheckContext, Exchange, TimingStats
 from lunge.engine import evidence, passive, stored
 from lunge.engine.config import Partition, PartitionResult, RunConfig
 from lunge.engine.cookies import SetCookies
-from lunge.engine.publickeys import PublicKeys
 from lunge.engine.events import (
     BaselineTested,
     Events,
@@ -46,6 +45,7 @@ from lunge.engine.order import Gate, pin_patterns
 from lunge.engine.outcome import Stop, decide
 from lunge.engine.planner import Depth, Frequency, select_points
 from lunge.engine.probe import ProbeResult, SendAll, run_probe
+from lunge.engine.publickeys import PublicKeys
 from lunge.engine.replay import judge
 from lunge.engine.results import Counters, Results, Tally, test_set_reason
 from lunge.engine.sender import Sender
