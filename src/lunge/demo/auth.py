@@ -12,9 +12,13 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 from typing import Any
 
+from aiohttp import web
+
 from lunge.demo.db import DB_ERRORS, Database, password_hash
+from lunge.demo.state import demo
 
 JWT_HEADER = {"alg": "HS256", "typ": "JWT"}
 
@@ -31,6 +35,43 @@ async def check_password(db: Database, username: str, password: str) -> tuple[in
     if not hmac.compare_digest(password_hash(password, salt), expected):
         return None
     return int(user_id), str(name)
+
+
+FAILURES_ALLOWED = 5  # failed sign-ins per client address and username ...
+FAILURE_WINDOW = 60.0  # ... within this many seconds; more are answered 429
+
+
+def too_many_failures(request: web.Request, username: str) -> bool:
+    """Whether this client already failed to sign in as ``username`` too often lately."""
+    now = time.monotonic()
+    key = (request.remote or "", username)
+    recent = [t for t in demo(request).failed_sign_ins.get(key, ()) if now - t < FAILURE_WINDOW]
+    demo(request).failed_sign_ins[key] = recent
+    return len(recent) >= FAILURES_ALLOWED
+
+
+def note_failure(request: web.Request, username: str) -> None:
+    demo(request).failed_sign_ins.setdefault((request.remote or "", username), []).append(time.monotonic())
+
+
+def throttled() -> web.HTTPTooManyRequests:
+    return web.HTTPTooManyRequests(text="Too many failed sign-ins; try again in a minute.",
+                                   headers={"Retry-After": str(int(FAILURE_WINDOW))})
+
+
+async def sign_in(request: web.Request, username: str, password: str) -> tuple[int, str] | None:
+    """:func:`check_password` behind the shop's limit on failed sign-ins (the brute-force check's
+    safe side): past five failures a minute for one client address and username, a wrong password
+    is answered 429 with ``Retry-After`` (raised). The right password still signs in, so the
+    functional suite and a scanner's own sign-ins (sessions renewed mid-run) are never locked out;
+    an application that must resist slow guessing locks the account instead."""
+    user = await check_password(demo(request).db, username, password)
+    if user is not None:
+        return user
+    if too_many_failures(request, username):
+        raise throttled()
+    note_failure(request, username)
+    return None
 
 
 async def new_session(db: Database, user_id: int) -> str:
