@@ -228,6 +228,9 @@ class CheckContext:
       declare ``uses_public_keys``; fetched by the engine once per origin per run.
     - ``login_attempts``: how many failed sign-ins a brute-force check may send per sign-in
       (policy ``limits.login_attempts``).
+    - ``token_claims``: the values each claim took in the JSON Web Tokens of the record so far
+      (requests and recorded responses, in record order; time claims left out), for checks that
+      swap one identity for another (``jwt``).
     """
 
     baseline: Request
@@ -252,6 +255,7 @@ class CheckContext:
     thorough: bool = False
     public_keys: tuple[RsaKey, ...] = ()
     login_attempts: int = 20
+    token_claims: Mapping[str, tuple[str | int, ...]] = field(default_factory=dict)
     # The generator behind ``rng``, made on first use: most probes of a repeated point send one
     # cheap request and never draw a random number, and seeding costs more than that probe.
     _rng: list[SeededRandom] = field(default_factory=list, init=False, repr=False, compare=False)

@@ -46,6 +46,7 @@ from typing import Any
 from lunge.checks import accepted, datafiles
 from lunge.checks.base import Attack, Check, CheckContext, Confidence, Exchange, Probe, Severity, Verdict
 from lunge.checks.jwks import RsaKey
+from lunge.checks.sqli_context import differs, usable
 from lunge.http.points.encoded import jwt_layer
 
 
@@ -172,49 +173,66 @@ def _garbage(ctx: CheckContext, token: Token) -> str:
     return b64url(bytes(ctx.rng.getrandbits(8) for _ in range(size)))[:size]
 
 
-def _forgeries(ctx: CheckContext, token: Token, key: str | None) -> list[tuple[str, str]]:
-    """(label, token) of each forgery."""
-    out = []
-    for spelling in NONE_SPELLINGS:
-        head = _encode({**token.header, "alg": spelling})
-        out.append((f"jwt:alg-{spelling}", f"{head}.{lasting(token)}."))
-    out.append(("jwt:signature-stripped", f"{token.head}.{lasting(token)}."))
+@dataclass(frozen=True, slots=True)
+class Forgery:
+    """One way of making tokens the application may accept: a header part and how to sign.
+
+    ``key`` is the HMAC key for ``alg`` (None: the fixed ``signature``, empty for alg none and a
+    stripped signature). :meth:`make` signs any payload part the same way, so the forgery that got
+    in can carry another identity's claims too."""
+
+    label: str
+    head: str
+    alg: str = "HS256"
+    key: bytes | None = None
+    signature: str = ""
+
+    def make(self, body: str) -> str:
+        if self.key is None:
+            return f"{self.head}.{body}.{self.signature}"
+        return f"{self.head}.{body}.{sign(self.alg, self.key, f'{self.head}.{body}')}"
+
+
+def _forgeries(ctx: CheckContext, token: Token, key: str | None) -> list[tuple[Forgery, str]]:
+    """Each forgery and the token it makes of the recorded claims (a marked copy for a cracked key)."""
+    out = [Forgery(f"jwt:alg-{spelling}", _encode({**token.header, "alg": spelling})) for spelling in NONE_SPELLINGS]
+    out.append(Forgery("jwt:signature-stripped", token.head))
+    tokens = [(forgery, forgery.make(lasting(token))) for forgery in out]
     if key is not None:
-        claims = {**_lasting_claims(token), "lunge": ctx.marker()}
-        body = _encode(claims)
-        out.append(("jwt:cracked-key", f"{token.head}.{body}.{sign(token.alg, key, f'{token.head}.{body}')}"))
-    return [*out, *kid_forgeries(ctx, token), *confusion_forgeries(token, ctx.public_keys)]
+        cracked = Forgery("jwt:cracked-key", token.head, token.alg, key.encode())
+        tokens.append((cracked, cracked.make(_encode({**_lasting_claims(token), "lunge": ctx.marker()}))))
+    extra = [*kid_forgeries(ctx, token), *confusion_forgeries(token, ctx.public_keys)]
+    return [*tokens, *((forgery, forgery.make(lasting(token))) for forgery in extra)]
 
 
 KID_FILES = ("../../../../../../../../dev/null", "/dev/null")  # an empty file on every Unix
 MAX_PUBLIC_KEYS = 2
 
 
-def kid_forgeries(ctx: CheckContext, token: Token) -> list[tuple[str, str]]:
-    """Tokens whose ``kid`` names an empty file (signed with the empty key) or injects our key
+def kid_forgeries(ctx: CheckContext, token: Token) -> list[Forgery]:
+    """Forgeries whose ``kid`` names an empty file (signed with the empty key) or injects our key
     into an SQL lookup (signed with it); only for a token that carries a ``kid``."""
     if "kid" not in token.header:
         return []
-    body = lasting(token)
     hs = {**token.header, "alg": "HS256"}
-    out = [("jwt:kid-path-traversal", forge({**hs, "kid": path}, body, b"")) for path in KID_FILES]
+    out = [Forgery("jwt:kid-path-traversal", _encode({**hs, "kid": path}), key=b"") for path in KID_FILES]
     secret = ctx.marker(16)
     sql = f"{ctx.marker(6)}' UNION SELECT '{secret}'-- "
-    out.append(("jwt:kid-sql-injection", forge({**hs, "kid": sql}, body, secret)))
+    out.append(Forgery("jwt:kid-sql-injection", _encode({**hs, "kid": sql}), key=secret.encode()))
     return out
 
 
-def confusion_forgeries(token: Token, keys: tuple[RsaKey, ...]) -> list[tuple[str, str]]:
-    """HS256 tokens signed with each serialisation of each public key (RS/PS tokens only).
+def confusion_forgeries(token: Token, keys: tuple[RsaKey, ...]) -> list[Forgery]:
+    """HS256 forgeries signed with each serialisation of each public key (RS/PS tokens only).
 
     >>> t = parse_token("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln")
-    >>> [label for label, _ in confusion_forgeries(t, (RsaKey(65537, 3),))]
+    >>> [f.label for f in confusion_forgeries(t, (RsaKey(65537, 3),))]
     ['jwt:alg-confusion-spki-pem', 'jwt:alg-confusion-pkcs1-pem']
     """
     if not token.alg.startswith(("RS", "PS")):
         return []
-    header = {**token.header, "alg": "HS256"}
-    return [(f"jwt:alg-confusion-{name}", forge(header, lasting(token), pem))
+    head = _encode({**token.header, "alg": "HS256"})
+    return [Forgery(f"jwt:alg-confusion-{name}", head, key=pem)
             for key in keys[:MAX_PUBLIC_KEYS] for name, pem in key.pems()]
 
 
@@ -228,44 +246,100 @@ def _run(ctx: CheckContext) -> Probe:
     if token is None or not accepted.comparable(ctx):
         return []
     key = crack(token)
-    garbage = f"{token.head}.{lasting(token)}.{_garbage(ctx, token)}"
+    garbage = Forgery("jwt:garbage-signature", token.head, signature=_garbage(ctx, token))
     missing, wrong = yield [_send(ctx, token, ctx.marker(24), "jwt:no-token"),
-                            _send(ctx, token, garbage, "jwt:garbage-signature")]
+                            _send(ctx, token, garbage.make(lasting(token)), garbage.label)]
     if not accepted.rejected(ctx, missing):
         return []  # the endpoint answers the same without the token (or did not answer): no oracle
     if accepted.accepted(ctx, wrong):
-        return (yield from _unverified(ctx, token, wrong, missing, key))
+        return (yield from _unverified(ctx, token, garbage, wrong, missing, key))
     if not accepted.rejected(ctx, wrong):
         return []
     forgeries = _forgeries(ctx, token, key)
-    answers = yield [_send(ctx, token, forged, label) for label, forged in forgeries]
-    for exchange in answers:
+    answers = yield [_send(ctx, token, forged, forgery.label) for forgery, forged in forgeries]
+    for (forgery, _), exchange in zip(forgeries, answers, strict=True):
         if not accepted.accepted(ctx, exchange):
             continue
         (again,) = yield [Attack(exchange.attack.request, exchange.attack.payload, "jwt:confirm")]
         if accepted.accepted(ctx, again):
-            return [_verdict(ctx, exchange, (ctx.normal, missing, wrong, again), key, answers)]
+            swap = yield from _swap(ctx, token, forgery)
+            return [_verdict(ctx, exchange, (ctx.normal, missing, wrong, again), key, answers, swap)]
     return []
 
 
-def _unverified(ctx: CheckContext, token: Token, wrong: Exchange, missing: Exchange,
+def _unverified(ctx: CheckContext, token: Token, garbage: Forgery, wrong: Exchange, missing: Exchange,
                 key: str | None) -> Generator[list[Attack], list[Exchange], list[Verdict]]:
     other = f"{token.head}.{lasting(token)}.{_garbage(ctx, token)}"
     (again,) = yield [_send(ctx, token, other, "jwt:garbage-signature-confirm")]
     if not accepted.accepted(ctx, again):
         return []
+    swap = yield from _swap(ctx, token, garbage)
     return [JWT.verdict(
         ctx, wrong, proof=accepted.excerpt(wrong), confidence=Confidence.CERTAIN,
         confirmation="a second random signature was accepted too, while a request without the token was "
-                     f"refused (status {missing.status})",
+                     f"refused (status {missing.status}){_swapped(swap)}",
         controls=(ctx.normal, missing, again),
         details={"technique": "signature-not-verified", "alg": token.alg, "cracked_key": key,
-                 "no_token_status": missing.status},
+                 "no_token_status": missing.status, "identity_swap": swap},
+        severity=Severity.CRITICAL if swap else None,
     )]
 
 
+# Claims that name the token's user (RFC 7519 4.1.2, OpenID Connect Core 5.1, and common custom ones).
+IDENTITY_CLAIMS = ("sub", "user_id", "userId", "uid", "username", "user", "preferred_username", "email", "name")
+
+
+def swap_target(ctx: CheckContext, token: Token) -> tuple[str, str | int, str | int] | None:
+    """(claim, the token's value, another value the record's tokens gave it), else None."""
+    for claim in IDENTITY_CLAIMS:
+        mine = token.claims.get(claim)
+        if isinstance(mine, bool) or not isinstance(mine, str | int):
+            continue
+        for other in ctx.token_claims.get(claim, ()):
+            if other != mine and type(other) is type(mine):
+                return claim, mine, other
+    return None
+
+
+def _serves_another(ctx: CheckContext, served: Exchange, unknown: Exchange) -> bool:
+    """A success page of its own: unlike the genuine token's, and unlike an unknown identity's."""
+    if not usable(served) or not 200 <= served.status < 300 or not differs(ctx, served):
+        return False
+    return not usable(unknown) or unknown.status != served.status or differs(ctx, served, unknown)
+
+
+def _swap(ctx: CheckContext, token: Token,
+          forgery: Forgery) -> Generator[list[Attack], list[Exchange], dict[str, Any] | None]:
+    """With a forgery that got in: the same forgery carrying another identity the record showed
+    (2 requests, 3 when it serves that identity: confirmed once more). What it proved, else None."""
+    target = swap_target(ctx, token)
+    if target is None:
+        return None
+    claim, mine, other = target
+    claims = _lasting_claims(token)
+    stranger: str | int = ctx.marker(12) if isinstance(mine, str) else ctx.number(900_000_000, 999_999_999)
+    served, unknown = yield [
+        _send(ctx, token, forgery.make(_encode({**claims, claim: other})), "jwt:identity-swap"),
+        _send(ctx, token, forgery.make(_encode({**claims, claim: stranger})), "jwt:identity-unknown")]
+    if not _serves_another(ctx, served, unknown):
+        return None
+    (again,) = yield [Attack(served.attack.request, served.attack.payload, "jwt:identity-swap-confirm")]
+    if not _serves_another(ctx, again, unknown):
+        return None
+    return {"claim": claim, "from": mine, "to": other, "status": served.status, "answer": accepted.excerpt(served),
+            "unknown_identity_status": unknown.status, "request": served.attack.payload}
+
+
+def _swapped(swap: dict[str, Any] | None) -> str:
+    if not swap:
+        return ""
+    return (f"; the same forgery with {swap['claim']}={swap['to']!r} (another identity from the record's tokens) "
+            f"was served another user's page twice (status {swap['status']}), unlike an unknown "
+            f"{swap['claim']} (status {swap['unknown_identity_status']})")
+
+
 def _verdict(ctx: CheckContext, exchange: Exchange, controls: tuple[Exchange, ...], key: str | None,
-             answers: list[Exchange]) -> Verdict:
+             answers: list[Exchange], swap: dict[str, Any] | None) -> Verdict:
     label = exchange.attack.label.removeprefix("jwt:")
     others = [a.attack.label.removeprefix("jwt:") for a in answers if accepted.accepted(ctx, a)]
     technique = "alg-confusion" if label.startswith("alg-confusion") else label
@@ -277,11 +351,11 @@ def _verdict(ctx: CheckContext, exchange: Exchange, controls: tuple[Exchange, ..
         ctx, exchange, proof=accepted.excerpt(exchange), confidence=Confidence.CERTAIN,
         confirmation=f"{how}the forged token ({label}) was answered like the genuine one twice, while the same "
                      f"token with a random signature (status {controls[2].status}) and no token at all "
-                     f"(status {controls[1].status}) were refused",
+                     f"(status {controls[1].status}) were refused{_swapped(swap)}",
         controls=controls,
         details={"technique": technique, "forgery": label, "accepted_forgeries": others, "cracked_key": key,
-                 "header": forged.header if forged else None},
-        severity=Severity.CRITICAL if label == "cracked-key" else None,
+                 "header": forged.header if forged else None, "identity_swap": swap},
+        severity=Severity.CRITICAL if label == "cracked-key" or swap else None,
     )
 
 

@@ -18,7 +18,8 @@ POLICY_PATH = Path(__file__).with_name("policy.yaml")
 
 CHECKS = ("sqli", "xss-reflected", "xss-stored", "cmdi", "path-traversal", "open-redirect", "nosqli", "ldapi",
           "xpathi", "xslti", "ssti", "code-injection", "crlf", "xss-jsonp", "jwt", "session-forgery", "csrf",
-          "auth-bypass", "user-enumeration", "brute-force", "mass-assignment", "broken-access", "ssrf", "xxe", "deserialization")
+          "auth-bypass", "user-enumeration", "brute-force", "mass-assignment", "broken-access", "ssrf", "xxe",
+          "deserialization")
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,7 @@ from lunge.engine.publickeys import PublicKeys
 from lunge.engine.replay import judge
 from lunge.engine.results import Counters, Results, Tally, test_set_reason
 from lunge.engine.sender import Sender
+from lunge.engine.tokenclaims import TokenClaims
 from lunge.http import Request, parse
 from lunge.http.points import Point, Points
 from lunge.store.base import Store
@@ -100,6 +101,7 @@ class RunEngine:
         self.set_cookies = SetCookies()
         self.public_keys = PublicKeys()  # for checks that declare uses_public_keys (jwt's RS->HS confusion)
         self._keys_counted = 0
+        self.token_claims = TokenClaims()  # claim values of the record's JWTs (jwt's identity swap)
         self._stop: Stop | None = None
         self._sender: Sender | None = None
         # Replay that keeps the application's state (engine/keeper.py): recorded order, setup
@@ -249,6 +251,7 @@ class RunEngine:
                 after = page[-1].seq
                 for baseline in page:
                     self.set_cookies.note(baseline.response)
+                    self.token_claims.note(baseline.request, baseline.response)
                     if baseline.response is not None and b"PUBLIC KEY-----" in baseline.response.body:
                         self.public_keys.note(self._moved(baseline.request).origin, baseline.response)
                     if partition.owns(baseline.seq):
@@ -418,7 +421,7 @@ class RunEngine:
             noise=point_noise, timing=self._timing(request).snapshot(),
             seed=(self.run.id, baseline.id, point.name, check.id),
             light=depth is Depth.LIGHT, time_delay=self.config.policy.limits.time_delay, sinks=sinks,
-            set_cookies=self.set_cookies.snapshot(),
+            set_cookies=self.set_cookies.snapshot(), token_claims=self.token_claims.snapshot(),
             oob=self.oob.endpoint, thorough=self.config.policy.thorough,
             login_attempts=self.config.policy.limits.login_attempts,
         )
