@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lunge.checks.bruteforce import BRUTE_FORCE
 from lunge.checks.jwt import JWT, b64url
 from lunge.engine.runner import Events, RunConfig, RunEngine
+from lunge.engine.tokenclaims import TokenClaims
 from lunge.http import Headers, Request, Response
 from lunge.policy import BUILTIN, Limits
 from lunge.store import open_store
@@ -206,3 +207,52 @@ async def test_brute_force_sends_the_policys_number_of_attempts(store, loopback,
     if found:
         assert findings[0].details["attempts"] == 7
         assert final.stats["requests_by_check"]["brute-force"] == 8
+
+
+async def test_a_forgeable_token_is_swapped_to_another_identity_the_record_showed(store, loopback) -> None:
+    notes = {"alice": ["Buy carrots", "Call the Hatter"], "bob": ["Fix the roof"]}
+
+    def hs256(claims: dict[str, object]) -> str:
+        head, body = b64url(b'{"alg":"HS256","typ":"JWT"}'), b64url(json.dumps(claims).encode())
+        return f"{head}.{body}.{b64url(hmac.new(b'secret', f'{head}.{body}'.encode(), hashlib.sha256).digest())}"
+
+    async def read(request: web.Request) -> web.Response:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        head, _, rest = token.partition(".")
+        body, _, signature = rest.partition(".")
+        good = b64url(hmac.new(b"secret", f"{head}.{body}".encode(), hashlib.sha256).digest())
+        sub = json.loads(_decode(body)).get("sub") if body and hmac.compare_digest(good, signature) else None
+        if sub not in notes:
+            return web.json_response({"error": "invalid token"}, status=401)
+        return web.json_response({"owner": sub, "notes": notes[sub]})
+
+    app = web.Application()
+    app.router.add_get("/api/notes", read)
+    server = await loopback(app)
+    bob = Response(200, body=json.dumps({"token": hs256({"sub": "bob"})}).encode())
+    sign_in = Request.from_url(f"{server.url}/api/token", "POST", [("Content-Type", "application/json")],
+                               b'{"username": "bob", "password": "builder"}')
+    alice = hs256({"sub": "alice"})
+    mine = Response(200, body=json.dumps({"owner": "alice", "notes": notes["alice"]}).encode())
+    read_notes = Request.from_url(f"{server.url}/api/notes", headers=[("Authorization", f"Bearer {alice}")])
+    config = RunConfig(policy=POLICY, checks=(JWT,), workers=1)
+
+    _, findings = await _run(store, [(sign_in, bob), (read_notes, mine)], config)
+
+    assert [f.details["technique"] for f in findings] == ["cracked-key"]
+    swap = findings[0].details["identity_swap"]
+    assert (swap["claim"], swap["from"], swap["to"]) == ("sub", "alice", "bob")
+    assert '"owner": "bob"' in swap["answer"]
+    assert "another user's page" in findings[0].confirmation
+
+
+def test_token_claims_are_noted_from_requests_and_responses_without_time_claims() -> None:
+    claims = TokenClaims()
+    bearer = f"{b64url(b'{\"alg\":\"HS256\"}')}.{b64url(b'{\"sub\":\"alice\",\"exp\":9,\"admin\":false}')}.c2ln"
+    claims.note(Request.from_url("http://a.test/me", headers=[("Authorization", f"Bearer {bearer}")]), None)
+    first = claims.snapshot()
+    assert dict(first) == {"sub": ("alice",)}
+    issued = f"{b64url(b'{\"alg\":\"none\"}')}.{b64url(b'{\"sub\":\"bob\",\"uid\":2}')}."
+    claims.note(Request.from_url("http://a.test/login", "POST"), Response(200, body=json.dumps({"t": issued}).encode()))
+    assert dict(claims.snapshot()) == {"sub": ("alice", "bob"), "uid": (2,)}
+    assert claims.snapshot() is claims.snapshot() and dict(first) == {"sub": ("alice",)}  # snapshots stay put

@@ -40,7 +40,7 @@ class TokenClaims:
         """Remember the claims of the JWTs in ``request`` (head and body) and ``response``."""
         chunks = [request.to_bytes()]
         if response is not None:
-            chunks.append(b"\n".join(response.headers.get_all("set-cookie")).encode("latin-1", "replace"))
+            chunks.append("\n".join(response.headers.get_all("set-cookie")).encode("latin-1", "replace"))
             chunks.append(response.body[:SCANNED])
         for chunk in chunks:
             if b"eyJ" in chunk:
