@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import doctest
 import hashlib
 import hmac
+import importlib
 import json
 import sqlite3
 from collections.abc import Callable
@@ -214,3 +216,9 @@ def test_without_a_published_key_no_confusion_is_tried(rsa_key: rsa.RSAPrivateKe
 def test_hmac_digests_match_the_standard_library() -> None:
     expected = base64.urlsafe_b64encode(hmac.new(b"", b"a.b", hashlib.sha384).digest()).decode().rstrip("=")
     assert sign("HS384", b"", "a.b") == expected
+
+
+@pytest.mark.parametrize("name", ["lunge.checks.jwt", "lunge.checks.jwks"])
+def test_docstring_examples(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.failed == 0 and result.attempted > 0
