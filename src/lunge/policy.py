@@ -187,7 +187,8 @@ BUILTIN: dict[str, TestPolicy] = {
     "full": TestPolicy(
         name="full",
         description="The default policy plus every header and cookie (base64, JWT and JSON inside included); "
-        "checks gated on a value's shape (ssrf) try every point.",
+        "checks gated on a value's shape (ssrf) try every point; brute-force (login_attempts + 1 requests per "
+        "sign-in) and the anomaly fuzzer run too.",
         include=(*FAST_DEFAULT_POINTS, "HEADER_.*"), thorough=True,
         exclude=("HEADER_HOST_.*", "HEADER_CONTENT-TYPE_.*", "HEADER_ACCEPT-ENCODING_.*"),
         # the fuzzer too: off in default, as in FAST
