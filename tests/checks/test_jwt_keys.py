@@ -222,3 +222,49 @@ def test_hmac_digests_match_the_standard_library() -> None:
 def test_docstring_examples(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name))
     assert result.failed == 0 and result.attempted > 0
+
+
+# ---------------------------------------------------------------------- identity swap
+def notes_app(per_user: bool) -> Callable[[Request], Response]:
+    notes = {"alice": "Buy carrots and call the Hatter", "bob": "Fix the roof"}
+
+    def responder(req: Request) -> Response:
+        token = parse_token((req.headers.get("authorization") or "").removeprefix("Bearer "))
+        sub = token.claims.get("sub") if token is not None and hs256(
+            token.header, b"secret", f"{token.head}.{token.body}", token.signature) else None
+        if sub not in notes:
+            return Response(401, body=b'{"error": "invalid token"}')
+        shown = sub if per_user else "alice"  # the trap: one page whoever the token names
+        return Response(200, body=json.dumps({"owner": shown, "notes": notes[str(shown)]}).encode())
+
+    return responder
+
+
+def swap_run(per_user: bool, seen: tuple[str, ...]) -> tuple[list, list[Attack]]:
+    responder = notes_app(per_user)
+    tok = forge({"alg": "HS256", "typ": "JWT"}, b64url(b'{"sub":"alice"}'), b"secret")
+    sent: list[Attack] = []
+    ctx = dataclasses.replace(context(request(tok), POINT, responder, seed=7), token_claims={"sub": seen})
+    return drive(JWT, ctx, responder, sent=sent), sent
+
+
+def test_a_forgery_that_got_in_is_swapped_to_another_identity_from_the_record() -> None:
+    verdicts, sent = swap_run(per_user=True, seen=("alice", "bob"))
+    swap = verdicts[0].details["identity_swap"]
+    assert (swap["claim"], swap["from"], swap["to"], swap["status"]) == ("sub", "alice", "bob", 200)
+    assert verdicts[0].severity == "critical" and "another user's page" in verdicts[0].confirmation
+    forged = parse_token(next(a for a in sent if a.label == "jwt:identity-swap").payload)
+    assert forged is not None and forged.claims["sub"] == "bob"
+    assert sum(a.label.startswith("jwt:identity") for a in sent) == 3  # swap, unknown identity, confirm
+
+
+def test_trap_same_page_for_every_identity_gets_no_swap() -> None:
+    verdicts, sent = swap_run(per_user=False, seen=("alice", "bob"))
+    assert verdicts[0].details["identity_swap"] is None
+    assert sum(a.label.startswith("jwt:identity") for a in sent) == 2
+
+
+def test_no_other_identity_in_the_record_no_swap_requests() -> None:
+    verdicts, sent = swap_run(per_user=True, seen=("alice",))
+    assert verdicts[0].details["identity_swap"] is None
+    assert not any(a.label.startswith("jwt:identity") for a in sent)

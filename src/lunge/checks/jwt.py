@@ -27,6 +27,13 @@ attack those). The techniques are those of jwt_tool and PortSwigger's JWT labs:
    the token signed with the PEM file's bytes (:mod:`lunge.checks.jwks`, both serialisations): a
    library that verifies with "the key" and the token's own ``alg`` accepts it.
 
+6. **Identity swap** (2 requests, 3 when it works): once a forgery got in (a random signature
+   included), the same forgery is made of the token's claims with its identity claim (``sub``,
+   ``user_id``, ``username``, ``email`` ...) set to another value the record's tokens gave that
+   claim (``ctx.token_claims``), and again with a random one. When the other identity gets a
+   success page of its own (unlike the genuine token's, unlike the random identity's), twice, the
+   finding says so and is critical: the forged token reaches other users' data.
+
 Judged by :mod:`lunge.checks.accepted`: only where the genuine token's answer is a stable success.
 Budget for a token that resists: 2 + 5 (+ 1) = 7 or 8 requests per point, + 3 with a ``kid``, + 4
 for an RSA token whose issuer publishes its key; none without a token.
