@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from lunge.checks import jwks
 from lunge.checks.jwt import b64url, forge
 from lunge.demo import ThreadedDemoServer, jwtkeys
-from lunge.demo.auth import FAILURES_ALLOWED, b64url_decode
+from lunge.demo.auth import FAILURES_ALLOWED, LOCK_AFTER, LOCK_SECONDS, b64url_decode
 from lunge.http import Request
 from tests.demo.wire import Sent, send
 
@@ -73,10 +73,12 @@ async def test_past_five_failures_a_wrong_password_is_429_and_the_right_one_stil
     assert (await _post(shop, "/api/token", ALICE)).status == 200
 
 
-async def test_the_vault_limits_failures_only_on_its_safe_side(shop: ThreadedDemoServer) -> None:
-    wrong = {"username": "bob", "password": "not-his"}
-    twin = [(await _post(shop, "/safe/api/vault/login", wrong)).status for _ in range(FAILURES_ALLOWED + 1)]
-    vulnerable = [(await _post(shop, "/api/vault/login", wrong)).status for _ in range(FAILURES_ALLOWED + 5)]
-    assert twin == [401] * FAILURES_ALLOWED + [429]
+async def test_the_vault_locks_out_only_on_its_safe_side(shop: ThreadedDemoServer) -> None:
+    wrong, right = {"username": "bob", "password": "not-his"}, {"username": "bob", "password": "builder"}
+    twin = [(await _post(shop, "/safe/api/vault/login", wrong)).status for _ in range(LOCK_AFTER + 1)]
+    assert twin == [401] * LOCK_AFTER + [429]
+    locked = await _post(shop, "/safe/api/vault/login", right)  # the right password too, while it lasts
+    assert locked.status == 429 and 0 < int(locked.response.headers.get("retry-after") or 0) <= LOCK_SECONDS + 1
+    vulnerable = [(await _post(shop, "/api/vault/login", wrong)).status for _ in range(LOCK_AFTER + 5)]
     assert set(vulnerable) == {401}
-    assert (await _post(shop, "/api/vault/login", {"username": "bob", "password": "builder"})).status == 200
+    assert (await _post(shop, "/api/vault/login", right)).status == 200

@@ -9,8 +9,8 @@
 - ``POST /api/vault/login`` (JSON ``{"username", "password"}``): the password compared loosely, as
   JavaScript's ``==`` or PHP's would (``true`` equals any password), an unknown username is a
   404 "no such user" where a wrong password is a 401, and failures are never limited. Twin
-  ``POST /safe/api/vault/login``: a string, compared strictly; one answer for every failure; past
-  five failures a minute for one client and username, a wrong password is a 429.
+  ``POST /safe/api/vault/login``: a string, compared strictly; one answer for every failure; five
+  failures in a row lock the username for that client for five seconds (every attempt a 429).
 - ``PUT /api/profile`` (JSON ``{"theme"}``): every model field of the body is bound, ``role``
   included. Twin ``PUT /safe/api/profile``: only ``theme`` is bound. Neither stores anything (the
   update is applied to a copy and answered), so attacks never change what other requests see.
@@ -34,17 +34,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from lunge.demo.auth import (
-    bearer,
-    jwt_secret,
-    jwt_sign,
-    jwt_verify,
-    new_session,
-    note_failure,
-    sign_in,
-    throttled,
-    too_many_failures,
-)
+from lunge.demo.auth import Lockout, bearer, jwt_secret, jwt_sign, jwt_verify, new_session, sign_in
 from lunge.demo.pages import cookies, escape, json_response, message, page
 from lunge.demo.state import Handler, demo
 
@@ -203,15 +193,18 @@ def vault_login(loose: bool) -> Handler:
         password = body.get("password") if isinstance(body, dict) else None
         if not isinstance(username, str) or (not loose and not isinstance(password, str)):
             return json_response({"error": "username and password (strings) are required"}, 400)
+        lockout = None if loose else Lockout(request, username)  # the first mistake's twin: no limit at all
+        if lockout is not None:
+            lockout.check()
         expected = VAULT.get(username)
         if expected is None and loose:  # the second mistake: telling which usernames exist
             return json_response({"error": "no such user"}, 404)
         if expected is None or not _loose(expected, password):
-            if not loose:  # the twin limits failed sign-ins as the shop's sign_in does (429 past five a minute)
-                if too_many_failures(request, username):
-                    raise throttled()
-                note_failure(request, username)
+            if lockout is not None:
+                lockout.failed()
             return json_response({"error": "wrong username or password"}, 401)
+        if lockout is not None:
+            lockout.succeeded()
         return json_response({"status": "signed in", "user": username})
 
     return handler

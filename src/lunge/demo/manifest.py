@@ -200,7 +200,7 @@ MANIFEST: tuple[Entry, ...] = (
     *_pair("POST", "/api/vault/login", "POST_JSON_DOC_HASH_username_value", "brute-force", "no-limit",
            "20 wrong passwords in a row are refused alike, then the right one still signs in",
            "/safe/api/vault/login", "POST_JSON_DOC_HASH_username_value",
-           "past five failures a minute a wrong password is a 429 with Retry-After"),
+           "five failures in a row lock the account for 5 s: every attempt a 429 with Retry-After"),
     *_pair("PUT", "/api/profile", "URI_value", "mass-assignment", "answer",
            "every model field of the body is bound: an added role=admin comes back in the profile",
            "/safe/api/profile", "URI_value", "only theme is bound (an allow-list)"),

@@ -21,12 +21,16 @@ class Demo:
       writes lands there and nowhere else.
     - ``failed_sign_ins``: when each recent failed sign-in happened (``time.monotonic()``), by
       client address and username (:func:`lunge.demo.auth.sign_in`).
+    - ``lockouts``: consecutive failed vault sign-ins and the end of the current lockout
+      (``time.monotonic()``, 0 when none), by client address and username
+      (:class:`lunge.demo.auth.Lockout`).
     """
 
     db: Database
     docs: Path
     scratch: Path
     failed_sign_ins: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    lockouts: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)
 
 
 DEMO = web.AppKey("demo", Demo)
