@@ -9,7 +9,8 @@ A policy is YAML (``lunge policy validate FILE`` checks one, with line numbers):
       include: ['GET_.*', 'POST_.*', 'URI', 'PATH_.*', 'ACTION_NAME', 'ACTION_EXT', 'HEADER_COOKIE_.*']
       exclude: ['.*_csrf.*']
       attack_names: false                      # also attack names (JSON keys, XML PI targets)
-    limits: {rps: 200, workers: 10, timeout: 10, time_delay: 3}
+    limits: {rps: 200, workers: 10, timeout: 10, time_delay: 3, login_attempts: 20}
+                                                 # login_attempts: failed sign-ins brute-force sends
     replay_coverage_threshold: 0.8
     max_error_ratio: 0.05                        # attack requests without an answer beyond this: error
     unreachable_after: 10                        # seconds every origin refuses connections: stop, error
@@ -49,7 +50,8 @@ from lunge.errors import PolicyError
 FAST_DEFAULT_POINTS = ("GET_.*", "POST_.*", "URI", "PATH_.*", "ACTION_NAME", "ACTION_EXT")
 # FAST's five, the NoSQL, LDAP and XPath injections (2 requests each on a point seen before: light mode),
 # template and CRLF injection (no out-of-band listener needed), then the cheap authentication checks:
-# jwt (7-9 requests per token), session-forgery (at most 6 per identity field in a cookie), csrf (3 per
+# jwt (7-9 requests per token; +3 with a kid, +4 for an RSA token whose origin publishes its key, +3-4
+# once per origin to look for its JWK Set), session-forgery (at most 6 per identity field in a cookie), csrf (3 per
 # state-changing baseline), auth-bypass (at most 9 per password or API-key field), user-enumeration
 # (4 per sign-in), mass-assignment (3 per write request whose JSON answer shows sensitive fields the
 # request does not send), broken-access (at most 4 per privilege-named flag holding a low value),
@@ -60,6 +62,9 @@ DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir", "nosqli", "ldapi", "xp
 # something only where such a backend exists: 21 % of the demo's requests for 1 of its 47 findings.
 # They run in `full`, or where a policy names them.
 RARE_QUERY_LANGUAGES = ("xslti", "hqli", "sparqli", "odatai")
+# brute-force sends limits.login_attempts (20) wrong passwords and the right one, one at a time, per
+# sign-in: too many for the default policy. It runs in `full`, or where a policy names it.
+COSTLY_AUTH_CHECKS = ("bruteforce",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,7 @@ class Limits:
     workers: int | None = None  # concurrent requests; None = the node's WORKERS
     timeout: float = 10.0  # seconds per request
     time_delay: float = 3.0  # seconds time-based checks ask the target to sleep
+    login_attempts: int = 20  # wrong passwords brute-force sends per sign-in before the right one
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +136,7 @@ class TestPolicy:
             "name": self.name, "description": self.description, "checks": list(self.checks),
             "include": list(self.include), "exclude": list(self.exclude),
             "limits": {"rps": self.limits.rps, "workers": self.limits.workers, "timeout": self.limits.timeout,
-                       "time_delay": self.limits.time_delay},
+                       "time_delay": self.limits.time_delay, "login_attempts": self.limits.login_attempts},
             "replay_coverage_threshold": self.replay_coverage_threshold,
             "max_error_ratio": self.max_error_ratio, "unreachable_after": self.unreachable_after,
             "fail_on": {"severity": self.fail_on_severity.value, "confidence": self.fail_on_confidence.value,
@@ -181,10 +187,12 @@ BUILTIN: dict[str, TestPolicy] = {
     "full": TestPolicy(
         name="full",
         description="The default policy plus every header and cookie (base64, JWT and JSON inside included); "
-        "checks gated on a value's shape (ssrf) try every point.",
+        "checks gated on a value's shape (ssrf) try every point; brute-force (login_attempts + 1 requests per "
+        "sign-in) and the anomaly fuzzer run too.",
         include=(*FAST_DEFAULT_POINTS, "HEADER_.*"), thorough=True,
         exclude=("HEADER_HOST_.*", "HEADER_CONTENT-TYPE_.*", "HEADER_ACCEPT-ENCODING_.*"),
-        checks=(*DEFAULT_CHECKS, *RARE_QUERY_LANGUAGES, "anomaly"),  # the fuzzer too: off in default, as in FAST
+        # the fuzzer too: off in default, as in FAST
+        checks=(*DEFAULT_CHECKS, *RARE_QUERY_LANGUAGES, *COSTLY_AUTH_CHECKS, "anomaly"),
     ),
 }
 
@@ -196,6 +204,7 @@ class _LimitsModel(BaseModel):
     workers: int | None = Field(default=None, ge=1, le=1000)
     timeout: float = Field(default=10.0, gt=0, le=600)
     time_delay: float = Field(default=3.0, ge=1, le=30)
+    login_attempts: int = Field(default=20, ge=3, le=200)
 
 
 class _PointsModel(BaseModel):
@@ -357,7 +366,7 @@ def _from_model(model: _PolicyModel) -> TestPolicy:
     return TestPolicy(
         name=model.name, description=model.description, checks=tuple(model.checks),
         include=tuple(model.points.include), exclude=tuple(model.points.exclude),
-        limits=Limits(limits.rps, limits.workers, limits.timeout, limits.time_delay),
+        limits=Limits(limits.rps, limits.workers, limits.timeout, limits.time_delay, limits.login_attempts),
         replay_coverage_threshold=model.replay_coverage_threshold, max_error_ratio=model.max_error_ratio,
         unreachable_after=model.unreachable_after,
         fail_on_severity=Severity(fail_on.severity), fail_on_confidence=Confidence(fail_on.confidence),

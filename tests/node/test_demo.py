@@ -46,6 +46,10 @@ def test_demo_findings_equal_exactly_the_manifests_vulnerable_entries(tmp_path: 
     assert {statuses[f["baseline_id"]] for f in document["findings"] if f["check_id"] not in passive} == {"failed"}
     for finding in document["findings"]:  # evidence or silence
         assert finding["evidence"]["attack_request"] and finding["evidence"]["proof"] and finding["confirmation"]
+    # The record holds bob's token too: each forgeable token was re-made for bob and served bob's data.
+    swaps = {f["url"].split("/", 3)[3]: (f["details"].get("identity_swap") or {}).get("to")
+             for f in document["findings"] if f["check_id"] == "jwt"}
+    assert swaps == {"api/me": "bob", "api/notes": "bob", "api/keyring/notes": "bob", "api/rs/notes": "bob"}
 
 
 def test_manifest_is_json_with_a_safe_twin_per_vulnerable_check(capsys: pytest.CaptureFixture[str]) -> None:
@@ -58,6 +62,6 @@ def test_manifest_is_json_with_a_safe_twin_per_vulnerable_check(capsys: pytest.C
     safe = {e["check"] for e in entries if not e["vulnerable"]}
     assert vulnerable == safe == {"sqli", "xss-reflected", "xss-stored", "cmdi", "path-traversal", "open-redirect",
                                   "nosqli", "ldapi", "xpathi", "xslti", "ssti", "code-injection", "crlf", "xss-jsonp",
-                                  "jwt", "session-forgery", "csrf", "auth-bypass", "user-enumeration",
+                                  "jwt", "session-forgery", "csrf", "auth-bypass", "user-enumeration", "brute-force",
                                   "mass-assignment", "broken-access", "ssrf", "xxe",
                                   "deserialization"}

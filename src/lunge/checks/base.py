@@ -37,6 +37,7 @@ from lunge.values import quick_init
 
 if TYPE_CHECKING:
     from lunge.checks.callbacks import Interaction, OobEndpoint
+    from lunge.checks.jwks import RsaKey
     from lunge.checks.noise import NoiseModel
 
 
@@ -222,6 +223,14 @@ class CheckContext:
     - ``oob``: the out-of-band listener (:mod:`lunge.checks.callbacks`); None when it is off.
     - ``thorough``: the policy asks checks gated on a value's shape to try every point as well
       (the ``full`` policy), with their cheapest payload.
+    - ``public_keys``: RSA public keys the baseline's origin publishes (its JWK Set, the
+      ``jwks_uri`` of its OpenID metadata, PEM blocks in its recorded responses), for checks that
+      declare ``uses_public_keys``; fetched by the engine once per origin per run.
+    - ``login_attempts``: how many failed sign-ins a brute-force check may send per sign-in
+      (policy ``limits.login_attempts``).
+    - ``token_claims``: the values each claim took in the JSON Web Tokens of the record so far
+      (requests and recorded responses, in record order; time claims left out), for checks that
+      swap one identity for another (``jwt``).
     """
 
     baseline: Request
@@ -244,6 +253,9 @@ class CheckContext:
     set_cookies: Mapping[str, str] = field(default_factory=dict)
     oob: OobEndpoint | None = None
     thorough: bool = False
+    public_keys: tuple[RsaKey, ...] = ()
+    login_attempts: int = 20
+    token_claims: Mapping[str, tuple[str | int, ...]] = field(default_factory=dict)
     # The generator behind ``rng``, made on first use: most probes of a repeated point send one
     # cheap request and never draw a random number, and seeding costs more than that probe.
     _rng: list[SeededRandom] = field(default_factory=list, init=False, repr=False, compare=False)
@@ -334,6 +346,8 @@ class Check:
       ``checks`` list alone turns it on or off.
     - ``uses_oob``: part of its detection needs the out-of-band listener; with the listener off
       the run's report says this check ran without it.
+    - ``uses_public_keys``: it reads ``ctx.public_keys``; the engine looks them up (one fetch per
+      origin per run) only for the baselines such a check is about to test.
     """
 
     id: str
@@ -348,6 +362,7 @@ class Check:
     second_order: bool = False
     per_baseline: bool = False
     uses_oob: bool = False
+    uses_public_keys: bool = False
 
     def verdict(self, ctx: CheckContext, exchange: Exchange, *, proof: str, confirmation: str,
                 confidence: Confidence = Confidence.FIRM, controls: tuple[Exchange, ...] = (),

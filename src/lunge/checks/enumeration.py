@@ -11,7 +11,8 @@ sign-in used it) or a random one (it does not). Sent one at a time, interleaved 
 The recorded user's two answers must agree, the two random users' answers must agree (a login that
 locks or rate-limits after a few failures breaks this and stays silent), and the recorded user's
 answer must differ from the random users' by status, or by more text than the repeats differ by,
-once the usernames are removed where they are echoed.
+once the usernames are removed where they are echoed. A 429 (Too Many Requests) in any of the four
+answers is rate limiting, not enumeration: silent.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ USER_WORDS = frozenset({"username", "user", "login", "email", "mail", "userid", 
                         "usr", "principal"})
 
 
-def _password(ctx: CheckContext) -> Point | None:
+def password_point(ctx: CheckContext) -> Point | None:
+    """The password-like field next to ``ctx.point`` in the same POST body, else None."""
     for point in ctx.points:
         if (point.name.endswith("_value") and point.path[0].parser == "POST" and point.value
                 and point.path[:-1] == ctx.point.path[:-1] and pointnames.named_like(point, PASSWORD_WORDS)):
@@ -35,13 +37,14 @@ def _password(ctx: CheckContext) -> Point | None:
     return None
 
 
-def _applies(ctx: CheckContext) -> bool:
+def sign_in_username(ctx: CheckContext) -> bool:
+    """``ctx.point`` is the username-like field of a sign-in (a POST body with a password beside it)."""
     point = ctx.point
     if not point.name.endswith("_value") or not point.value or point.path[0].parser != "POST":
         return False
     if pointnames.named_like(point, PASSWORD_WORDS) or not pointnames.named_like(point, USER_WORDS):
         return False
-    return _password(ctx) is not None
+    return password_point(ctx) is not None
 
 
 def _attempt(ctx: CheckContext, password: Point, username: str, wrong: str,
@@ -52,7 +55,7 @@ def _attempt(ctx: CheckContext, password: Point, username: str, wrong: str,
 
 
 def _run(ctx: CheckContext) -> Probe:
-    password = _password(ctx)
+    password = password_point(ctx)
     if password is None:
         return []
     known, wrong = ctx.point.value, ctx.marker(14)
@@ -63,6 +66,10 @@ def _run(ctx: CheckContext) -> Probe:
     a2 = yield from _attempt(ctx, password, known, wrong, "user-enumeration:known-again")
     b2 = yield from _attempt(ctx, password, strangers[1], wrong, "user-enumeration:unknown-again")
     if not all(e.ok for e in (a1, b1, a2, b2)):
+        return []
+    if any(e.status == 429 for e in (a1, b1, a2, b2)):
+        # Rate-limited (the recorded user's earlier failures, other checks' included): a 429 says how
+        # many attempts came before, not whether the username exists.
         return []
     jitter = max(_distance(ctx, a1, a2, names), _distance(ctx, b1, b2, names), ctx.noise.jitter)
     if a1.status != a2.status or b1.status != b2.status:
@@ -100,7 +107,7 @@ USER_ENUMERATION = Check(
     description="The sign-in answers differently for an existing username and an unknown one (status or "
     "message), so an attacker can list valid accounts before guessing their passwords.",
     run=_run,
-    applies=_applies,
+    applies=sign_in_username,
     remediation="Answer a failed sign-in with one status and one message whatever failed (unknown user or wrong "
     "password), and spend the same work on both paths.",
 )

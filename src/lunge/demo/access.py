@@ -7,9 +7,10 @@
 - ``POST /wallet/transfer``: authenticated by the ``wallet_session`` cookie alone (no token, no
   SameSite, no Origin check). Twin ``POST /safe/wallet/transfer``: a foreign Origin/Referer is a 403.
 - ``POST /api/vault/login`` (JSON ``{"username", "password"}``): the password compared loosely, as
-  JavaScript's ``==`` or PHP's would (``true`` equals any password), and an unknown username is a
-  404 "no such user" where a wrong password is a 401. Twin ``POST /safe/api/vault/login``: a
-  string, compared strictly; one answer for every failure.
+  JavaScript's ``==`` or PHP's would (``true`` equals any password), an unknown username is a
+  404 "no such user" where a wrong password is a 401, and failures are never limited. Twin
+  ``POST /safe/api/vault/login``: a string, compared strictly; one answer for every failure; five
+  failures in a row lock the username for that client for five seconds (every attempt a 429).
 - ``PUT /api/profile`` (JSON ``{"theme"}``): every model field of the body is bound, ``role``
   included. Twin ``PUT /safe/api/profile``: only ``theme`` is bound. Neither stores anything (the
   update is applied to a copy and answered), so attacks never change what other requests see.
@@ -17,8 +18,8 @@
   ``GET /board/enter``) says ``1``. Twin ``GET /safe/board``: the cookie is never read.
 
 Signing in for the notes (``POST /api/notes/token``) and the wallet (``POST /wallet/login``) checks
-the password strictly; a transfer is only validated and acknowledged, so no page shows its effect
-and replaying it is harmless.
+the password strictly, with the shop's limit on failures (:func:`lunge.demo.auth.sign_in`); a
+transfer is only validated and acknowledged, so no page shows its effect and replaying it is harmless.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from lunge.demo.auth import bearer, check_password, jwt_secret, jwt_sign, jwt_verify, new_session
+from lunge.demo.auth import Lockout, bearer, jwt_secret, jwt_sign, jwt_verify, new_session, sign_in
 from lunge.demo.pages import cookies, escape, json_response, message, page
 from lunge.demo.state import Handler, demo
 
@@ -62,7 +63,7 @@ async def _credentials(request: web.Request) -> tuple[int, str] | None:
     password = body.get("password") if isinstance(body, dict) else None
     if not isinstance(username, str) or not isinstance(password, str):
         return None
-    return await check_password(demo(request).db, username, password)
+    return await sign_in(request, username, password)
 
 
 async def notes_token(request: web.Request) -> web.StreamResponse:
@@ -103,7 +104,7 @@ async def wallet_login(request: web.Request) -> web.StreamResponse:
     if not isinstance(username, str) or not isinstance(password, str):
         return message("Wallet", "Pass a username and a password.", 400)
     db = demo(request).db
-    user = await check_password(db, username, password)
+    user = await sign_in(request, username, password)
     if user is None:
         return message("Wallet", "Wrong username or password.", 401)
     value = _wallet_cookie(user[0])
@@ -192,11 +193,18 @@ def vault_login(loose: bool) -> Handler:
         password = body.get("password") if isinstance(body, dict) else None
         if not isinstance(username, str) or (not loose and not isinstance(password, str)):
             return json_response({"error": "username and password (strings) are required"}, 400)
+        lockout = None if loose else Lockout(request, username)  # the first mistake's twin: no limit at all
+        if lockout is not None:
+            lockout.check()
         expected = VAULT.get(username)
         if expected is None and loose:  # the second mistake: telling which usernames exist
             return json_response({"error": "no such user"}, 404)
         if expected is None or not _loose(expected, password):
+            if lockout is not None:
+                lockout.failed()
             return json_response({"error": "wrong username or password"}, 401)
+        if lockout is not None:
+            lockout.succeeded()
         return json_response({"status": "signed in", "user": username})
 
     return handler

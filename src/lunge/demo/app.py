@@ -34,6 +34,7 @@ from lunge.demo import (
     deserialization,
     graphql,
     headers,
+    jwtkeys,
     queries,
     redirect,
     rendering,
@@ -75,8 +76,9 @@ def make_app(db_path: Path | str, *, docs_dir: Path | None = None, scratch_dir: 
     app = web.Application()
     app[DEMO] = Demo(database.Database(path), docs, scratch)
     app[RESOLVER] = resolver or ()
+    app[jwtkeys.KEYS_DIR] = jwtkeys.write_keys(path.parent / "keys")
     for module in (site, sqli, xss, cmdi, traversal, redirect, sqli_bare, queries, rendering, stateful, graphql,
-                   templates, headers, access, ssrf, xxe, deserialization):
+                   templates, headers, access, jwtkeys, ssrf, xxe, deserialization):
         app.add_routes(module.routes())
     app.on_cleanup.append(_close)
     return app

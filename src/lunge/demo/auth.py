@@ -12,9 +12,13 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 from typing import Any
 
+from aiohttp import web
+
 from lunge.demo.db import DB_ERRORS, Database, password_hash
+from lunge.demo.state import demo
 
 JWT_HEADER = {"alg": "HS256", "typ": "JWT"}
 
@@ -31,6 +35,73 @@ async def check_password(db: Database, username: str, password: str) -> tuple[in
     if not hmac.compare_digest(password_hash(password, salt), expected):
         return None
     return int(user_id), str(name)
+
+
+FAILURES_ALLOWED = 5  # failed sign-ins per client address and username ...
+FAILURE_WINDOW = 60.0  # ... within this many seconds; more are answered 429
+
+
+def _too_many_failures(request: web.Request, username: str) -> bool:
+    """Whether this client already failed to sign in as ``username`` too often lately."""
+    now = time.monotonic()
+    key = (request.remote or "", username)
+    recent = [t for t in demo(request).failed_sign_ins.get(key, ()) if now - t < FAILURE_WINDOW]
+    demo(request).failed_sign_ins[key] = recent
+    return len(recent) >= FAILURES_ALLOWED
+
+
+def _note_failure(request: web.Request, username: str) -> None:
+    demo(request).failed_sign_ins.setdefault((request.remote or "", username), []).append(time.monotonic())
+
+
+def _throttled() -> web.HTTPTooManyRequests:
+    return web.HTTPTooManyRequests(text="Too many failed sign-ins; try again in a minute.",
+                                   headers={"Retry-After": str(int(FAILURE_WINDOW))})
+
+
+async def sign_in(request: web.Request, username: str, password: str) -> tuple[int, str] | None:
+    """:func:`check_password` behind the shop's limit on failed sign-ins (the brute-force check's
+    safe side): past five failures a minute for one client address and username, a wrong password
+    is answered 429 with ``Retry-After`` (raised). The right password still signs in, so the
+    functional suite and a scanner's own sign-ins (sessions renewed mid-run) are never locked out.
+    A throttle that still lets the right password in only slows an attacker who honours the 429:
+    the vault twin locks the account instead (:class:`Lockout`)."""
+    user = await check_password(demo(request).db, username, password)
+    if user is not None:
+        return user
+    if _too_many_failures(request, username):
+        raise _throttled()
+    _note_failure(request, username)
+    return None
+
+
+LOCK_AFTER = 5  # consecutive failed sign-ins for one client address and username ...
+LOCK_SECONDS = 5.0  # ... lock that username for that client this long: every attempt is a 429
+
+
+class Lockout:
+    """An account lockout (the vault twin's): after five failures in a row, every attempt (the
+    right password included) is refused for a few seconds. Short, and per client and username, so
+    the functional suite and a scanner's later requests are not locked out for the rest of a run."""
+
+    def __init__(self, request: web.Request, username: str) -> None:
+        self._table = demo(request).lockouts
+        self._key = (request.remote or "", username)
+
+    def check(self) -> None:
+        """Raise the 429 while the lock lasts."""
+        left = self._table.get(self._key, (0, 0.0))[1] - time.monotonic()
+        if left > 0:
+            raise web.HTTPTooManyRequests(text="This account is locked after too many failed sign-ins; try again "
+                                               "in a few seconds.", headers={"Retry-After": str(int(left) + 1)})
+
+    def failed(self) -> None:
+        failures = self._table.get(self._key, (0, 0.0))[0] + 1
+        locked = failures >= LOCK_AFTER
+        self._table[self._key] = (0, time.monotonic() + LOCK_SECONDS) if locked else (failures, 0.0)
+
+    def succeeded(self) -> None:
+        self._table.pop(self._key, None)
 
 
 async def new_session(db: Database, user_id: int) -> str:

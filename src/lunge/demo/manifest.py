@@ -18,7 +18,8 @@ POLICY_PATH = Path(__file__).with_name("policy.yaml")
 
 CHECKS = ("sqli", "xss-reflected", "xss-stored", "cmdi", "path-traversal", "open-redirect", "nosqli", "ldapi",
           "xpathi", "xslti", "ssti", "code-injection", "crlf", "xss-jsonp", "jwt", "session-forgery", "csrf",
-          "auth-bypass", "user-enumeration", "mass-assignment", "broken-access", "ssrf", "xxe", "deserialization")
+          "auth-bypass", "user-enumeration", "brute-force", "mass-assignment", "broken-access", "ssrf", "xxe",
+          "deserialization")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +178,12 @@ MANIFEST: tuple[Entry, ...] = (
     *_pair("GET", "/api/notes", "HEADER_AUTHORIZATION_value", "jwt", "cracked-key",
            "bearer JWT verified, but signed with 'secret': cracked offline, re-signed tokens are accepted",
            "/safe/api/notes", "HEADER_AUTHORIZATION_value", "signed with a random 256-bit key"),
+    *_pair("GET", "/api/keyring/notes", "HEADER_AUTHORIZATION_value", "jwt", "kid-path-traversal",
+           "the key is read from the file the token's kid names: kid ../../../../dev/null makes it empty",
+           "/safe/api/keyring/notes", "HEADER_AUTHORIZATION_value", "kid looked up in a fixed key table"),
+    *_pair("GET", "/api/rs/notes", "HEADER_AUTHORIZATION_value", "jwt", "alg-confusion",
+           "RS256 verified with the token's own alg: HS256 signed with the public PEM (from the JWKS) passes",
+           "/safe/api/rs/notes", "HEADER_AUTHORIZATION_value", "RS256 only"),
     *_pair("GET", "/wallet", f"{_COOKIE}wallet_BASE64_JSON_DOC_HASH_uid_value", "session-forgery", "identity",
            "uid in the unsigned base64-JSON wallet cookie is trusted: uid 2 shows bob's wallet",
            "/safe/wallet", f"{_COOKIE}wallet_BASE64_JSON_DOC_HASH_uid_value",
@@ -190,6 +197,10 @@ MANIFEST: tuple[Entry, ...] = (
     *_pair("POST", "/api/vault/login", "POST_JSON_DOC_HASH_username_value", "user-enumeration", "status",
            "an unknown username is a 404 'no such user', a wrong password a 401",
            "/safe/api/vault/login", "POST_JSON_DOC_HASH_username_value", "one 401 answer for every failure"),
+    *_pair("POST", "/api/vault/login", "POST_JSON_DOC_HASH_username_value", "brute-force", "no-limit",
+           "20 wrong passwords in a row are refused alike, then the right one still signs in",
+           "/safe/api/vault/login", "POST_JSON_DOC_HASH_username_value",
+           "five failures in a row lock the account for 5 s: every attempt a 429 with Retry-After"),
     *_pair("PUT", "/api/profile", "URI_value", "mass-assignment", "answer",
            "every model field of the body is bound: an added role=admin comes back in the profile",
            "/safe/api/profile", "URI_value", "only theme is bound (an allow-list)"),

@@ -9,7 +9,7 @@ import time
 
 from aiohttp import web
 
-from lunge.demo.auth import check_password, jwt_secret, jwt_sign, new_session
+from lunge.demo.auth import jwt_secret, jwt_sign, new_session, sign_in
 from lunge.demo.pages import escape, json_response, message, page
 from lunge.demo.state import demo
 
@@ -42,7 +42,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not isinstance(username, str) or not isinstance(password, str):
         return message("Sign in", "Pass a username and a password.", 400)
     db = demo(request).db
-    user = await check_password(db, username, password)
+    user = await sign_in(request, username, password)
     if user is None:
         return message("Sign in", "Wrong username or password.", 401)
     response = web.Response(status=303, text="See /account.", headers={"Location": "/account"})
@@ -63,7 +63,7 @@ async def token(request: web.Request) -> web.StreamResponse:
     if not isinstance(username, str) or not isinstance(password, str):
         return json_response({"error": "username and password (strings) are required"}, 400)
     db = demo(request).db
-    user = await check_password(db, username, password)
+    user = await sign_in(request, username, password)
     if user is None:
         return json_response({"error": "wrong username or password"}, 401)
     claims = {"sub": user[1], "iat": int(time.time())}

@@ -164,6 +164,10 @@ async def call_me_api(b: Browser) -> None:
     answer = await b.send("POST", "/api/token", json={"username": "alice", "password": "wonderland"}, expect=200)
     token = _json_field(answer.text, "token")
     b.expect(bool(token), "token: no token in the answer")
+    # Another user signs in too ("remember me": a request of its own shape, which recording's
+    # de-duplication keeps): the record holds a second identity's token (jwt's identity swap).
+    await b.send("POST", "/api/token", json={"username": "bob", "password": "builder", "remember": True},
+                 expect=200)
     for prefix in ("", "/safe"):
         await b.send("GET", f"{prefix}/api/me", headers={"Authorization": f"Bearer {token}"}, expect=200,
                      contains=['"username": "alice"'])
@@ -375,6 +379,18 @@ async def read_notes(b: Browser) -> None:
                      contains=['"owner": "alice"'])
 
 
+async def read_signed_notes(b: Browser) -> None:
+    # Tokens whose header chooses the key: a kid naming a key file, and an RS256 token.
+    credentials = {"username": "alice", "password": "wonderland"}
+    for issuer, reader in (("/api/keyring/token", "/api/keyring/notes"), ("/api/rs/token", "/api/rs/notes")):
+        answer = await b.send("POST", issuer, json=credentials, expect=200)
+        token = _json_field(answer.text, "token")
+        b.expect(bool(token), f"{issuer}: no token in the answer")
+        for prefix in ("", "/safe"):
+            await b.send("GET", f"{prefix}{reader}", headers={"Authorization": f"Bearer {token}"}, expect=200,
+                         contains=['"owner": "alice"'])
+
+
 async def use_wallet(b: Browser) -> None:
     await b.send("POST", "/wallet/login", data={"username": "alice", "password": "wonderland"}, expect=303)
     for prefix in ("", "/safe"):
@@ -447,7 +463,7 @@ TESTS: tuple[Test, ...] = (
     query_graphql,
     greet_by_name, write_card, apply_discount, save_stock_alert, read_template_help, view_report,
     choose_language, load_stock_widget, follow_referral,
-    read_notes, use_wallet, open_vault, update_profile, view_board,
+    read_notes, read_signed_notes, use_wallet, open_vault, update_profile, view_board,
     preview_link, register_webhook, import_order, check_stock, view_cart,
 )
 

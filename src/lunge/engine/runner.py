@@ -46,9 +46,11 @@ from lunge.engine.order import Gate, pin_patterns
 from lunge.engine.outcome import Stop, decide, fails_build
 from lunge.engine.planner import Depth, Frequency, select_points
 from lunge.engine.probe import ProbeResult, SendAll, run_probe
+from lunge.engine.publickeys import PublicKeys
 from lunge.engine.replay import judge
 from lunge.engine.results import Counters, Results, Tally, test_set_reason
 from lunge.engine.sender import Sender
+from lunge.engine.tokenclaims import TokenClaims
 from lunge.http import Request, parse
 from lunge.http.points import Point, Points
 from lunge.store.base import Store
@@ -98,6 +100,9 @@ class RunEngine:
         self._allowed: set[tuple[str, int]] = set()
         self._timings: dict[tuple[str, int], _HostTiming] = {}
         self.set_cookies = SetCookies()
+        self.public_keys = PublicKeys()  # for checks that declare uses_public_keys (jwt's RS->HS confusion)
+        self._keys_counted = 0
+        self.token_claims = TokenClaims()  # claim values of the record's JWTs (jwt's identity swap)
         self._stop: Stop | None = None
         self._sender: Sender | None = None
         # Replay that keeps the application's state (engine/keeper.py): recorded order, setup
@@ -221,6 +226,8 @@ class RunEngine:
                 c.requests_timeouts += sender.stats.timeouts
                 c.requests_setup += self.keeper.requests_setup - self._setup_counted
                 self._setup_counted = self.keeper.requests_setup
+                c.requests_setup += self.public_keys.requests - self._keys_counted
+                self._keys_counted = self.public_keys.requests
                 self._sender = None
 
     async def _first_pass(self) -> None:
@@ -258,6 +265,9 @@ class RunEngine:
                 after = page[-1].seq
                 for baseline in page:
                     self.set_cookies.note(baseline.response)
+                    self.token_claims.note(baseline.request, baseline.response)
+                    if baseline.response is not None and b"PUBLIC KEY-----" in baseline.response.body:
+                        self.public_keys.note(self._moved(baseline.request).origin, baseline.response)
                     if partition.owns(baseline.seq):
                         place = self.keeper.place(baseline)
                         if place.destructive:
@@ -383,6 +393,8 @@ class RunEngine:
                     continue
                 ctx = self._context(baseline, request, points, point, replays, point_noise, check, depth)
                 if _applies(check, ctx):
+                    if check.uses_public_keys:
+                        ctx = replace(ctx, public_keys=await self.public_keys.of(request, self._send_all))
                     jobs.append((key, check, ctx))
                     twins = linked.get(point.name, ())
                     if twins:  # the same payload in the points that carried the same value, too
@@ -430,8 +442,9 @@ class RunEngine:
             noise=point_noise, timing=self._timing(request).snapshot(),
             seed=(self.run.id, baseline.id, point.name, check.id),
             light=depth is Depth.LIGHT, time_delay=self.config.policy.limits.time_delay, sinks=sinks,
-            set_cookies=self.set_cookies.snapshot(),
+            set_cookies=self.set_cookies.snapshot(), token_claims=self.token_claims.snapshot(),
             oob=self.oob.endpoint, thorough=self.config.policy.thorough,
+            login_attempts=self.config.policy.limits.login_attempts,
         )
 
     async def _probe(self, check: Check, ctx: CheckContext, send: SendAll) -> ProbeResult:

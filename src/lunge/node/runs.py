@@ -148,7 +148,8 @@ def print_policy(console: Console, summary: dict[str, Any]) -> None:
     console.print(f"  exclude: {', '.join(summary['exclude']) or '-'}")
     limits = summary["limits"]
     console.print(f"  limits:  rps={limits['rps'] or 'unlimited'} workers={limits['workers'] or 'node'} "
-                  f"timeout={limits['timeout']}s time_delay={limits['time_delay']}s")
+                  f"timeout={limits['timeout']}s time_delay={limits['time_delay']}s "
+                  f"login_attempts={limits['login_attempts']}")
     console.print(f"  fail on: {summary['fail_on']['severity']} and above, {summary['fail_on']['confidence']} "
                   f"confidence or more; replay coverage ≥ {summary['replay_coverage_threshold']:.0%}")
     if "passive" in summary:
