@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from lunge.checks.identity import Identities
 from lunge.http import Request, Response
 from lunge.http.points import Point, Points
 from lunge.values import quick_init
@@ -222,6 +223,9 @@ class CheckContext:
     - ``oob``: the out-of-band listener (:mod:`lunge.checks.callbacks`); None when it is off.
     - ``thorough``: the policy asks checks gated on a value's shape to try every point as well
       (the ``full`` policy), with their cheapest payload.
+    - ``identities``: the run's identities (:mod:`lunge.checks.identity`) with the one this baseline
+      was recorded as; only for a check with ``uses_identities``, on its once-per-baseline run, and
+      only when the run knows two identities or more. None otherwise.
     """
 
     baseline: Request
@@ -244,6 +248,7 @@ class CheckContext:
     set_cookies: Mapping[str, str] = field(default_factory=dict)
     oob: OobEndpoint | None = None
     thorough: bool = False
+    identities: Identities | None = None
     # The generator behind ``rng``, made on first use: most probes of a repeated point send one
     # cheap request and never draw a random number, and seeding costs more than that probe.
     _rng: list[SeededRandom] = field(default_factory=list, init=False, repr=False, compare=False)
@@ -334,6 +339,10 @@ class Check:
       ``checks`` list alone turns it on or off.
     - ``uses_oob``: part of its detection needs the out-of-band listener; with the listener off
       the run's report says this check ran without it.
+    - ``uses_identities``: the check replays baselines as other users (``bola``, ``broken-access``).
+      The engine runs it once per baseline on the first point with ``ctx.identities`` set, when the
+      run knows two identities or more: a ``per_baseline`` check on its only run, any other in
+      addition to its per-point runs (which get no identities).
     """
 
     id: str
@@ -348,6 +357,7 @@ class Check:
     second_order: bool = False
     per_baseline: bool = False
     uses_oob: bool = False
+    uses_identities: bool = False
 
     def verdict(self, ctx: CheckContext, exchange: Exchange, *, proof: str, confirmation: str,
                 confidence: Confidence = Confidence.FIRM, controls: tuple[Exchange, ...] = (),

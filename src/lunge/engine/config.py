@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, replace
 
 from lunge.checks.base import Check
+from lunge.checks.identity import Identity
 from lunge.engine.oob import OFF, OobConfig
 from lunge.engine.outcome import Stop
 from lunge.engine.results import Counters
@@ -48,6 +49,7 @@ class RunConfig:
     replays: int = 2
     partition: Partition = Partition()
     oob: OobConfig = OFF  # the out-of-band listener (LUNGE_OOB*)
+    identities: tuple[Identity, ...] = ()  # LUNGE_IDENTITIES (the policy's block is in ``policy``)
 
     @property
     def effective_workers(self) -> int:

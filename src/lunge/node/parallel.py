@@ -42,7 +42,8 @@ def run_config(settings: TestingSettings, policy: TestPolicy, checks: tuple[Chec
     """The engine's configuration from the settings: built the same way in every process."""
     return RunConfig(policy=policy, checks=checks, workers=settings.workers, rps=settings.rps,
                      target=settings.target, verify_tls=settings.verify_tls,
-                     stop_on_first_fail=settings.stop_on_first_fail, oob=_oob(settings))
+                     stop_on_first_fail=settings.stop_on_first_fail, oob=_oob(settings),
+                     identities=settings.identities)
 
 
 def _oob(settings: TestingSettings) -> OobConfig:

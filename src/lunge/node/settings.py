@@ -8,6 +8,7 @@ the CLI prints that one line and exits 2.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from lunge.checks.identity import IDENTITIES_SHAPE, Identity, parse_identities
 from lunge.engine.oob import OobConfig
 from lunge.errors import SettingError
 from lunge.logs import MASK
@@ -78,6 +80,7 @@ class TestingSettings:
     report_formats: tuple[str, ...]
     verify_tls: bool
     oob: OobConfig = OobConfig()
+    identities: tuple[Identity, ...] = ()  # LUNGE_IDENTITIES: users to replay baselines as
 
 
 # ---------------------------------------------------------------------- reading
@@ -357,7 +360,21 @@ def testing_settings(flags: Mapping[str, Any] | None = None,
                               "a comma-separated list of: " + ", ".join((*REPORT_FORMATS, "md"))),
         verify_tls=_parse(src, "verify_tls", ("LUNGE_VERIFY_TLS",), False, _bool, "true or false"),
         oob=oob_settings(src),
+        identities=_identity_settings(src),
     )
+
+
+def _identity_settings(src: _Source) -> tuple[Identity, ...]:
+    """``LUNGE_IDENTITIES``: JSON naming users and their credential headers and cookies. An error
+    names what is wrong but never shows the value: it holds credentials."""
+    found = src.get("identities", "LUNGE_IDENTITIES")
+    if found is None:
+        return ()
+    name, raw = found
+    try:
+        return parse_identities(json.loads(str(raw)))
+    except ValueError as exc:  # json.JSONDecodeError is one
+        raise SettingError(name, MASK, f"JSON such as {IDENTITIES_SHAPE} ({exc})") from exc
 
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
