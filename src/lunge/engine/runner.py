@@ -26,7 +26,8 @@ from urllib.parse import urlsplit
 
 from lunge.checks import anomaly, noise
 from lunge.checks.base import Attack, Check, CheckContext, Exchange, TimingStats, Verdict
-from lunge.engine import evidence, passive, stored
+from lunge.checks.identity import Identity
+from lunge.engine import evidence, identities, passive, stored
 from lunge.engine.config import Partition, PartitionResult, RunConfig
 from lunge.engine.cookies import SetCookies
 from lunge.engine.events import (
@@ -101,8 +102,10 @@ class RunEngine:
         self._sender: Sender | None = None
         # Replay that keeps the application's state (engine/keeper.py): recorded order, setup
         # prefix, destructive baselines last, value flows renewed.
+        self._wants_identities = any(c.uses_identities for c in config.checks)
         self.keeper = StateKeeper(store, run.record_id, self._send_all, self._moved,
-                                  pin_patterns(config.policy.setup))
+                                  pin_patterns(config.policy.setup), identities=self._wants_identities)
+        self.identities: tuple[Identity, ...] = ()  # the record's and the settings' (after learn())
         self._gate = Gate()
         self._deferred: list[int] = []
         self._setup_counted = 0  # the keeper's requests already added to the counters
@@ -211,6 +214,11 @@ class RunEngine:
 
     async def _first_pass(self) -> None:
         await self.keeper.learn()
+        if self.keeper.book is not None:
+            configured = (*self.config.policy.identities, *self.config.identities)  # the settings win
+            self.identities = identities.merged(self.keeper.book.identities(), configured)
+            if self.identities:
+                logger.info("identities: %s", ", ".join(f"{i.name} ({i.source})" for i in self.identities))
         total = await asyncio.to_thread(self.store.count_baselines, self.run.record_id)
         self.counters.total = self.config.partition.share(total)
         workers = self.config.effective_workers
@@ -366,13 +374,20 @@ class RunEngine:
                     twins = linked.get(point.name, ())
                     if twins:  # the same payload in the points that carried the same value, too
                         jobs.append(((*key, "linked"), check, replace(ctx, linked=twins)))
+        known = identities.for_request(self.identities, request) if len(self.identities) >= 2 else None
         for check in self.config.checks:
-            if whole is None or not check.per_baseline:
+            if whole is None or not (check.per_baseline or check.uses_identities):
                 continue
+            if check.uses_identities and known is None:
+                continue  # fewer than two users: nobody to replay the baseline as
             key = self.frequency.key(request, whole, check.id)
+            if check.uses_identities and known is not None:
+                key = (*key, "as", known.own)  # each user's objects are theirs: /docs/1 of alice, /docs/2 of bob
             depth = self.frequency.claim(key)
             if depth is not Depth.SKIP:
                 ctx = self._context(baseline, request, points, whole, replays, base_noise, check, depth)
+                if check.uses_identities:
+                    ctx = replace(ctx, identities=known)
                 if _applies(check, ctx):
                     jobs.append((key, check, ctx))
         self.counters.points_attacked += len(selected)
