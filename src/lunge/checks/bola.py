@@ -1,0 +1,124 @@
+"""Broken object-level authorisation (``bola``, CWE-639; OWASP API Security Top 10 2023, API1): one
+user's object served to another user who asks for it by its id.
+
+Applies once per baseline (``per_baseline``, ``uses_identities``) to a baseline recorded as a known
+identity A that names an object: an id-like value in a path segment (a number, a UUID, a long hex
+string), or a query, form or JSON field named like an id (``id``, ``doc_id``, ``uuid``, ``slug``).
+For each other identity B whose credentials fit the request (at most two):
+
+1. the baseline sent as B, and as the anonymous identity (no credentials);
+2. a finding needs B to get A's answer (the normal page within the noise, both user names cut out),
+   while the anonymous request is answered otherwise (denied, or another page): a public object
+   every visitor may read is no finding;
+3. confirmed by the same request as B with the id replaced by a random one of the same shape, which
+   must get another answer (an endpoint that shows one page whatever the id names no object), and
+   by the swap sent again, which must get A's answer again.
+
+An endpoint that checks the owner answers B with a 403 or a 404 and stays silent. Budget: 2 requests
+per baseline and identity (B, anonymous once), 2 more to confirm.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import replace
+
+from lunge.checks import accepted, pointnames, swap
+from lunge.checks.base import Check, CheckContext, Confidence, Probe, Severity
+from lunge.http import Point
+
+_NUMBER = re.compile(r"^\d{1,19}\Z")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z", re.IGNORECASE)
+_HEX = re.compile(r"^(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{12,64}\Z", re.IGNORECASE)
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+ID_WORDS = frozenset({"id", "uuid", "guid", "slug", "uid", "oid", "ref"})
+
+
+def id_like(value: str) -> bool:
+    """A value shaped like an object id: a number, a UUID, or a long hex string.
+
+    >>> [id_like(v) for v in ("42", "3f2b9c1e-0a4d-4b8e-9c1f-2a3b4c5d6e7f", "5f1c2a9be07d", "docs", "12.5")]
+    [True, True, True, False, False]
+    """
+    return bool(_NUMBER.match(value) or _UUID.match(value) or _HEX.match(value))
+
+
+def object_point(ctx: CheckContext) -> Point | None:
+    """The first point naming an object: an id-like path segment, or a query/form/JSON value in a
+    field named like an id (``id``, ``doc_id``, ``uuid``, ``slug``)."""
+    for point in ctx.points:
+        if point.role.value != "value" or not point.value:
+            continue
+        if point.family in ("PATH", "ACTION_NAME") and id_like(point.value):  # the last segment is ACTION_NAME
+            return point
+        # A number in a query is as often a page or a count as an id: only a field named like one.
+        if point.family in ("GET", "POST") and pointnames.named_like(point, ID_WORDS) and _SLUG.match(point.value):
+            return point
+    return None
+
+
+def other_id(ctx: CheckContext, value: str) -> str:
+    """A random id of ``value``'s shape that names nothing the record showed."""
+    if _NUMBER.match(value):
+        return str(ctx.rng.randint(10 ** 7, 10 ** 8 - 1))
+    if _UUID.match(value):
+        return str(uuid.UUID(int=ctx.rng.getrandbits(128), version=4))
+    if _HEX.match(value):
+        return "".join(ctx.rng.choice("0123456789abcdef") for _ in value)
+    return ctx.marker(max(6, min(len(value), 16)))
+
+
+def _applies(ctx: CheckContext) -> bool:
+    ids = ctx.identities
+    return (ids is not None and ids.mine is not None and object_point(ctx) is not None
+            and bool(swap.candidates(ctx, ids)))
+
+
+def _run(ctx: CheckContext) -> Probe:
+    ids, point = ctx.identities, object_point(ctx)
+    if ids is None or ids.mine is None or point is None or not accepted.comparable(ctx):
+        return []
+    anonymous = None
+    for other in swap.candidates(ctx, ids):
+        judged = swap.without_names(ctx, ids.mine, other)
+        attacks = [swap.send_as(ctx, other, f"bola:as-{other.name}")]
+        if anonymous is None:
+            attacks.append(swap.send_as(ctx, ids.anonymous, "bola:anonymous"))
+        got, *rest = yield attacks
+        anonymous = rest[0] if rest else anonymous
+        if anonymous is None or not swap.got_it(judged, got) or not swap.denied(judged, anonymous):
+            continue
+        elsewhere = ctx.points.replace(point, other_id(ctx, point.value))
+        unknown, again = yield [swap.send_as(ctx, other, "bola:unknown-id", elsewhere),
+                                swap.send_as(ctx, other, "bola:confirm")]
+        if not unknown.ok or swap.got_it(judged, unknown) or not swap.got_it(judged, again):
+            continue
+        return [BOLA.verdict(
+            replace(ctx, point=point), got, proof=accepted.excerpt(got), confidence=Confidence.FIRM,
+            confirmation=f"sent as {other.name}, {ids.mine.name}'s request for {point.value!r} got "
+                         f"{ids.mine.name}'s answer twice (status {got.status}); anonymous got status "
+                         f"{anonymous.status} and another answer, another id got status {unknown.status}",
+            controls=(ctx.normal, anonymous, unknown, again),
+            details={"owner": ids.mine.name, "as": other.name, "object": point.value,
+                     "anonymous_status": anonymous.status, "unknown_id_status": unknown.status},
+        )]
+    return []
+
+
+BOLA = Check(
+    id="bola",
+    title="Broken object-level authorisation (another user's object by its id)",
+    kind="bola",
+    severity=Severity.HIGH,
+    cwe=639,
+    description="An object one user owns is served to another signed-in user who names it: the application "
+    "checks that the requester is signed in, not that the object is theirs (IDOR).",
+    run=_run,
+    applies=_applies,
+    remediation="Check on every request that the object named belongs to (or is shared with) the signed-in "
+    "user; answer 404 otherwise. Prefer looking objects up through the user (WHERE owner = :user).",
+    per_baseline=True,
+    uses_identities=True,
+)
+CHECKS = (BOLA,)
