@@ -42,6 +42,7 @@ from lunge.demo import (
     sqli_bare,
     ssrf,
     stateful,
+    team,
     templates,
     traversal,
     xss,
@@ -76,7 +77,7 @@ def make_app(db_path: Path | str, *, docs_dir: Path | None = None, scratch_dir: 
     app[DEMO] = Demo(database.Database(path), docs, scratch)
     app[RESOLVER] = resolver or ()
     for module in (site, sqli, xss, cmdi, traversal, redirect, sqli_bare, queries, rendering, stateful, graphql,
-                   templates, headers, access, ssrf, xxe, deserialization):
+                   templates, headers, access, team, ssrf, xxe, deserialization):
         app.add_routes(module.routes())
     app.on_cleanup.append(_close)
     return app
