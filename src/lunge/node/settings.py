@@ -372,8 +372,12 @@ def _identity_settings(src: _Source) -> tuple[Identity, ...]:
         return ()
     name, raw = found
     try:
-        return parse_identities(json.loads(str(raw)))
-    except ValueError as exc:  # json.JSONDecodeError is one
+        data = json.loads(str(raw))
+    except ValueError as exc:  # the decoder's message gives a position, never the text
+        raise SettingError(name, MASK, f"JSON such as {IDENTITIES_SHAPE} (not JSON: {exc})") from exc
+    try:
+        return parse_identities(data)
+    except ValueError as exc:
         raise SettingError(name, MASK, f"JSON such as {IDENTITIES_SHAPE} ({exc})") from exc
 
 
