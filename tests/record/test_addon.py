@@ -181,7 +181,8 @@ def _signin_flow(user: str, session: str) -> mhttp.HTTPFlow:
                           headers=mhttp.Headers([(b"Host", b"t.test"),
                                                  (b"Content-Type", b"application/x-www-form-urlencoded")]),
                           content=f"username={user}&password=pw".encode())
-    response = tutils.tresp(status_code=303, headers=mhttp.Headers([(b"Set-Cookie", f"sid={session}; Path=/".encode())]))
+    cookie = f"sid={session}; Path=/".encode()
+    response = tutils.tresp(status_code=303, headers=mhttp.Headers([(b"Set-Cookie", cookie)]))
     return tflow.tflow(req=request, resp=response)
 
 
