@@ -68,9 +68,11 @@ def test_another_users_object_served_without_an_owner_check_is_found() -> None:
     assert sent[1].request.headers.get("cookie") == "theme=dark"  # anonymous: the session stripped
 
 
-def test_owner_checking_twin_is_silent_after_two_requests() -> None:
+def test_owner_checking_twin_is_silent() -> None:
     verdicts, sent = run(documents(check_owner=True))
-    assert verdicts == [] and len(sent) == 2
+    # bob refused; then alice's own neighbours 8 and 6: the owner check refuses her too
+    assert verdicts == [] and [a.label for a in sent] == ["bola:as-bob", "bola:anonymous", "bola:neighbour",
+                                                          "bola:neighbour"]
 
 
 def test_trap_public_object_every_visitor_reads_is_silent() -> None:
@@ -85,7 +87,8 @@ def test_trap_same_page_whatever_the_id_is_silent() -> None:
         return page("<p>Team calendar</p>") if user(req) else page("<p>Sign in first.</p>", 401)
 
     verdicts, sent = run(same)
-    assert verdicts == [] and [a.label for a in sent][-2:] == ["bola:unknown-id", "bola:confirm"]
+    assert verdicts == [] and [a.label for a in sent] == ["bola:as-bob", "bola:anonymous", "bola:unknown-id",
+                                                          "bola:confirm", "bola:neighbour", "bola:neighbour"]
 
 
 def test_no_object_or_no_other_user_means_no_request() -> None:
@@ -93,7 +96,26 @@ def test_no_object_or_no_other_user_means_no_request() -> None:
     assert run(documents(False), identities=(ALICE,))[1] == []  # nobody else
     assert run(documents(False), own="")[1] == []  # recorded as nobody known
     stranger = Identity("carol", headers=(("X-Api-Key", "k"),))
-    assert run(documents(False), identities=(ALICE, stranger))[1] == []  # carol's credentials do not fit
+    # carol's credentials do not fit; the neighbouring ids never name her
+    verdicts, sent = run(documents(False), identities=(ALICE, stranger))
+    assert verdicts == [] and [a.label for a in sent] == ["bola:neighbour", "bola:neighbour"]
+
+
+def test_a_neighbouring_id_naming_another_user_is_found_with_the_owners_credentials() -> None:
+    bob = Identity("bob", headers=(("X-Api-Key", "k"),))  # from the settings, for another part of the app
+    verdicts, sent = run(documents(check_owner=False), identities=(ALICE, bob))
+    assert [a.label for a in sent] == ["bola:neighbour", "bola:neighbour-anonymous", "bola:neighbour-confirm"]
+    assert len(verdicts) == 1 and verdicts[0].details["technique"] == "id-enumeration"
+    assert verdicts[0].details["object"] == "8" and "Owner: bob" in verdicts[0].proof
+    assert sent[0].request.path == "/docs/8" and "sid=s-alice-1" in (sent[0].request.headers.get("cookie") or "")
+
+
+def test_trap_neighbours_on_a_page_that_names_everyone_already() -> None:
+    def roster(req: Request) -> Response:
+        return page("<p>Team: alice, bob</p>") if user(req) else page("<p>Sign in first.</p>", 401)
+
+    bob = Identity("bob", headers=(("X-Api-Key", "k"),))
+    assert run(roster, identities=(ALICE, bob))[1] == []  # bob is named in the recorded answer: no oracle
 
 
 def test_id_shapes() -> None:

@@ -14,8 +14,15 @@ For each other identity B whose credentials fit the request (at most two):
    must get another answer (an endpoint that shows one page whatever the id names no object), and
    by the swap sent again, which must get A's answer again.
 
-An endpoint that checks the owner answers B with a 403 or a 404 and stays silent. Budget: 2 requests
-per baseline and identity (B, anonymous once), 2 more to confirm.
+An endpoint that checks the owner answers B with a 403 or a 404 and stays silent.
+
+When no swap is confirmed (or no other identity's credentials fit) and the id is a number, the
+neighbouring ids (+1, then -1) are asked for with A's own credentials: a finding when a success page
+names another identity (its user name as a whole word) that A's recorded answer did not name, the
+same request from an anonymous visitor does not show that name, and sent again it names it again.
+
+Budget: 2 requests per baseline and identity (B, anonymous once), 2 more to confirm; for a numeric
+id, 1 or 2 more (the neighbours), 2 more to confirm.
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ import uuid
 from dataclasses import replace
 
 from lunge.checks import accepted, pointnames, swap
-from lunge.checks.base import Check, CheckContext, Confidence, Probe, Severity
+from lunge.checks.base import Attack, Check, CheckContext, Confidence, Probe, Severity
+from lunge.checks.identity import Identities
 from lunge.http import Point
 
 _NUMBER = re.compile(r"^\d{1,19}\Z")
@@ -71,14 +79,24 @@ def other_id(ctx: CheckContext, value: str) -> str:
 
 def _applies(ctx: CheckContext) -> bool:
     ids = ctx.identities
-    return (ids is not None and ids.mine is not None and object_point(ctx) is not None
-            and bool(swap.candidates(ctx, ids)))
+    point = object_point(ctx)
+    return (ids is not None and ids.mine is not None and point is not None
+            and (bool(swap.candidates(ctx, ids)) or bool(_NUMBER.match(point.value) and _absent_names(ctx, ids))))
 
 
 def _run(ctx: CheckContext) -> Probe:
     ids, point = ctx.identities, object_point(ctx)
     if ids is None or ids.mine is None or point is None or not accepted.comparable(ctx):
         return []
+    verdicts = yield from _swapped(ctx, ids, point)
+    if not verdicts and _NUMBER.match(point.value):
+        verdicts = yield from _neighbours(ctx, ids, point)
+    return verdicts
+
+
+def _swapped(ctx: CheckContext, ids: Identities, point: Point) -> Probe:
+    """The baseline sent as each other identity that fits (steps 1-3 of the module's docstring)."""
+    assert ids.mine is not None
     anonymous = None
     for other in swap.candidates(ctx, ids):
         judged = swap.without_names(ctx, ids.mine, other)
@@ -102,6 +120,52 @@ def _run(ctx: CheckContext) -> Probe:
             controls=(ctx.normal, anonymous, unknown, again),
             details={"owner": ids.mine.name, "as": other.name, "object": point.value,
                      "anonymous_status": anonymous.status, "unknown_id_status": unknown.status},
+        )]
+    return []
+
+
+def _named(name: str) -> re.Pattern[str]:
+    """``name`` as a whole word (an e-mail address or a user name inside a page)."""
+    return re.compile(rf"(?<![\w@.-]){re.escape(name)}(?![\w@-])", re.IGNORECASE)
+
+
+def _absent_names(ctx: CheckContext, ids: Identities) -> list[str]:
+    """The other identities' names (3 characters or more) the baseline's normal answer does not show."""
+    text = ctx.normal.text
+    return [i.name for i in ids.others() if len(i.name) >= 3 and not _named(i.name).search(text)]
+
+
+def _neighbours(ctx: CheckContext, ids: Identities, point: Point) -> Probe:
+    """Id enumeration with the baseline's own credentials: the numeric id plus and minus one; a
+    finding when a success names another identity the recorded answer did not name, an anonymous
+    visitor asking for the same id does not get that name, and the request sent again names it again."""
+    assert ids.mine is not None
+    names = _absent_names(ctx, ids)
+    value = int(point.value)
+    for near in (value + 1, value - 1):
+        if near < 0 or not names:
+            continue
+        request = ctx.points.replace(point, str(near))
+        (got,) = yield [Attack(request, str(near), "bola:neighbour")]
+        named = [n for n in names if 200 <= got.status < 300 and _named(n).search(got.text)]
+        if not named:
+            continue
+        anonymous, again = yield [swap.send_as(ctx, ids.anonymous, "bola:neighbour-anonymous", request),
+                                  Attack(request, str(near), "bola:neighbour-confirm")]
+        if (200 <= anonymous.status < 300 and _named(named[0]).search(anonymous.text)) \
+                or again.status != got.status or not _named(named[0]).search(again.text):
+            continue
+        match = _named(named[0]).search(got.text)
+        assert match is not None
+        start = max(0, match.start() - 80)
+        return [BOLA.verdict(
+            replace(ctx, point=point), got, proof=got.text[start:match.end() + 80], confidence=Confidence.FIRM,
+            confirmation=f"with {ids.mine.name}'s own credentials, id {near} (recorded: {point.value}) got a "
+                         f"page naming {named[0]}, another user, twice (status {got.status}); anonymous got "
+                         f"status {anonymous.status} without that name",
+            controls=(ctx.normal, anonymous, again),
+            details={"owner": ids.mine.name, "names": named[0], "object": str(near), "recorded": point.value,
+                     "technique": "id-enumeration", "anonymous_status": anonymous.status},
         )]
     return []
 
