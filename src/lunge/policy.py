@@ -57,10 +57,10 @@ FAST_DEFAULT_POINTS = ("GET_.*", "POST_.*", "URI", "PATH_.*", "ACTION_NAME", "AC
 # state-changing baseline), auth-bypass (at most 9 per password or API-key field), user-enumeration
 # (4 per sign-in), mass-assignment (3 per write request whose JSON answer shows sensitive fields the
 # request does not send), broken-access (at most 4 per privilege-named flag holding a low value; by
-# identity, 2-3 per function only a higher user used, replayed as each lower user, at most 2), bola (2-4 per
-# baseline that names an object by id, replayed as each other user, at most 2, and 1-4 more for a numeric
-# id's neighbours; both only when the
-# record or the settings give two users or more), then the server-side request checks (out-of-band listener).
+# identity, 2-3 per function only a higher user used, per lower user, at most 2), bola (2-4 per baseline
+# naming an object by id, per other user, at most 2, and 1-4 more for a numeric id's neighbours; both
+# only with two users or more from the record or the settings; 22 requests of the demo's 43 000), then
+# the server-side request checks (out-of-band listener).
 DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir", "nosqli", "ldapi", "xpathi", "ssti", "crlf", "jwt",
                   "session", "csrf", "authbypass", "userenum", "massassign", "access", "bola", "xxe", "ssrf",
                   "deser")
