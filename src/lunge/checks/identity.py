@@ -22,7 +22,6 @@ the anonymous one (every credential header and cookie stripped).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from lunge.http import Request
@@ -76,18 +75,10 @@ class Identity:
         """Where its credentials go: ``header:<lower name>`` and ``cookie:<name>``."""
         return {f"header:{n.lower()}" for n, _ in self.headers} | {f"cookie:{n}" for n, _ in self.cookies}
 
-    def carried_by(self, request: Request) -> bool:
-        """``request`` carries every credential of this identity, with its values."""
-        if self.anonymous:
-            return False
-        jar = dict(_cookies(request))
-        return (all(request.headers.get(n) == v for n, v in self.headers)
-                and all(jar.get(n) == v for n, v in self.cookies))
-
     def fits(self, request: Request) -> bool:
         """``request`` has a place for at least one of its credentials (the same header or cookie
         name): sent as this identity, it is authenticated the way it was recorded."""
-        jar = {n for n, _ in _cookies(request)}
+        jar = {n for n, _ in cookies_of(request)}
         return (any(request.headers.get(n) is not None for n, _ in self.headers)
                 or any(n in jar for n, _ in self.cookies))
 
@@ -106,12 +97,6 @@ class Identities:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_carriers", frozenset(c for i in self.all for c in i.carriers()))
-
-    def __iter__(self) -> Iterator[Identity]:
-        return iter(self.all)
-
-    def __len__(self) -> int:
-        return len(self.all)
 
     def get(self, name: str) -> Identity | None:
         return next((i for i in self.all if i.name == name), None)
@@ -134,7 +119,7 @@ class Identities:
         strip_headers = {c.partition(":")[2] for c in self._carriers if c.startswith("header:")}
         strip_cookies = {c.partition(":")[2] for c in self._carriers if c.startswith("cookie:")}
         headers = request.headers.without(strip_headers | {"cookie"})
-        kept = [(n, v) for n, v in _cookies(request) if n not in strip_cookies]
+        kept = [(n, v) for n, v in cookies_of(request) if n not in strip_cookies]
         jar = kept + list(identity.cookies)
         for name, value in identity.headers:
             headers = headers.add(name, value)
@@ -143,7 +128,7 @@ class Identities:
         return request.with_headers(headers)
 
 
-def _cookies(request: Request) -> list[tuple[str, str]]:
+def cookies_of(request: Request) -> list[tuple[str, str]]:
     """The (name, value) pairs of the request's Cookie headers, in order."""
     out = []
     for line in request.headers.get_all("cookie"):
@@ -208,5 +193,5 @@ def _pairs(name: str, kind: str, values: object) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-__all__ = ["ANONYMOUS", "IDENTITIES_SHAPE", "VARIABLE_SEGMENT", "Identities", "Identity", "endpoint",
+__all__ = ["ANONYMOUS", "IDENTITIES_SHAPE", "VARIABLE_SEGMENT", "Identities", "Identity", "cookies_of", "endpoint",
            "parse_identities", "path_template"]

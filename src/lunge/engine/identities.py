@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from lunge.checks import pointnames
-from lunge.checks.identity import Identities, Identity, endpoint
+from lunge.checks.identity import Identities, Identity, cookies_of, endpoint
 from lunge.engine.flow import Use
 from lunge.http import Request, Response, parse
 
@@ -149,11 +149,7 @@ def for_request(identities: tuple[Identity, ...], request: Request) -> Identitie
 
 
 def _matches(identity: Identity, request: Request) -> int:
-    jar: dict[str, str] = {}
-    for line in request.headers.get_all("cookie"):
-        for part in line.split(";"):
-            key, _, value = part.strip().partition("=")
-            jar.setdefault(key, value)
+    jar = dict(reversed(cookies_of(request)))  # the first cookie of a name wins, as servers read them
     return (sum(request.headers.get(n) == v for n, v in identity.headers)
             + sum(jar.get(n) == v for n, v in identity.cookies))
 

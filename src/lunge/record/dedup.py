@@ -246,8 +246,8 @@ def signin_user(request: Request) -> str | None:
     """The user a sign-in request names ('' when it names none), or None when the request carries
     no password field (form or top-level JSON).
 
-    >>> signin_user(Request("POST", "http", "t", 80, "/login", body=b"username=bob&password=x",
-    ...                     headers=Headers([("Content-Type", "application/x-www-form-urlencoded")])))
+    >>> signin_user(Request.from_url("http://t/login", "POST", body=b"username=bob&password=x",
+    ...                              headers=[("Content-Type", "application/x-www-form-urlencoded")]))
     'bob'
     """
     fields: dict[str, object] = {}
