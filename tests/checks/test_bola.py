@@ -167,3 +167,11 @@ def test_an_object_addressing_function_is_left_to_bola() -> None:
     assert run(documents(False), "/docs/7", check=BROKEN_ACCESS,
                identities=(replace(ALICE, endpoints=frozenset({"GET /docs/{id}", "GET /home"})),
                            replace(BOB, endpoints=frozenset({"GET /home"}))))[1] == []
+
+
+def test_doctests() -> None:
+    import doctest
+
+    from lunge.checks import bola, identity
+
+    assert doctest.testmod(bola).failed == 0 and doctest.testmod(identity).failed == 0

@@ -207,3 +207,12 @@ async def test_a_second_user_from_the_settings_alone(store, loopback) -> None:
     session = (bob_login.response.headers.get("set-cookie") or "").split(";", 1)[0].partition("=")[2]
     bob = Identity("bob", cookies=(("sid", session),), source="settings")
     assert await _findings(store, record_id, (bob,)) == {("bola", "docs/1", "ACTION_NAME_value")}
+
+
+def test_doctests() -> None:
+    import doctest
+
+    from lunge.engine import identities
+    from lunge.record import dedup
+
+    assert doctest.testmod(identities).failed == 0 and doctest.testmod(dedup).failed == 0
