@@ -33,6 +33,8 @@ USER_WORDS = frozenset({"username", "user", "login", "email", "mail", "account",
 PASSWORD_WORDS = frozenset({"password", "passwd", "pass", "pwd", "passphrase"})
 MAX_ENDPOINTS = 2000  # per identity: a record's distinct endpoints
 MAX_IDENTITIES = 32
+MAX_SCANNED = 1 << 16
+_PASSWORDISH = re.compile(r"pass|pwd", re.IGNORECASE)
 _SIGNIN_PATH = re.compile(r"log-?in|sign-?in|auth|sso|session/new", re.IGNORECASE)
 
 
@@ -46,8 +48,11 @@ def user_of(request: Request) -> str | None:
     >>> user_of(Request.from_url("http://t/items?id=2")) is None
     True
     """
-    user = None
     signin = bool(_SIGNIN_PATH.search(request.path))
+    if not signin and not _PASSWORDISH.search(request.query) and not _PASSWORDISH.search(
+            request.body[:MAX_SCANNED].decode("latin-1")):
+        return None  # most requests: no need to parse them into points
+    user = None
     for point in parse(request):
         if point.family not in ("GET", "POST") or point.role.value != "value" or not point.value:
             continue
