@@ -90,6 +90,9 @@ USERS = {"alice": "admin", "bob": "member"}
 DOCS = {1: ("alice", "Budget draft: travel 4200"), 2: ("bob", "Holiday plan: away in August")}
 
 
+SESSIONS = web.AppKey("sessions", dict[str, str])
+
+
 def _team_app() -> web.Application:
     sessions: dict[str, str] = {}
 
@@ -140,6 +143,7 @@ def _team_app() -> web.Application:
         return handler
 
     app = web.Application()
+    app[SESSIONS] = sessions
     app.add_routes([
         web.post("/login", login), web.get("/home", home),
         web.get(r"/docs/{id:\d+}", doc(False)), web.get(r"/safe/docs/{id:\d+}", doc(True)),
@@ -191,6 +195,18 @@ async def test_a_run_with_two_users_finds_bola_and_broken_access_and_nothing_on_
         ("alice", "/safe/admin/members", b""),
         ("bob", "/login", b"username=bob&password=pw"), ("bob", "/home", b""),
     ])
+    assert await _findings(store, record_id) == {("bola", "docs/1", "ACTION_NAME_value"),
+                                                 ("broken-access", "admin/members", "URI_value")}
+
+
+async def test_identities_sign_in_afresh_when_the_recorded_sessions_are_gone(store, loopback) -> None:
+    app = _team_app()
+    server = await loopback(app)
+    record_id = await _record(store, server.url, [
+        ("alice", "/login", b"username=alice&password=pw"), ("alice", "/docs/1", b""),
+        ("alice", "/admin/members", b""), ("bob", "/login", b"username=bob&password=pw"), ("bob", "/home", b""),
+    ])
+    app[SESSIONS].clear()  # the application restarted between recording and testing
     assert await _findings(store, record_id) == {("bola", "docs/1", "ACTION_NAME_value"),
                                                  ("broken-access", "admin/members", "URI_value")}
 

@@ -21,12 +21,12 @@ The engine hands a check that asks for them (``Check.uses_identities``) an
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from lunge.checks import pointnames
 from lunge.checks.identity import Identities, Identity, cookies_of, endpoint
-from lunge.engine.flow import Use
+from lunge.engine.flow import Source, Use
 from lunge.http import Request, Response, parse
 
 USER_WORDS = frozenset({"username", "user", "login", "email", "mail", "account", "handle", "userid", "uname"})
@@ -71,6 +71,8 @@ class _Learned:
     headers: dict[str, str] = field(default_factory=dict)
     cookies: dict[str, str] = field(default_factory=dict)
     endpoints: set[str] = field(default_factory=set)
+    # (kind, name) of each credential -> the flow source of the value it carries, and that value
+    tokens: dict[tuple[str, str], tuple[Source, str]] = field(default_factory=dict)
 
     def identity(self) -> Identity:
         return Identity(self.name, tuple(self.headers.items()), tuple(self.cookies.items()),
@@ -103,6 +105,7 @@ class IdentityBook:
                 owner = self._learned[signin[0]] = _Learned(*signin)
             kind, name, value = carrier
             (owner.headers if kind == "header" else owner.cookies)[name] = value
+            owner.tokens[(kind, name)] = (use.source, use.recorded)
         if owner is not None and len(owner.endpoints) < MAX_ENDPOINTS:
             owner.endpoints.add(endpoint(request))
         if response is not None and 200 <= response.status < 400:
@@ -113,6 +116,36 @@ class IdentityBook:
 
     def identities(self) -> tuple[Identity, ...]:
         return tuple(learned.identity() for learned in self._learned.values())
+
+    def producers(self) -> list[int]:
+        """The sign-ins (baseline ids) whose values the learned identities carry, in recorded order."""
+        return sorted({source.producer_id for learned in self._learned.values()
+                       for source, _ in learned.tokens.values()})
+
+    def fresh(self, identities: Sequence[Identity], value_of: Callable[[Source], str | None]) -> tuple[Identity, ...]:
+        """``identities`` with each learned credential's value as its sign-in hands it out now
+        (``value_of``: the value flows' latest value for a source, None when none came yet). A
+        credential the settings replaced keeps the settings' value."""
+        out = []
+        for identity in identities:
+            learned = self._learned.get(identity.name)
+            if learned is None:
+                out.append(identity)
+                continue
+            headers = tuple(_renewed(learned, "header", n, v, value_of) for n, v in identity.headers)
+            cookies = tuple(_renewed(learned, "cookie", n, v, value_of) for n, v in identity.cookies)
+            out.append(replace(identity, headers=headers, cookies=cookies))
+        return tuple(out)
+
+
+def _renewed(learned: _Learned, kind: str, name: str, value: str,
+             value_of: Callable[[Source], str | None]) -> tuple[str, str]:
+    recorded = (learned.headers if kind == "header" else learned.cookies).get(name)
+    token = learned.tokens.get((kind, name))
+    if token is None or recorded != value:
+        return name, value  # not learned, or replaced by the settings
+    current = value_of(token[0])
+    return name, value.replace(token[1], current) if current else value
 
 
 def _carrier(request: Request, value: str) -> tuple[str, str, str] | None:

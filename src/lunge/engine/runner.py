@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from lunge.checks import anomaly, noise
 from lunge.checks.base import Attack, Check, CheckContext, Exchange, TimingStats, Verdict
-from lunge.checks.identity import Identity
+from lunge.checks.identity import Identities, Identity
 from lunge.engine import evidence, identities, passive, stored
 from lunge.engine.config import Partition, PartitionResult, RunConfig
 from lunge.engine.cookies import SetCookies
@@ -219,6 +219,11 @@ class RunEngine:
             self.identities = identities.merged(self.keeper.book.identities(), configured)
             if self.identities:
                 logger.info("identities: %s", ", ".join(f"{i.name} ({i.source})" for i in self.identities))
+            if len(self.identities) >= 2:
+                # Each user signs in once now: what the record holds may have expired or been revoked
+                # since (a restart, a later sign-in); the values handed out now are sent instead.
+                for producer in self.keeper.book.producers():
+                    await self.keeper.sessions.replay_producer(producer)
         total = await asyncio.to_thread(self.store.count_baselines, self.run.record_id)
         self.counters.total = self.config.partition.share(total)
         workers = self.config.effective_workers
@@ -333,6 +338,17 @@ class RunEngine:
         await self._test_set(baseline, status, reason, requests, replay_ok=True, findings=len(findings),
                              points=len(selected))
 
+    def _identities_for(self, request: Request) -> Identities | None:
+        """The run's identities for a baseline (None with fewer than two): its own one is read from
+        the recorded values it carries, the others' credentials are the values their sign-ins hand
+        out now (:meth:`IdentityBook.fresh`)."""
+        if len(self.identities) < 2:
+            return None
+        own = identities.for_request(self.identities, request).own
+        book = self.keeper.book
+        current = book.fresh(self.identities, self.keeper.sessions.current) if book is not None else self.identities
+        return Identities(current, own)
+
     def _counting(self, tally: Tally, inner: SendAll | None = None) -> SendAll:
         """``inner`` (default ``_send_all``) that also tallies the baseline's attacks and how many
         got no answer."""
@@ -374,7 +390,7 @@ class RunEngine:
                     twins = linked.get(point.name, ())
                     if twins:  # the same payload in the points that carried the same value, too
                         jobs.append(((*key, "linked"), check, replace(ctx, linked=twins)))
-        known = identities.for_request(self.identities, request) if len(self.identities) >= 2 else None
+        known = self._identities_for(request)
         for check in self.config.checks:
             if whole is None or not (check.per_baseline or check.uses_identities):
                 continue
