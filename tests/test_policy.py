@@ -9,7 +9,7 @@ from lunge.errors import PolicyError
 from lunge.policy import BUILTIN, load_policy, parse_policy
 
 KNOWN = {"sqli", "xss", "rce", "ptrav", "redir", "xss-reflected", "nosqli", "ldapi", "xpathi", "xslti", "hqli",
-         "sparqli", "odatai", "ssti", "crlf", "jwt", "session", "csrf", "authbypass", "userenum", "massassign",
+         "sparqli", "odatai", "ssti", "crlf", "jwt", "session", "csrf", "authbypass", "userenum", "massassign", "bola",
          "access", "xxe", "ssrf", "deser"}
 GOOD = """\
 name: api

@@ -28,6 +28,9 @@ A policy is YAML (``lunge policy validate FILE`` checks one, with line numbers):
       budget: 64                                 # requests per point
     setup: ['POST /api/seed', '^GET /createdb$']  # baselines pinned as setup (METHOD /path regexes)
     thorough: false                              # shape-gated checks (ssrf) attack every point too
+    identities:                                  # users to replay baselines as (bola, broken-access),
+      bob: {cookies: {session: 'b0b5e55i0n'}}    # besides those the record's sign-ins show
+      admin: {headers: {Authorization: 'Bearer eyJ...'}}
 
 Point patterns are regular expressions matched against whole point names; the trailing service
 word may be left out (``URI`` matches ``URI_value``), as in FAST's policy editor.
@@ -45,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lunge.checks.anomaly import FuzzerConfig, FuzzPayload
 from lunge.checks.base import Confidence, Severity
+from lunge.checks.identity import Identity, parse_identities
 from lunge.errors import PolicyError
 
 FAST_DEFAULT_POINTS = ("GET_.*", "POST_.*", "URI", "PATH_.*", "ACTION_NAME", "ACTION_EXT")
@@ -54,10 +58,14 @@ FAST_DEFAULT_POINTS = ("GET_.*", "POST_.*", "URI", "PATH_.*", "ACTION_NAME", "AC
 # once per origin to look for its JWK Set), session-forgery (at most 6 per identity field in a cookie), csrf (3 per
 # state-changing baseline), auth-bypass (at most 9 per password or API-key field), user-enumeration
 # (4 per sign-in), mass-assignment (3 per write request whose JSON answer shows sensitive fields the
-# request does not send), broken-access (at most 4 per privilege-named flag holding a low value),
-# then the server-side request checks (out-of-band listener).
+# request does not send), broken-access (at most 4 per privilege-named flag holding a low value; by
+# identity, 2-3 per function only a higher user used, per lower user, at most 2), bola (2-4 per baseline
+# naming an object by id, per other user, at most 2, and 1-4 more for a numeric id's neighbours; both
+# only with two users or more from the record or the settings; 22 requests of the demo's 43 000), then
+# the server-side request checks (out-of-band listener).
 DEFAULT_CHECKS = ("sqli", "xss", "rce", "ptrav", "redir", "nosqli", "ldapi", "xpathi", "ssti", "crlf", "jwt",
-                  "session", "csrf", "authbypass", "userenum", "massassign", "access", "xxe", "ssrf", "deser")
+                  "session", "csrf", "authbypass", "userenum", "massassign", "access", "bola", "xxe", "ssrf",
+                  "deser")
 # The rarer query languages (XSLT, HQL, SPARQL, OData) cost 4-6 requests on every new point and find
 # something only where such a backend exists: 21 % of the demo's requests for 1 of its 47 findings.
 # They run in `full`, or where a policy names them.
@@ -106,6 +114,8 @@ class TestPolicy:
     fail_on_new: bool = False  # fail only on findings the run compared with (--compare-to) did not have
     setup: tuple[str, ...] = ()  # regexes over "METHOD /path": baselines replayed as setup (engine/order.py)
     thorough: bool = False  # checks gated on a value's shape (ssrf) also try every other point
+    # Users to replay baselines as (bola, broken-access), besides those learned from the record.
+    identities: tuple[Identity, ...] = ()
     _include_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
     _exclude_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
 
@@ -143,7 +153,7 @@ class TestPolicy:
                         "passive": self.fail_on_passive, "new": self.fail_on_new},
             "stop_on_first_fail": self.stop_on_first_fail, "light_after": self.light_after,
             "attack_names": self.attack_names, "passive": self.passive, "fuzzer": _fuzzer_summary(self.fuzzer),
-            "setup": list(self.setup),
+            "setup": list(self.setup), "identities": [i.name for i in self.identities],
             "thorough": self.thorough,
         }
 
@@ -320,6 +330,13 @@ class _PolicyModel(BaseModel):
     def _setup_regexes(cls, patterns: list[str]) -> list[str]:
         return [_valid_regex(pattern) for pattern in patterns]
     thorough: bool = False
+    identities: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("identities")
+    @classmethod
+    def _identities(cls, value: dict[str, Any]) -> dict[str, Any]:
+        parse_identities(value)  # raises ValueError with what is wrong
+        return value
 
     @field_validator("checks", mode="before")
     @classmethod
@@ -373,6 +390,7 @@ def _from_model(model: _PolicyModel) -> TestPolicy:
         stop_on_first_fail=model.stop_on_first_fail, light_after=model.light_after,
         attack_names=model.points.attack_names, passive=model.passive, fail_on_passive=fail_on.passive,
         fuzzer=model.fuzzer.config(), fail_on_new=fail_on.new, setup=tuple(model.setup), thorough=model.thorough,
+        identities=parse_identities(model.identities),
     )
 
 

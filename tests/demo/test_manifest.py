@@ -15,7 +15,7 @@ from lunge.policy import load_policy
 from tests.demo.conftest import Recording
 
 FIELDS = {"method", "path", "point", "check", "vulnerable", "technique", "description", "needs"}
-NEEDS = {"ordered-replay", "session-refresh", "csrf-token", "linked-values", "operations", "value-flow"}
+NEEDS = {"ordered-replay", "session-refresh", "csrf-token", "linked-values", "operations", "value-flow", "identities"}
 
 
 def test_manifest_is_plain_json_data() -> None:
@@ -80,7 +80,7 @@ def test_the_demo_policy_is_valid_and_attacks_every_manifest_point() -> None:
     assert policy.name == "demo"
     assert set(policy.checks) == {"sqli", "xss", "rce", "ptrav", "redir", "nosqli", "ldapi", "xpathi", "xslti",
                                   "hqli", "sparqli", "odatai", "ssti", "crlf", "jwt", "session", "csrf",
-                                  "authbypass", "userenum", "bruteforce", "massassign", "access", "xxe", "ssrf",
+                                  "authbypass", "userenum", "bruteforce", "massassign", "access", "bola", "xxe", "ssrf",
                                   "deser"}
     assert policy.limits.time_delay == 1
     assert all(policy.selects(e.point) for e in MANIFEST)

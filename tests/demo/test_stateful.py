@@ -16,7 +16,8 @@ from tests.demo import attacks
 from tests.demo.conftest import Recording
 from tests.demo.wire import send
 
-STATEFUL = [e for e in MANIFEST if set(e.needs) - {"operations"}]
+# Two users' scenarios (needs "identities") have their own tests: tests/demo/test_identities.py.
+STATEFUL = [e for e in MANIFEST if set(e.needs) - {"operations", "identities"}]
 XSS = "<script>alert(4242)</script>"
 
 

@@ -63,5 +63,5 @@ def test_manifest_is_json_with_a_safe_twin_per_vulnerable_check(capsys: pytest.C
     assert vulnerable == safe == {"sqli", "xss-reflected", "xss-stored", "cmdi", "path-traversal", "open-redirect",
                                   "nosqli", "ldapi", "xpathi", "xslti", "ssti", "code-injection", "crlf", "xss-jsonp",
                                   "jwt", "session-forgery", "csrf", "auth-bypass", "user-enumeration", "brute-force",
-                                  "mass-assignment", "broken-access", "ssrf", "xxe",
+                                  "mass-assignment", "broken-access", "bola", "ssrf", "xxe",
                                   "deserialization"}

@@ -174,3 +174,32 @@ async def test_activity_clock_moves_with_requests():
     now[0] = 150.0
     recorder.requestheaders(_flow())
     assert recorder.last_request_at == 150.0
+
+
+def _signin_flow(user: str, session: str) -> mhttp.HTTPFlow:
+    request = tutils.treq(host="t.test", port=80, path=b"/login", method=b"POST",
+                          headers=mhttp.Headers([(b"Host", b"t.test"),
+                                                 (b"Content-Type", b"application/x-www-form-urlencoded")]),
+                          content=f"username={user}&password=pw".encode())
+    cookie = f"sid={session}; Path=/".encode()
+    response = tutils.tresp(status_code=303, headers=mhttp.Headers([(b"Set-Cookie", cookie)]))
+    return tflow.tflow(req=request, resp=response)
+
+
+def _page_flow(session: str) -> mhttp.HTTPFlow:
+    request = tutils.treq(host="t.test", port=80, path=b"/team",
+                          headers=mhttp.Headers([(b"Host", b"t.test"), (b"Cookie", f"sid={session}".encode())]),
+                          content=b"")
+    return tflow.tflow(req=request, resp=tutils.tresp(status_code=200))
+
+
+async def test_two_users_sign_ins_and_their_pages_survive_de_duplication():
+    sink = Sink()
+    recorder = _recorder(sink)
+    for flow in (_signin_flow("alice", "a1a1a1a1a1"), _page_flow("a1a1a1a1a1"), _signin_flow("bob", "b2b2b2b2b2"),
+                 _page_flow("b2b2b2b2b2"), _signin_flow("alice", "a3a3a3a3a3"), _page_flow("a3a3a3a3a3")):
+        await _cycle(recorder, flow)
+    stored = [(b.request.path, b.request.body, b.request.headers.get("cookie")) for b in sink.stored]
+    assert stored == [("/login", b"username=alice&password=pw", None), ("/team", b"", "sid=a1a1a1a1a1"),
+                      ("/login", b"username=bob&password=pw", None), ("/team", b"", "sid=b2b2b2b2b2")]
+    assert recorder.stats.as_dict()["duplicates"] == 2  # alice signing in again, and her page again

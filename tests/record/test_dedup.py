@@ -87,3 +87,46 @@ def test_json_key_order_and_values_never_matter(document, rnd):
     first = _post("http://t.test/j", json.dumps(document).encode(), "application/json")
     second = _post("http://t.test/j", json.dumps(shuffled).encode(), "application/json")
     assert dedup_key(first) == dedup_key(second)
+
+
+def _signin(user: str) -> Request:
+    return _post("http://t.test/login", f"username={user}&password=pw".encode(), "application/x-www-form-urlencoded")
+
+
+def _with_cookie(url: str, cookie: str) -> Request:
+    return Request.from_url(url, headers=[("Cookie", cookie)])
+
+
+def test_two_users_sign_ins_and_pages_are_kept_apart() -> None:
+    from lunge.http import Headers, Response
+
+    seen = Deduplicator()
+    alice = Response(303, headers=Headers([("Set-Cookie", "sid=aaaaaaaa11; HttpOnly")]))
+    bob = Response(303, headers=Headers([("Set-Cookie", "sid=bbbbbbbb22; HttpOnly")]))
+    again = Response(303, headers=Headers([("Set-Cookie", "sid=cccccccc33; HttpOnly")]))
+    token = Response(200, headers=Headers([("Content-Type", "application/json")]),
+                     body=b'{"access_token": "tttttttttt44", "user": "carol"}')
+    assert seen.admit(_signin("alice"), alice)
+    assert seen.admit(_with_cookie("http://t.test/home", "sid=aaaaaaaa11"))
+    assert seen.admit(_signin("bob"), bob)  # another user's sign-in: kept, not a duplicate
+    assert seen.admit(_with_cookie("http://t.test/home", "sid=bbbbbbbb22; theme=dark"))  # bob's page: kept
+    assert not seen.admit(_signin("alice"), again)  # alice again: a duplicate, as before
+    assert not seen.admit(_with_cookie("http://t.test/home", "sid=cccccccc33"))  # her new session: the same user
+    assert seen.admit(_with_cookie("http://t.test/home", "sid=unknown"))  # nobody's credentials: the plain key
+    json_signin = Request.from_url("http://t.test/api/token", "POST", headers=[("Content-Type", "application/json")],
+                                   body=b'{"login": "carol", "password": "pw"}')
+    assert seen.admit(json_signin, token)
+    bearer = Request.from_url("http://t.test/home", headers=[("Authorization", "Bearer tttttttttt44")])
+    assert seen.admit(bearer) and not seen.admit(bearer)
+    assert seen.key(bearer).who == ("carol",)
+
+
+def test_a_failed_sign_in_or_a_form_without_password_is_keyed_as_before() -> None:
+    from lunge.http import Headers, Response
+
+    seen = Deduplicator()
+    refused = Response(401, headers=Headers([("Set-Cookie", "sid=zzzzzzzz99")]))
+    assert seen.admit(_signin("alice"), refused)
+    assert not seen.admit(_signin("bob"), refused)
+    search = _post("http://t.test/s", b"username=alice&q=1", "application/x-www-form-urlencoded")
+    assert seen.key(search).who == ()

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from lunge.checks.identity import Identities
 from lunge.http import Request, Response
 from lunge.http.points import Point, Points
 from lunge.values import quick_init
@@ -231,6 +232,9 @@ class CheckContext:
     - ``token_claims``: the values each claim took in the JSON Web Tokens of the record so far
       (requests and recorded responses, in record order; time claims left out), for checks that
       swap one identity for another (``jwt``).
+    - ``identities``: the run's identities (:mod:`lunge.checks.identity`) with the one this baseline
+      was recorded as; only for a check with ``uses_identities``, on its once-per-baseline run, and
+      only when the run knows two identities or more. None otherwise.
     """
 
     baseline: Request
@@ -256,6 +260,7 @@ class CheckContext:
     public_keys: tuple[RsaKey, ...] = ()
     login_attempts: int = 20
     token_claims: Mapping[str, tuple[str | int, ...]] = field(default_factory=dict)
+    identities: Identities | None = None
     # The generator behind ``rng``, made on first use: most probes of a repeated point send one
     # cheap request and never draw a random number, and seeding costs more than that probe.
     _rng: list[SeededRandom] = field(default_factory=list, init=False, repr=False, compare=False)
@@ -348,6 +353,10 @@ class Check:
       the run's report says this check ran without it.
     - ``uses_public_keys``: it reads ``ctx.public_keys``; the engine looks them up (one fetch per
       origin per run) only for the baselines such a check is about to test.
+    - ``uses_identities``: the check replays baselines as other users (``bola``, ``broken-access``).
+      The engine runs it once per baseline on the first point with ``ctx.identities`` set, when the
+      run knows two identities or more: a ``per_baseline`` check on its only run, any other in
+      addition to its per-point runs (which get no identities).
     """
 
     id: str
@@ -363,6 +372,7 @@ class Check:
     per_baseline: bool = False
     uses_oob: bool = False
     uses_public_keys: bool = False
+    uses_identities: bool = False
 
     def verdict(self, ctx: CheckContext, exchange: Exchange, *, proof: str, confirmation: str,
                 confidence: Confidence = Confidence.FIRM, controls: tuple[Exchange, ...] = (),

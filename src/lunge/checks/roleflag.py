@@ -1,6 +1,14 @@
-"""Broken access control through a client-side role flag (``broken-access``, CWE-285): the
-application decides what the user may see or do from a value the client sends (a cookie
-``is_admin=0``, a parameter ``role=user``), so flipping it grants the privilege.
+"""Broken access control (``broken-access``, CWE-285): a privileged function served to a user who
+should not have it. Two ways in, one check:
+
+- *by identity* (:mod:`lunge.checks.privilege`): a function only a higher identity used in the
+  record, replayed as a lower identity and as the anonymous one;
+- *by a client-side role flag* (this module): the application decides what the user may see or do
+  from a value the client sends (a cookie ``is_admin=0``, a parameter ``role=user``), so flipping it
+  grants the privilege.
+
+The engine runs the check on every point (the flags) and once more per baseline with the run's
+identities (``uses_identities``); :func:`_applies` and :func:`_run` send each run its way.
 
 Applies to a cookie, query, form or JSON value named like a privilege (``admin``, ``is_admin``,
 ``role``, ``staff``, ``superuser``, ``access_level``, ``user_type`` ...) that holds a *low* value: a
@@ -12,14 +20,11 @@ Oracle (:func:`lunge.checks.accepted.another_page`, as for forged sessions): the
 success page that differs from the normal one beyond the noise and the echo of the value, and from
 what a garbage value gets; sent again, the same page. Budget: 1 (garbage) + 1 or 2 + 1 = at most 4
 requests per flag.
-
-Replaying a lower identity's credentials against privileged baselines needs identities from the
-record or the settings, which lunge does not learn yet; this check covers the client-side flags.
 """
 
 from __future__ import annotations
 
-from lunge.checks import accepted, pointnames
+from lunge.checks import accepted, pointnames, privilege
 from lunge.checks.base import Check, CheckContext, Confidence, Probe, Severity
 from lunge.checks.sqli_context import differs, usable
 
@@ -49,6 +54,8 @@ def raised(value: str) -> tuple[str, ...]:
 
 
 def _applies(ctx: CheckContext) -> bool:
+    if ctx.identities is not None:
+        return privilege.applies(ctx)
     point = ctx.point
     parsers = {step.parser for step in point.path}
     if not point.name.endswith("_value") or not parsers & _PLACES or "JWT" in parsers:
@@ -57,6 +64,8 @@ def _applies(ctx: CheckContext) -> bool:
 
 
 def _run(ctx: CheckContext) -> Probe:
+    if ctx.identities is not None:
+        return (yield from privilege.run(ctx, BROKEN_ACCESS))
     if not accepted.comparable(ctx):
         return []
     (garbage,) = yield [ctx.attack(ctx.marker(9), "broken-access:garbage")]
@@ -79,15 +88,17 @@ def _run(ctx: CheckContext) -> Probe:
 
 BROKEN_ACCESS = Check(
     id="broken-access",
-    title="Broken access control: client-side role flag",
+    title="Broken access control",
     kind="access",
     severity=Severity.HIGH,
     cwe=285,
-    description="The application grants privileges from a value the client controls (a cookie or parameter "
-    "such as is_admin=0 or role=user): raising it gives access to privileged content or functions.",
+    description="A privileged function is served to a user who should not have it: a lower user or an "
+    "anonymous visitor replaying a function only a higher user called, or a client-controlled flag (a cookie "
+    "or parameter such as is_admin=0 or role=user) raised to grant the privilege.",
     run=_run,
     applies=_applies,
     remediation="Decide privileges on the server from the authenticated identity (a session or a verified "
-    "token), never from a flag the client sends.",
+    "token) on every privileged function, never from a flag the client sends or from the link being hidden.",
+    uses_identities=True,
 )
 CHECKS = (BROKEN_ACCESS,)

@@ -43,6 +43,7 @@ from lunge.demo import (
     sqli_bare,
     ssrf,
     stateful,
+    team,
     templates,
     traversal,
     xss,
@@ -78,7 +79,7 @@ def make_app(db_path: Path | str, *, docs_dir: Path | None = None, scratch_dir: 
     app[RESOLVER] = resolver or ()
     app[jwtkeys.KEYS_DIR] = jwtkeys.write_keys(path.parent / "keys")
     for module in (site, sqli, xss, cmdi, traversal, redirect, sqli_bare, queries, rendering, stateful, graphql,
-                   templates, headers, access, jwtkeys, ssrf, xxe, deserialization):
+                   templates, headers, access, jwtkeys, team, ssrf, xxe, deserialization):
         app.add_routes(module.routes())
     app.on_cleanup.append(_close)
     return app

@@ -18,7 +18,7 @@ POLICY_PATH = Path(__file__).with_name("policy.yaml")
 
 CHECKS = ("sqli", "xss-reflected", "xss-stored", "cmdi", "path-traversal", "open-redirect", "nosqli", "ldapi",
           "xpathi", "xslti", "ssti", "code-injection", "crlf", "xss-jsonp", "jwt", "session-forgery", "csrf",
-          "auth-bypass", "user-enumeration", "brute-force", "mass-assignment", "broken-access", "ssrf", "xxe",
+          "auth-bypass", "user-enumeration", "brute-force", "mass-assignment", "broken-access", "bola", "ssrf", "xxe",
           "deserialization")
 
 
@@ -38,14 +38,16 @@ class Entry:
     technique: str
     description: str
     # What the replay must keep for the entry to be reachable (engine/keeper.py): "ordered-replay",
-    # "session-refresh", "csrf-token", "linked-values", "operations", "value-flow".
+    # "session-refresh", "csrf-token", "linked-values", "operations", "value-flow"; "identities": the
+    # users the record's sign-ins show (engine/identities.py).
     needs: tuple[str, ...] = ()
 
 
 def _pair(method: str, path: str, point: str, check: str, technique: str, what: str, safe_path: str,
-          safe_point: str, how: str) -> tuple[Entry, Entry]:
-    return (Entry(method, path, point, check, True, technique, what),
-            Entry(method, safe_path, safe_point, check, False, technique, f"safe twin of {method} {path}: {how}"))
+          safe_point: str, how: str, needs: tuple[str, ...] = ()) -> tuple[Entry, Entry]:
+    return (Entry(method, path, point, check, True, technique, what, needs),
+            Entry(method, safe_path, safe_point, check, False, technique, f"safe twin of {method} {path}: {how}",
+                  needs))
 
 
 def _stateful(method: str, path: str, point: str, check: str, technique: str, what: str, how: str,
@@ -207,6 +209,18 @@ MANIFEST: tuple[Entry, ...] = (
     *_pair("GET", "/board", f"{_COOKIE}is_admin_value", "broken-access", "role-flag",
            "the is_admin cookie decides whether the staff tools are shown: is_admin=1 shows them",
            "/safe/board", f"{_COOKIE}is_admin_value", "the cookie is never read"),
+    # Two users of the team space (alice the admin, bob a member), each signed in by the suite.
+    *_pair("GET", "/team/docs/1", "ACTION_NAME_value", "bola", "identity-swap",
+           "alice's document served to bob, signed in, who names its id: no owner check",
+           "/safe/team/docs/1", "ACTION_NAME_value", "another member's document is a 404", needs=("identities",)),
+    Entry("GET", "/team/notices/1", "ACTION_NAME_value", "bola", False, "identity-swap",
+          "a trap, not a twin: a public notice every user (and an anonymous visitor) may read", ("identities",)),
+    *_pair("GET", "/team/admin/members", "URI_value", "broken-access", "identity-swap",
+           "the admin's member list (with e-mails) served to bob, a member: no role check",
+           "/safe/team/admin/members", "URI_value", "a 403 for anyone but the admin", needs=("identities",)),
+    Entry("GET", "/team", "URI_value", "broken-access", False, "identity-swap",
+          "a trap, not a twin: the team's front page, the same for every member (both users open it)",
+          ("identities",)),
     *_pair("GET", "/preview", "GET_url_value", "ssrf", "full-read",
            "fetches any URL (file:// included) and shows the content",
            "/safe/preview", "GET_url_value",

@@ -447,6 +447,21 @@ async def view_cart(b: Browser) -> None:
                      contains=["<li>widget</li>"])
 
 
+async def work_in_team_as_admin(b: Browser) -> None:
+    await b.send("POST", "/team/login", data={"username": "alice", "password": "wonderland"}, expect=303)
+    await b.send("GET", "/team", expect=200, contains=["Welcome to the team space."])
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/team/docs/1", expect=200, contains=["Q3 budget draft"])
+    await b.send("GET", "/team/notices/1", expect=200, contains=["Office closed"])
+    for prefix in ("", "/safe"):
+        await b.send("GET", f"{prefix}/team/admin/members", expect=200, contains=["bob@example.com"])
+
+
+async def work_in_team_as_member(b: Browser) -> None:
+    await b.send("POST", "/team/login", data={"username": "bob", "password": "builder"}, expect=303)
+    await b.send("GET", "/team", expect=200, contains=["Welcome to the team space."])
+
+
 def _json_field(text: str, name: str) -> str:
     try:
         value = json.loads(text).get(name)
@@ -465,6 +480,7 @@ TESTS: tuple[Test, ...] = (
     choose_language, load_stock_widget, follow_referral,
     read_notes, read_signed_notes, use_wallet, open_vault, update_profile, view_board,
     preview_link, register_webhook, import_order, check_stock, view_cart,
+    work_in_team_as_admin, work_in_team_as_member,
 )
 
 

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, replace
 
 from lunge.checks.base import Check
+from lunge.checks.identity import Identity
 from lunge.engine.oob import OFF, OobConfig, OobStats
 from lunge.engine.outcome import Earlier, Stop
 from lunge.engine.results import Counters
@@ -49,6 +50,7 @@ class RunConfig:
     partition: Partition = Partition()
     oob: OobConfig = OFF  # the out-of-band listener (LUNGE_OOB*)
     earlier: Earlier | None = None  # the run compared with (--compare-to; fail_on: new judges by it)
+    identities: tuple[Identity, ...] = ()  # LUNGE_IDENTITIES (the policy's block is in ``policy``)
 
     @property
     def effective_workers(self) -> int:

@@ -17,6 +17,7 @@ from functools import partial
 
 from lunge.checks.base import Attack, Exchange
 from lunge.engine.flow import FlowMap
+from lunge.engine.identities import IdentityBook
 from lunge.engine.order import Place, SetupPrefix, SetupStep, classify
 from lunge.engine.session import SendAll, Sessions
 from lunge.http import Point, Points, Request
@@ -30,8 +31,10 @@ class StateKeeper:
     """What a run knows about the application's state, learned from its record."""
 
     def __init__(self, store: Store, record_id: int, send_raw: SendAll, moved: Callable[[Request], Request],
-                 pins: Sequence[re.Pattern[str]] = ()) -> None:
+                 pins: Sequence[re.Pattern[str]] = (), *, identities: bool = False) -> None:
         self.store = store
+        # Who signed in, learned in the same pass as the flows: only when a check replays as other users.
+        self.book = IdentityBook() if identities else None
         self.record_id = record_id
         self.pins = tuple(pins)
         self.prefix = SetupPrefix()
@@ -58,7 +61,7 @@ class StateKeeper:
         return baseline
 
     async def learn(self) -> None:
-        """One streamed pass over the record: the value flows and the setup prefix."""
+        """One streamed pass over the record: the value flows, the setup prefix (and the identities)."""
         await asyncio.to_thread(self._learn)
         self.sessions = Sessions(self.flows, self._send, self._load, self._moved)
         self.learned = True
@@ -72,6 +75,9 @@ class StateKeeper:
             after = page[-1].seq
             for baseline in page:
                 self.flows.learn(baseline.id, baseline.seq, baseline.request, baseline.response)
+                if self.book is not None:
+                    self.book.learn(baseline.id, baseline.seq, baseline.request, baseline.response,
+                                    self.flows.uses.get(baseline.id, ()))
                 if classify(baseline.request, self.pins).role.value == "setup":
                     self.prefix.add(SetupStep(baseline.id, baseline.seq, baseline.request))
                     self._cache[baseline.id] = baseline

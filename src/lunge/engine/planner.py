@@ -8,31 +8,26 @@ detection.md §15.4); once a check has a finding there, it is not attacked again
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 
+from lunge.checks import identity
 from lunge.http import Request
 from lunge.http.points import Point, Points
 from lunge.policy import TestPolicy
-
-_VARIABLE_SEGMENT = re.compile(
-    r"^(?:\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{12,}|[A-Za-z0-9_-]{22,})$",
-    re.IGNORECASE,
-)
 
 
 @lru_cache(maxsize=4096)  # asked for every check and point of a baseline; suites repeat paths
 def path_template(path: str) -> str:
     """The path with id-like segments generalised, so ``/users/12`` and ``/users/13`` are one
-    endpoint.
+    endpoint (:func:`lunge.checks.identity.path_template`, cached).
 
     >>> path_template("/users/12/orders/3f2b9c1e-0a4d-4b8e-9c1f-2a3b4c5d6e7f")
     '/users/{id}/orders/{id}'
     """
-    return "/".join("{id}" if _VARIABLE_SEGMENT.match(s) else s for s in path.split("/"))
+    return identity.path_template(path)
 
 
 class Depth(StrEnum):

@@ -26,7 +26,8 @@ from urllib.parse import urlsplit
 
 from lunge.checks import anomaly, noise
 from lunge.checks.base import Attack, Check, CheckContext, Exchange, TimingStats, Verdict
-from lunge.engine import evidence, passive, stored
+from lunge.checks.identity import Identities, Identity
+from lunge.engine import evidence, identities, passive, stored
 from lunge.engine.config import Partition, PartitionResult, RunConfig
 from lunge.engine.cookies import SetCookies
 from lunge.engine.events import (
@@ -107,8 +108,10 @@ class RunEngine:
         self._sender: Sender | None = None
         # Replay that keeps the application's state (engine/keeper.py): recorded order, setup
         # prefix, destructive baselines last, value flows renewed.
+        self._wants_identities = any(c.uses_identities for c in config.checks)
         self.keeper = StateKeeper(store, run.record_id, self._send_all, self._moved,
-                                  pin_patterns(config.policy.setup))
+                                  pin_patterns(config.policy.setup), identities=self._wants_identities)
+        self.identities: tuple[Identity, ...] = ()  # the record's and the settings' (after learn())
         self._gate = Gate()
         self._deferred: list[int] = []
         self._setup_counted = 0  # the keeper's requests already added to the counters
@@ -232,6 +235,16 @@ class RunEngine:
 
     async def _first_pass(self) -> None:
         await self.keeper.learn()
+        if self.keeper.book is not None:
+            configured = (*self.config.policy.identities, *self.config.identities)  # the settings win
+            self.identities = identities.merged(self.keeper.book.identities(), configured)
+            if self.identities:
+                logger.info("identities: %s", ", ".join(f"{i.name} ({i.source})" for i in self.identities))
+            if len(self.identities) >= 2:
+                # Each user signs in once now: what the record holds may have expired or been revoked
+                # since (a restart, a later sign-in); the values handed out now are sent instead.
+                for producer in self.keeper.book.producers():
+                    await self.keeper.sessions.replay_producer(producer)
         total = await asyncio.to_thread(self.store.count_baselines, self.run.record_id)
         self.counters.total = self.config.partition.share(total)
         workers = self.config.effective_workers
@@ -355,6 +368,16 @@ class RunEngine:
         if n:
             by_check = self.counters.requests_by_check
             by_check[check_id] = by_check.get(check_id, 0) + n
+    def _identities_for(self, request: Request) -> Identities | None:
+        """The run's identities for a baseline (None with fewer than two): its own one is read from
+        the recorded values it carries, the others' credentials are the values their sign-ins hand
+        out now (:meth:`IdentityBook.fresh`)."""
+        if len(self.identities) < 2:
+            return None
+        own = identities.for_request(self.identities, request).own
+        book = self.keeper.book
+        current = book.fresh(self.identities, self.keeper.sessions.current) if book is not None else self.identities
+        return Identities(current, own)
 
     def _counting(self, tally: Tally, inner: SendAll | None = None) -> SendAll:
         """``inner`` (default ``_send_all``) that also tallies the baseline's attacks and how many
@@ -399,13 +422,20 @@ class RunEngine:
                     twins = linked.get(point.name, ())
                     if twins:  # the same payload in the points that carried the same value, too
                         jobs.append(((*key, "linked"), check, replace(ctx, linked=twins)))
+        known = self._identities_for(request)
         for check in self.config.checks:
-            if whole is None or not check.per_baseline:
+            if whole is None or not (check.per_baseline or check.uses_identities):
                 continue
+            if check.uses_identities and known is None:
+                continue  # fewer than two users: nobody to replay the baseline as
             key = self.frequency.key(request, whole, check.id)
+            if check.uses_identities and known is not None:
+                key = (*key, "as", known.own)  # each user's objects are theirs: /docs/1 of alice, /docs/2 of bob
             depth = self.frequency.claim(key)
             if depth is not Depth.SKIP:
                 ctx = self._context(baseline, request, points, whole, replays, base_noise, check, depth)
+                if check.uses_identities:
+                    ctx = replace(ctx, identities=known)
                 if _applies(check, ctx):
                     jobs.append((key, check, ctx))
         self.counters.points_attacked += len(selected)

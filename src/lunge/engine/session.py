@@ -100,6 +100,11 @@ class Sessions:
             expires = self.clock() + item.max_age
         self._fresh[item.source] = _Fresh(item.value, expires)
 
+    def current(self, source: Source) -> str | None:
+        """The value ``source`` handed out most recently in this run (None before any)."""
+        fresh = self._fresh.get(source)
+        return fresh.value if fresh is not None else None
+
     # ------------------------------------------------------------------ sending
     def uses(self, baseline_id: int) -> tuple[Use, ...]:
         return self.flows.uses.get(baseline_id, ())

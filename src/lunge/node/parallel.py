@@ -47,7 +47,8 @@ def run_config(settings: TestingSettings, policy: TestPolicy, checks: tuple[Chec
     the parent): built the same way in every process."""
     return RunConfig(policy=policy, checks=checks, workers=settings.workers, rps=settings.rps,
                      target=settings.target, verify_tls=settings.verify_tls,
-                     stop_on_first_fail=settings.stop_on_first_fail, oob=_oob(settings), earlier=earlier)
+                     stop_on_first_fail=settings.stop_on_first_fail, oob=_oob(settings), earlier=earlier,
+                     identities=settings.identities)
 
 
 def _oob(settings: TestingSettings) -> OobConfig:

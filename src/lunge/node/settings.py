@@ -8,6 +8,7 @@ the CLI prints that one line and exits 2.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from lunge.checks.identity import IDENTITIES_SHAPE, Identity, parse_identities
 from lunge.engine.oob import OobConfig
 from lunge.errors import SettingError
 from lunge.logs import MASK
@@ -79,6 +81,7 @@ class TestingSettings:
     verify_tls: bool
     oob: OobConfig = OobConfig()
     compare_to: str | None = None  # --compare-to / LUNGE_COMPARE_TO: a run id (run_0007) or "latest"
+    identities: tuple[Identity, ...] = ()  # LUNGE_IDENTITIES: users to replay baselines as
 
 
 # ---------------------------------------------------------------------- reading
@@ -360,6 +363,7 @@ def testing_settings(flags: Mapping[str, Any] | None = None,
         oob=oob_settings(src),
         compare_to=_parse(src, "compare_to", ("LUNGE_COMPARE_TO",), None, _compare_to,
                           "a run id such as 7 or run_0007, or latest"),
+        identities=_identity_settings(src),
     )
 
 
@@ -377,6 +381,23 @@ def _compare_to(raw: Any) -> str | None:
     if run_id is None:
         raise ValueError(text)
     return f"run_{run_id:04d}"
+
+
+def _identity_settings(src: _Source) -> tuple[Identity, ...]:
+    """``LUNGE_IDENTITIES``: JSON naming users and their credential headers and cookies. An error
+    names what is wrong but never shows the value: it holds credentials."""
+    found = src.get("identities", "LUNGE_IDENTITIES")
+    if found is None:
+        return ()
+    name, raw = found
+    try:
+        data = json.loads(str(raw))
+    except ValueError as exc:  # the decoder's message gives a position, never the text
+        raise SettingError(name, MASK, f"JSON such as {IDENTITIES_SHAPE} (not JSON: {exc})") from exc
+    try:
+        return parse_identities(data)
+    except ValueError as exc:
+        raise SettingError(name, MASK, f"JSON such as {IDENTITIES_SHAPE} ({exc})") from exc
 
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"

@@ -22,12 +22,12 @@ from mitmproxy import http as mhttp
 from mitmproxy import tls
 
 from lunge.errors import StoreError
-from lunge.http import Request
+from lunge.http import Request, Response
 from lunge.record import stats as outcomes
-from lunge.record.dedup import Deduplicator
+from lunge.record.dedup import Deduplicator, signin_user
 from lunge.record.scope import Scope, ScopeVerdict
 from lunge.record.stats import RecordingStats
-from lunge.record.translate import to_baseline, to_request
+from lunge.record.translate import to_baseline, to_request, to_response
 
 if TYPE_CHECKING:
     from lunge.record.ca import CaFiles
@@ -172,7 +172,7 @@ class Recorder:
             self.stats.count(outcomes.EXCLUDED, host)
             return
         request = to_request(message)
-        if self._dedup is not None and not self._dedup.admit(request):
+        if self._dedup is not None and not self._dedup.admit(request, self._signin_response(flow, request)):
             self.stats.count(outcomes.DUPLICATE, host)
             return
         await self._store(flow, request, host)
@@ -197,10 +197,17 @@ class Recorder:
             else:
                 self.stats.count(outcomes.STORE_ERROR)
                 if self._dedup is not None:
-                    self._dedup.forget(baseline.request)
+                    self._dedup.forget(baseline.request, baseline.response)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s %s %d (%.1f ms) recorded", self.label, baseline.request.method,
                          baseline.request.url, flow.response.status_code, baseline.elapsed_ms)
+
+    def _signin_response(self, flow: mhttp.HTTPFlow, request: Request) -> Response | None:
+        """The response of a sign-in (which the de-duplication keys by user), else None (not translated)."""
+        if signin_user(request) is None or flow.response is None:
+            return None
+        capture = flow.response.stream if isinstance(flow.response.stream, _Capture) else None
+        return to_response(flow.response, self._max_body, bytes(capture.data) if capture else None)[0]
 
     def _finished(self, flow: mhttp.HTTPFlow) -> None:
         self._in_flight.discard(flow.id)

@@ -8,7 +8,7 @@ points the first one already covers. Parameter names are those of the query stri
 without its literals), JSON-RPC (``method``), SOAP (``SOAPAction``, else the first element in the
 Body): an API that posts every operation to one path is many endpoints, not one.
 
->>> from lunge.http import Request
+>>> from lunge.http import Headers, Request, Response
 >>> seen = Deduplicator()
 >>> seen.admit(Request.from_url("http://t.test/items?id=1&sort=asc"))
 True
@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import unquote_plus
 
-from lunge.http import Request
+from lunge.http import Request, Response
 
 # Bodies larger than this are not parsed for their names: the key then holds the content type only,
 # which errs towards keeping more baselines, never fewer.
@@ -46,6 +46,8 @@ class DedupKey:
     names: frozenset[str]
     content_type: str
     operation: str = ""
+    # Who sent it: the users whose sign-in credentials it carries (see :class:`Deduplicator`).
+    who: tuple[str, ...] = ()
 
 
 def dedup_key(request: Request) -> DedupKey:
@@ -180,25 +182,107 @@ def _json_keys(body: bytes) -> list[str]:
 class Deduplicator:
     """Remembers the keys seen in one recording.
 
-    Memory grows with the number of *distinct* keys (endpoints × parameter sets), not with traffic.
+    Two users' requests are not duplicates of each other: a suite that signs in as alice and then as
+    bob and opens the same pages holds what lunge needs to replay one user's requests as the other
+    (``bola``, ``broken-access``). A sign-in (a request with a password field whose answer sets a
+    cookie or hands out a token) is keyed by the user it names, and the credentials its answer hands
+    out are remembered; a later request carrying them is keyed by that user too. The same user
+    signing in again dedupes as before.
+
+    Memory grows with the number of *distinct* keys (endpoints × parameter sets × users), not with
+    traffic; at most :data:`MAX_ISSUED` credentials are remembered.
     """
 
-    __slots__ = ("_seen",)
+    __slots__ = ("_issued", "_seen")
 
     def __init__(self) -> None:
         self._seen: set[DedupKey] = set()
+        self._issued: dict[str, str] = {}  # credential value handed out by a sign-in -> its user
 
     def __len__(self) -> int:
         return len(self._seen)
 
-    def admit(self, request: Request) -> bool:
+    def admit(self, request: Request, response: Response | None = None) -> bool:
         """True the first time a key is seen (and remember it); False for a duplicate."""
-        key = dedup_key(request)
+        key = self.key(request, response)
         if key in self._seen:
             return False
         self._seen.add(key)
         return True
 
-    def forget(self, request: Request) -> None:
+    def key(self, request: Request, response: Response | None = None) -> DedupKey:
+        """``request``'s key, with who sent it; a sign-in's ``response`` is remembered."""
+        key = dedup_key(request)
+        user = signin_user(request)
+        if user is not None and response is not None and 200 <= response.status < 400:
+            issued = _issued(response)
+            if issued:
+                for value in issued:
+                    self._issued.pop(value, None)
+                    self._issued[value] = user
+                while len(self._issued) > MAX_ISSUED:
+                    del self._issued[next(iter(self._issued))]
+                return replace(key, who=(user,))
+        if not self._issued:
+            return key
+        carried = " ".join(value for name, value in request.headers if name.lower() not in _NOT_CREDENTIALS)
+        who = sorted({u for value, u in self._issued.items() if value in carried})
+        return replace(key, who=tuple(who)) if who else key
+
+    def forget(self, request: Request, response: Response | None = None) -> None:
         """Undo :meth:`admit` for a request that could not be stored, so its next copy is kept."""
-        self._seen.discard(dedup_key(request))
+        self._seen.discard(self.key(request, response))
+
+
+MAX_ISSUED = 256
+MIN_ISSUED = 8  # shorter values are too likely to occur by chance in unrelated headers
+_NOT_CREDENTIALS = frozenset({"host", "content-length", "content-type", "user-agent", "accept", "accept-encoding"})
+_USER_KEYS = frozenset({"username", "user", "login", "email", "uname", "userid"})
+_PASSWORD_KEYS = frozenset({"password", "passwd", "pass", "pwd", "passphrase"})
+_TOKEN_KEY = re.compile(r"token|key|session|jwt|secret|auth", re.IGNORECASE)
+
+
+def signin_user(request: Request) -> str | None:
+    """The user a sign-in request names ('' when it names none), or None when the request carries
+    no password field (form or top-level JSON).
+
+    >>> signin_user(Request.from_url("http://t/login", "POST", body=b"username=bob&password=x",
+    ...                              headers=[("Content-Type", "application/x-www-form-urlencoded")]))
+    'bob'
+    """
+    fields: dict[str, object] = {}
+    if request.content_type == "application/x-www-form-urlencoded":
+        for pair in request.body.decode("latin-1").split("&"):
+            name, _, value = pair.partition("=")
+            fields.setdefault(_folded(unquote_plus(name)), unquote_plus(value))
+    else:
+        document = _json_document(request)
+        if isinstance(document, dict):
+            fields = {_folded(str(k)): v for k, v in document.items()}
+    if not _PASSWORD_KEYS & fields.keys():
+        return None
+    user = next((fields[k] for k in _USER_KEYS if k in fields), "")
+    return user if isinstance(user, str) else ""
+
+
+def _folded(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "")
+
+
+def _issued(response: Response) -> list[str]:
+    """The credentials a sign-in's answer hands out: cookie values, and JSON token fields."""
+    out = []
+    for line in response.headers.get_all("set-cookie"):
+        value = line.split(";", 1)[0].partition("=")[2].strip().strip('"')
+        if len(value) >= MIN_ISSUED:
+            out.append(value)
+    body = response.decoded_body() if len(response.body) <= MAX_PARSED_BODY else b""
+    if body.lstrip()[:1] == b"{":
+        try:
+            document = json.loads(body)
+        except (ValueError, RecursionError):
+            document = None
+        if isinstance(document, dict):
+            out += [v for k, v in document.items()
+                    if isinstance(v, str) and len(v) >= MIN_ISSUED and _TOKEN_KEY.search(str(k))]
+    return out
