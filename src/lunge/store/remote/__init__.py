@@ -1,0 +1,44 @@
+"""The remote store: the store interface over the control plane's HTTP API, with a local spool.
+
+A node configured with ``LUNGE_API_URL`` and ``LUNGE_API_TOKEN`` and no ``LUNGE_DB`` keeps its
+records, runs and findings in the control plane through :class:`RemoteStore`; code above the
+store cannot tell. Its URL, as :func:`lunge.store.open_store` takes it, is
+``lunge+http://lunge:TOKEN@HOST:PORT[/PREFIX]?spool=DIR`` (``lunge+https`` likewise): the settings
+build it (:func:`lunge.node.settings.store_settings`), and it is never shown with its token.
+
+May import: :mod:`lunge.http`, :mod:`lunge.store.models`, :mod:`lunge.errors`.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from pathlib import Path
+
+from lunge.store.remote.store import RemoteStore
+
+__all__ = ["RemoteStore", "is_remote_url", "open_remote", "remote_url"]
+
+SCHEMES = ("lunge+http", "lunge+https")
+
+
+def is_remote_url(url: str) -> bool:
+    return url.split("://", 1)[0] in SCHEMES
+
+
+def remote_url(api_url: str, token: str, spool: Path) -> str:
+    """The store URL of a control plane at ``api_url`` reached with ``token``, spooling in ``spool``."""
+    parts = urllib.parse.urlsplit(api_url)
+    credentials = "lunge:" + urllib.parse.quote(token, safe="")
+    query = urllib.parse.urlencode({"spool": str(spool)})
+    return urllib.parse.urlunsplit((f"lunge+{parts.scheme}", f"{credentials}@{parts.netloc}", parts.path, query, ""))
+
+
+def open_remote(url: str) -> RemoteStore:
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.removeprefix("lunge+")
+    token = urllib.parse.unquote(parts.password or "")
+    host = parts.netloc.rpartition("@")[2]
+    query = urllib.parse.parse_qs(parts.query)
+    spool = Path(query.get("spool", ["spool"])[0])
+    patience = float(query.get("patience", ["120"])[0])
+    return RemoteStore(f"{scheme}://{host}{parts.path}", token, spool, patience=patience)
