@@ -18,7 +18,7 @@ from lunge.store.sql.migrate import current_revision, head_revision
 from lunge.store.sql.schema import metadata
 from tests.store.conftest import BACKENDS, sqlite_url
 
-TABLES = {"test_records", "baselines", "test_runs", "test_sets", "findings", "alembic_version",
+TABLES = {"ingested_batches", "test_records", "baselines", "test_runs", "test_sets", "findings", "alembic_version",
           "projects", "tokens", "test_policies", "nodes"}  # the last four: the control plane (lunge serve)
 
 
