@@ -1,0 +1,117 @@
+"""Nodes in remote mode (``LUNGE_API_URL`` and ``LUNGE_API_TOKEN``, no ``LUNGE_DB``), as real
+processes against a real ``lunge serve`` on PostgreSQL: ``CI_MODE=recording`` then
+``CI_MODE=testing`` behave as locally with everything in the control plane, and a recording node
+SIGKILLed mid-traffic loses no answered request (the next node sends its spool)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lunge.store.models import RecordState
+from lunge.store.remote import RemoteStore
+from tests.control.remote_helpers import Serve, token
+from tests.fixtures.servers import free_port, wait_for_port
+from tests.node.test_recording_durability import CONCURRENCY, _drive_and_kill
+from tests.record.targets import lunge_command, serve_target, start_recorder, subprocess_env
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+POLICY = "name: sqli-only\nchecks: [sqli]\npassive: false\n"
+
+
+@pytest.fixture
+def serve(pg_url: str, tmp_path: Path) -> Iterator[Serve]:
+    server = Serve(pg_url, tmp_path / "server")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def shop() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "lunge.demo", "serve", "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def _get(url: str, path: str, secret: str) -> dict:
+    request = urllib.request.Request(url + path, headers={"Authorization": f"Bearer {secret}"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.load(answer)
+
+
+def test_recording_then_testing_in_remote_mode(serve: Serve, shop: str, tmp_path: Path) -> None:
+    secret = token(serve.db_url, "shop")
+    remote = {"LUNGE_API_URL": serve.url, "LUNGE_API_TOKEN": secret, "BUILD_ID": "b42"}
+    recorder = start_recorder(tmp_path, env=subprocess_env(tmp_path / "rec-data", CI_MODE="recording", **remote))
+    try:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": recorder.proxy}))
+        for path in ("/products?id=1", "/safe/products?id=1"):
+            with opener.open(shop + path, timeout=10) as answer:
+                assert answer.status == 200
+        recorder.signal(signal.SIGTERM)
+        assert recorder.wait() == 0, recorder.output()
+    finally:
+        recorder.kill()
+    assert not (tmp_path / "rec-data" / "lunge.db").exists(), "remote mode keeps no local database"
+    (record,) = _get(serve.url, "/v1/test_record", secret)["objects"]
+    assert record["state"] == "closed" and record["baseline_count"] == 2 and record["build_id"] == "b42"
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    testing = subprocess.run(lunge_command("test"), env=subprocess_env(
+        tmp_path / "test-data", CI_MODE="testing", TEST_RUN_POLICY_ID=str(policy), REPORT_DIR=str(tmp_path / "rep"),
+        **remote), capture_output=True, timeout=240)
+    assert testing.returncode == 1, testing.stderr.decode()[-2000:]  # 1: vulnerabilities found
+    (run,) = _get(serve.url, "/v1/test_run", secret)["objects"]
+    findings = _get(serve.url, f"/v1/test_run/{run['id']}/findings", secret)["objects"]
+    assert findings and all(f["check_id"].startswith("sqli") for f in findings)
+    assert all("/safe/" not in f["url"] for f in findings), "the safe twin stays silent"
+    assert run["state"] == "failed" and run["baselines_total"] == 2
+    assert json.loads((tmp_path / "rep" / next(p.name for p in (tmp_path / "rep").glob("*.json"))).read_text())
+
+
+async def test_a_sigkilled_recording_node_in_remote_mode_loses_nothing_answered(serve: Serve, tmp_path: Path) -> None:
+    secret = token(serve.db_url, "shop")
+    data = tmp_path / "data"
+    env = subprocess_env(data, LUNGE_API_URL=serve.url, LUNGE_API_TOKEN=secret)
+    seed = random.randrange(1 << 30)
+    kill_after = random.Random(seed).randrange(600, 900)
+    async with serve_target() as target:
+        recorder = await asyncio.to_thread(start_recorder, tmp_path, "--no-dedup", env=env)
+        try:
+            answered = await _drive_and_kill(recorder.proxy, target.url, kill_after,
+                                             lambda: recorder.signal(signal.SIGKILL))
+            code = await asyncio.to_thread(recorder.wait)
+        finally:
+            recorder.kill()
+    assert code == -signal.SIGKILL, recorder.output()
+    assert len(answered) >= 600, f"seed {seed}"
+    store = RemoteStore(serve.url, secret, data / "spool")  # the next node on this data directory
+    try:
+        (record,) = store.list_records()
+        stored = [b.request.target for b in store.iter_baselines(record.id)]
+        assert record.state is RecordState.RECORDING
+    finally:
+        store.close()
+    assert len(stored) == len(set(stored)), "nothing doubled"
+    missing = answered - set(stored)
+    assert not missing, f"seed {seed}: {len(missing)} answered requests not stored, e.g. {sorted(missing)[:5]}"
+    assert len(set(stored) - answered) <= CONCURRENCY
