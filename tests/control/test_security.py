@@ -29,7 +29,8 @@ def _victim(client: TestClient, control: Control) -> dict[str, Any]:
     finding = next(iter(control.store.iter_findings(run.id)))
     node = client.post("/v1/nodes", json={"name": MARK}, headers=victim.headers).json()
     baseline = next(iter(control.store.iter_baselines(record.id)))
-    return {"record_id": record.id, "run_id": run.id, "baseline_id": baseline.id, "policy_id": policy["id"], "finding_id": finding.id,
+    return {"record_id": record.id, "run_id": run.id, "baseline_id": baseline.id, "policy_id": policy["id"],
+            "finding_id": finding.id,
             "project_id": victim.project_id, "node_id": node["id"],
             "token_id": control.projects.list_tokens(victim.project_id)[0].id, "headers": victim.headers,
             "fmt": "json", "action": "interrupt"}
