@@ -17,9 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from lunge.node.apimode import run_api_node
 from lunge.store.models import RecordState
 from lunge.store.remote import RemoteStore
 from tests.control.remote_helpers import Serve, token
+from tests.control.test_node_api_mode import _baseline as _shop_baseline
 from tests.fixtures.servers import free_port, wait_for_port
 from tests.node.test_recording_durability import CONCURRENCY, _drive_and_kill
 from tests.record.targets import lunge_command, serve_target, start_recorder, subprocess_env
@@ -115,3 +117,43 @@ async def test_a_sigkilled_recording_node_in_remote_mode_loses_nothing_answered(
     missing = answered - set(stored)
     assert not missing, f"seed {seed}: {len(missing)} answered requests not stored, e.g. {sorted(missing)[:5]}"
     assert len(set(stored) - answered) <= CONCURRENCY
+
+
+def test_a_refused_token_is_one_line_and_exit_2(serve: Serve, tmp_path: Path) -> None:
+    env = subprocess_env(tmp_path / "data", CI_MODE="testing", LUNGE_API_URL=serve.url,
+                         LUNGE_API_TOKEN="lunge_" + "z" * 43)
+    done = subprocess.run(lunge_command("test"), env=env, capture_output=True, timeout=60)
+    err = done.stderr.decode()
+    assert done.returncode == 2, err
+    assert "LUNGE_API_TOKEN" in err and "Traceback" not in err and "z" * 43 not in err
+
+
+def test_an_api_mode_node_without_database_access(serve: Serve, shop: str, tmp_path: Path) -> None:
+    """``lunge node`` in API mode with no ``LUNGE_DB``: it reads the run's record and writes its
+    results through the remote store."""
+    secret = token(serve.db_url, "shop")
+    api = {"api_url": serve.url, "token": secret}
+    seeder = RemoteStore(serve.url, secret, tmp_path / "seed-spool")
+    try:
+        record = seeder.create_record("shop", build_id="b7")
+        seeder.add_baselines([_shop_baseline(record.id, shop, "/products?id=1"),
+                              _shop_baseline(record.id, shop, "/safe/products?id=1")])
+        seeder.close_record(record.id)
+    finally:
+        seeder.close()
+    order = urllib.request.Request(f"{serve.url}/v1/test_policy", method="POST", data=json.dumps(
+        {"policy": POLICY}).encode(), headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(order, timeout=10) as answer:
+        policy_id = json.load(answer)["id"]
+    order = urllib.request.Request(f"{serve.url}/v1/test_run", method="POST", data=json.dumps(
+        {"name": "api", "build_id": "b7", "policy": policy_id}).encode(),
+        headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(order, timeout=10) as answer:
+        run_id = json.load(answer)["id"]
+
+    assert run_api_node({**api, "build_id": "b7", "data_dir": str(tmp_path / "node")}, once=True) == 1
+
+    run = _get(serve.url, f"/v1/test_run/{run_id}", secret)
+    findings = _get(serve.url, f"/v1/test_run/{run_id}/findings", secret)["objects"]
+    assert run["state"] == "failed" and findings and all("/safe/" not in f["url"] for f in findings)
+    assert not (tmp_path / "node" / "lunge.db").exists()

@@ -270,7 +270,7 @@ def store_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str,
     src = _Source(flags or {}, env)
     data_dir = _parse(src, "data_dir", ("LUNGE_DATA_DIR",), default_data_dir(env), _data_dir,
                       "a directory that exists or can be created")
-    if remote and src.get("db", "LUNGE_DB") is None and api_configured(env):
+    if remote and src.get("db", "LUNGE_DB") is None and src.get("api_url", "LUNGE_API_URL", "WALLARM_API_HOST"):
         from lunge.store.remote import remote_url
 
         api = api_settings(flags, env)

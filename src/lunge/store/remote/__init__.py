@@ -14,6 +14,8 @@ from __future__ import annotations
 import urllib.parse
 from pathlib import Path
 
+from lunge.errors import StoreUnavailableError
+from lunge.store.remote.http import Client, Rejected, Unreachable
 from lunge.store.remote.store import RemoteStore
 
 __all__ = ["RemoteStore", "is_remote_url", "open_remote", "remote_url"]
@@ -41,4 +43,23 @@ def open_remote(url: str) -> RemoteStore:
     query = urllib.parse.parse_qs(parts.query)
     spool = Path(query.get("spool", ["spool"])[0])
     patience = float(query.get("patience", ["120"])[0])
-    return RemoteStore(f"{scheme}://{host}{parts.path}", token, spool, patience=patience)
+    base = f"{scheme}://{host}{parts.path}"
+    _check_token(base, token)
+    return RemoteStore(base, token, spool, patience=patience)
+
+
+def _check_token(base: str, token: str) -> None:
+    """A token the control plane refuses is bad input, said at start (exit 2), not after minutes of
+    retrying. An unreachable control plane is not: the node records into its spool meanwhile."""
+    client = Client(base, token, timeout=10)
+    try:
+        client.call("GET", "/v1/store/records", query={"limit": 1})
+    except Rejected as exc:
+        raise StoreUnavailableError(f"LUNGE_API_URL: {client.label} refused the store's requests ({exc}); "
+                                    "is it a lunge control plane, and LUNGE_API_TOKEN a project token?") from exc
+    except Unreachable as exc:
+        if exc.status == 401:
+            raise StoreUnavailableError(f"LUNGE_API_TOKEN: {client.label} does not know this token "
+                                        "(revoked, or another control plane's); lunge token create makes one") from exc
+    finally:
+        client.drop()

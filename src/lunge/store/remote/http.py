@@ -17,7 +17,12 @@ TIMEOUT_S = 30.0
 
 
 class Unreachable(Exception):
-    """The control plane did not take the request (down, restarting, overloaded, its database away)."""
+    """The control plane did not take the request (down, restarting, overloaded, its database away);
+    ``status`` is its HTTP status when it answered (5xx, 401, 429), else None."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class Rejected(Exception):
@@ -74,7 +79,7 @@ class Client:
             return json.loads(data or b"null")
         detail = _detail(data, answer.reason)
         if status >= 500 or status in (401, 429):
-            raise Unreachable(f"{self.label}: {method} {path}: {status} {detail}")
+            raise Unreachable(f"{self.label}: {method} {path}: {status} {detail}", status)
         raise Rejected(status, detail)
 
     def drop(self) -> None:
