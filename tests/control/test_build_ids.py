@@ -80,7 +80,8 @@ def test_eight_pipelines_one_token_each_sees_only_its_own(pg_url: str, tmp_path:
             assert run["state"] == ("failed" if vulnerable else "passed"), (i, run)
             record = _get(serve.url, f"/v1/test_record/{run['record_id']}", secret)
             assert record["build_id"] == f"b{i}"
-            urls = [b["url"] for b in _get(serve.url, f"/v1/test_record/{run['record_id']}/baselines", secret)["objects"]]
+            page = _get(serve.url, f"/v1/test_record/{run['record_id']}/baselines", secret)
+            urls = [b["url"] for b in page["objects"]]
             assert len(urls) == (2 if vulnerable else 1) and all(f"127.0.0.1:{port}/" in u for u in urls), (i, urls)
             findings = _get(serve.url, f"/v1/test_run/{run['id']}/findings", secret)["objects"]
             assert all(f"127.0.0.1:{port}/products" in f["url"] for f in findings) and bool(findings) == vulnerable
