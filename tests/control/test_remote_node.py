@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from lunge.node.apimode import run_api_node
@@ -157,3 +158,41 @@ def test_an_api_mode_node_without_database_access(serve: Serve, shop: str, tmp_p
     findings = _get(serve.url, f"/v1/test_run/{run_id}/findings", secret)["objects"]
     assert run["state"] == "failed" and findings and all("/safe/" not in f["url"] for f in findings)
     assert not (tmp_path / "node" / "lunge.db").exists()
+
+
+def test_the_control_plane_stopped_under_a_recording_node(serve: Serve, tmp_path: Path) -> None:
+    """The recording proxy keeps answering while the control plane is down (each baseline in the
+    spool first); the control plane back, the node delivers everything, once, and closes the record."""
+    secret = token(serve.db_url, "shop")
+    env = subprocess_env(tmp_path / "data", CI_MODE="recording", LUNGE_API_URL=serve.url, LUNGE_API_TOKEN=secret)
+
+    async def drive(proxy: str, target: str, first: int, count: int) -> None:
+        async with aiohttp.ClientSession() as client:
+            for i in range(first, first + count):
+                async with client.get(f"{target}/item/{i}?n={i}", proxy=proxy) as answer:
+                    assert answer.status == 200
+
+    async def scenario() -> None:
+        async with serve_target() as target:
+            recorder = await asyncio.to_thread(start_recorder, tmp_path, "--no-dedup", env=env)
+            try:
+                await drive(recorder.proxy, target.url, 0, 40)
+                await asyncio.to_thread(serve.stop)
+                await drive(recorder.proxy, target.url, 40, 80)  # answered while the control plane is away
+                assert [p for p in (tmp_path / "data" / "spool").glob("*.jsonl") if p.stat().st_size]
+                await asyncio.to_thread(serve.start)
+                await drive(recorder.proxy, target.url, 120, 40)
+                recorder.signal(signal.SIGTERM)
+                assert await asyncio.to_thread(recorder.wait, 120) == 0, recorder.output()
+            finally:
+                recorder.kill()
+
+    asyncio.run(scenario())
+    store = RemoteStore(serve.url, secret, tmp_path / "reader-spool")
+    try:
+        (record,) = store.list_records()
+        targets = [b.request.target for b in store.iter_baselines(record.id)]
+    finally:
+        store.close()
+    assert record.state is RecordState.CLOSED
+    assert sorted(targets) == sorted(f"/item/{i}?n={i}" for i in range(160))
