@@ -19,7 +19,8 @@ import logging
 import os
 import secrets
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -32,18 +33,28 @@ REJECTED = "rejected.jsonl"
 @dataclass(eq=False)
 class Segment:
     path: Path
-    handle: IO[bytes]
+    handle: IO[bytes]  # on a descriptor open for reading too: batches are read back when sent
     pending: int = 0
     closed: bool = False  # no more appends: deleted once pending is 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    size: int = 0  # bytes written since the file was last emptied
+
+    def read(self, offset: int, length: int) -> bytes:
+        """A batch's line, read back from disk: the queue in memory holds only where it is, so a
+        long outage does not pile every recorded baseline up in memory."""
+        return os.pread(self.handle.fileno(), length, offset)
 
 
 @dataclass(frozen=True, slots=True)
-class Leftover:
-    """A batch found in a segment some ended process left."""
+class Spooled:
+    """Where a batch's line is: its segment, offset and length (without the newline)."""
 
-    line: bytes
     segment: Segment
+    offset: int
+    length: int
+    op: str = ""
+
+    def line(self) -> bytes:
+        return self.segment.read(self.offset, self.length)
 
 
 class Spool:
@@ -55,22 +66,24 @@ class Spool:
 
     def _new_segment(self) -> Segment:
         path = self.directory / f"{os.getpid()}-{secrets.token_hex(4)}.jsonl"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return Segment(path, os.fdopen(fd, "ab"))
 
-    def append(self, line: bytes) -> Segment:
+    def append(self, line: bytes) -> Spooled:
         """Write one batch (a JSON line) durably: it is on disk when this returns."""
         with self._lock:
             segment = self._active
             segment.handle.write(line + b"\n")
             segment.handle.flush()
             os.fsync(segment.handle.fileno())
+            where = Spooled(segment, segment.size, len(line))
+            segment.size += len(line) + 1
             segment.pending += 1
-            if segment.handle.tell() >= SEGMENT_BYTES:
+            if segment.size >= SEGMENT_BYTES:
                 segment.closed = True
                 self._active = self._new_segment()
-        return segment
+        return where
 
     def acknowledged(self, segment: Segment) -> None:
         """One batch of ``segment`` is in the control plane; the segment goes once all are."""
@@ -82,8 +95,9 @@ class Spool:
                 segment.handle.close()
                 segment.path.unlink(missing_ok=True)
             else:  # the active segment, all acknowledged: empty it rather than let it grow
-                segment.handle.truncate(0)
+                os.ftruncate(segment.handle.fileno(), 0)
                 os.fsync(segment.handle.fileno())
+                segment.size = 0
 
     def reject(self, line: bytes, reason: str) -> Path:
         """Keep a batch the control plane refused as invalid, with why, outside the queue."""
@@ -96,10 +110,10 @@ class Spool:
             os.fsync(handle.fileno())
         return path
 
-    def leftovers(self) -> list[Leftover]:
+    def leftovers(self) -> list[Spooled]:
         """The batches of segments no live process holds, oldest file first; each such segment is
         now held by this process (so two nodes starting together never both send it)."""
-        out: list[Leftover] = []
+        out: list[Spooled] = []
         files = sorted(self.directory.glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
         for path in files:
             if path.name == REJECTED or path == self._active.path:
@@ -114,15 +128,12 @@ class Spool:
                 os.close(fd)
                 continue  # a live process's
             segment = Segment(path, os.fdopen(fd, "r+b"), closed=True)
-            lines = [line for line in segment.handle.read().split(b"\n") if line.strip()]
-            complete = [line for line in lines if _complete(line)]
-            if len(complete) < len(lines):  # the process died mid-write: that batch was never acknowledged to anyone
-                logger.warning("spool %s: %d torn line(s) at the end skipped", path.name, len(lines) - len(complete))
-            segment.pending = len(complete)
-            if not complete:
+            found = list(_scan(segment))
+            segment.pending = len(found)
+            if not found:
                 self._drop(segment)
                 continue
-            out.extend(Leftover(line, segment) for line in complete)
+            out.extend(found)
         return out
 
     def _drop(self, segment: Segment) -> None:
@@ -140,9 +151,17 @@ class Spool:
                 segment.handle.close()
 
 
-def _complete(line: bytes) -> bool:
-    try:
-        json.loads(line)
-    except ValueError:
-        return False
-    return True
+def _scan(segment: Segment) -> Iterator[Spooled]:
+    """The complete batches of a segment, one line at a time (memory: one line)."""
+    offset = 0
+    for raw in segment.handle:
+        line = raw.rstrip(b"\n")
+        try:
+            op = str(json.loads(line).get("op", "?")) if raw.endswith(b"\n") else None
+        except (ValueError, AttributeError):
+            op = None
+        if op is None:  # the process died mid-write: that batch was never acknowledged to anyone
+            logger.warning("spool %s: a torn line at offset %d skipped", segment.path.name, offset)
+        elif line:
+            yield Spooled(segment, offset, len(line), op)
+        offset += len(raw)

@@ -46,7 +46,7 @@ from lunge.store.models import (
 )
 from lunge.store.remote import wire
 from lunge.store.remote.http import Client, Rejected, Unreachable
-from lunge.store.remote.spool import Segment, Spool
+from lunge.store.remote.spool import Spool, Spooled
 
 logger = logging.getLogger(__name__)
 
@@ -60,13 +60,20 @@ PAGE = 500
 
 @dataclass(eq=False)
 class _Batch:
-    line: bytes  # {"id", "op", "payload"} as JSON, as spooled
+    data: bytes | None  # {"id", "op", "payload"} as JSON; None: read back from the spool when sent
     op: str
     seq: int
-    segment: Segment | None = None  # None: not spooled
+    spooled: Spooled | None = None  # None: not spooled
     future: Future[Any] = field(default_factory=Future)
     abandoned: bool = False  # its caller gave up before it was sent: not spooled, so dropped
     done: bool = False  # acknowledged or rejected
+
+    @property
+    def size(self) -> int:
+        return self.spooled.length if self.spooled is not None else len(self.data or b"")
+
+    def line(self) -> bytes:
+        return self.spooled.line() if self.spooled is not None else self.data or b""
 
 
 class RemoteStore:
@@ -85,8 +92,7 @@ class RemoteStore:
         self._last_problem = ""
         self._stopping = False
         for leftover in self._spool.leftovers():  # a previous node's, before anything of ours
-            op = json.loads(leftover.line).get("op", "?")
-            self._enqueue(_Batch(leftover.line, op, 0, leftover.segment))
+            self._enqueue(_Batch(None, leftover.op, 0, leftover))
         if self._queue:
             logger.info("remote store: %d batch(es) left in the spool by an earlier node; sending them first",
                         len(self._queue))
@@ -108,6 +114,9 @@ class RemoteStore:
             self._stopping = True
             self._cond.notify_all()
         self._thread.join(BACKOFF_MAX_S + 35)
+        if self._thread.is_alive():  # still sending: its spool files stay as they are, for the next start
+            logger.error("remote store: the sender did not stop; the spool keeps what it had not sent")
+            return
         self._spool.close()
         self._client.drop()
 
@@ -123,8 +132,10 @@ class RemoteStore:
     def _write(self, op: str, payload: dict[str, Any], *, spooled: bool, wait: bool) -> Any:
         line = json.dumps({"id": secrets.token_hex(16), "op": op, "payload": payload},
                           separators=(",", ":")).encode()
-        segment = self._spool.append(line) if spooled else None
-        batch = self._enqueue(_Batch(line, op, 0, segment))
+        if spooled:
+            batch = self._enqueue(_Batch(None, op, 0, self._spool.append(line)))
+        else:
+            batch = self._enqueue(_Batch(line, op, 0))
         return self._result(batch) if wait else None
 
     def _result(self, batch: _Batch) -> Any:
@@ -133,7 +144,7 @@ class RemoteStore:
                 return batch.future.result(timeout=0.5)
             except TimeoutError:
                 if self._gave_up():
-                    batch.abandoned = batch.segment is None
+                    batch.abandoned = batch.spooled is None
                     raise self._unavailable() from None
 
     def create_record(self, name: str, build_id: str | None = None) -> TestRecord:
@@ -286,7 +297,8 @@ class RemoteStore:
             # The sender's exception boundary: a bug must fail the waiting callers, not hang them.
             except Exception as exc:
                 logger.error("remote store: sending failed: %s: %s", type(exc).__name__, exc)
-                self._finish(group, [None] * len(group), error=StoreError(f"remote store: {exc}"))
+                # Not acknowledged: spooled batches stay on disk for the next start.
+                self._finish(group, [None] * len(group), error=StoreError(f"remote store: {exc}"), keep=True)
                 continue
             backoff = BACKOFF_FIRST_S
             if self._failing_since is not None:
@@ -302,10 +314,10 @@ class RemoteStore:
             group: list[_Batch] = []
             size = 0
             for batch in self._queue:
-                if group and (len(group) >= REQUEST_BATCHES or size + len(batch.line) > REQUEST_BYTES):
+                if group and (len(group) >= REQUEST_BATCHES or size + batch.size > REQUEST_BYTES):
                     break
                 group.append(batch)
-                size += len(batch.line)
+                size += batch.size
             return group
 
     def _send(self, group: list[_Batch]) -> None:
@@ -316,7 +328,7 @@ class RemoteStore:
             return
         try:
             answer = self._client.call("POST", "/v1/store/batches", b'{"batches":[' + b",".join(
-                b.line for b in live) + b"]}")
+                b.line() for b in live) + b"]}")
         except Rejected as exc:
             if len(live) > 1:  # which one? Each alone (those already applied are answered from their id)
                 for batch in live:
@@ -330,18 +342,20 @@ class RemoteStore:
         self._finish(group, [by_batch.get(id(b)) for b in group])
 
     def _reject(self, batch: _Batch, exc: Rejected) -> None:
-        where = self._spool.reject(batch.line, str(exc))
+        where = self._spool.reject(batch.line(), str(exc))
         logger.error("remote store: the control plane rejected a %s batch (%s); kept in %s, not sent again",
                      batch.op, exc, where)
         self._finish([batch], [None], error=StoreError(f"the control plane rejected the {batch.op} batch: {exc}"))
 
-    def _finish(self, group: list[_Batch], results: list[Any], error: Exception | None = None) -> None:
+    def _finish(self, group: list[_Batch], results: list[Any], error: Exception | None = None,
+                keep: bool = False) -> None:
+        """Resolve the batches' callers and drop them from the queue; and from the spool, unless ``keep``."""
         for batch, result in zip(group, results, strict=True):
             if batch.done:
                 continue
             batch.done = True
-            if batch.segment is not None:
-                self._spool.acknowledged(batch.segment)
+            if batch.spooled is not None and not keep:
+                self._spool.acknowledged(batch.spooled.segment)
             if not batch.future.done():
                 if error is not None:
                     batch.future.set_exception(error)
