@@ -228,3 +228,18 @@ def test_open_store_takes_the_remote_url(serve: Serve, tmp_path: Path) -> None:
         assert store.create_record("x").label == "rec_0001"
     finally:
         store.close()
+
+
+def test_large_baselines_travel_in_batches_under_the_servers_limit(serve: Serve, tmp_path: Path) -> None:
+    store = _store(serve, tmp_path)
+    try:
+        record = store.create_record("big")
+        body = bytes(range(256)) * 4096  # 1 MiB: LUNGE_MAX_BODY's default, base64 on the wire
+        items = [NewBaseline(record.id, factories.request(n), Response(200, "OK", "HTTP/1.1", Headers(), body))
+                 for n in range(24)]  # 32 MiB as JSON: twice the server's limit for one request
+        store.add_baselines(items)
+        assert store.count_baselines(record.id) == 24
+        assert all(b.response is not None and b.response.body == body for b in store.iter_baselines(record.id))
+        assert not (tmp_path / "spool-shop" / "rejected.jsonl").exists()
+    finally:
+        store.close()

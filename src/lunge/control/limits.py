@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-STORE_MAX_BODY = 64 * 1_048_576  # a remote node's batch request; the node splits its uploads below it
+STORE_MAX_BODY = 16 * 1_048_576  # a remote node's batch request; the node splits its uploads below it
 
 
 class BodySizeLimit:

@@ -53,7 +53,8 @@ logger = logging.getLogger(__name__)
 BACKOFF_FIRST_S = 0.1
 BACKOFF_MAX_S = 10.0
 DEFAULT_PATIENCE_S = 120.0
-REQUEST_BYTES = 8 * 1_048_576  # batches sent in one request, at most (the server takes 64 MiB)
+REQUEST_BYTES = 8 * 1_048_576  # batches sent in one request, at most (the server takes 16 MiB)
+BATCH_BYTES = 4 * 1_048_576  # one batch of baselines, at most (unless one baseline alone is larger)
 REQUEST_BATCHES = 200
 PAGE = 500
 
@@ -132,6 +133,9 @@ class RemoteStore:
     def _write(self, op: str, payload: dict[str, Any], *, spooled: bool, wait: bool) -> Any:
         line = json.dumps({"id": secrets.token_hex(16), "op": op, "payload": payload},
                           separators=(",", ":")).encode()
+        return self._put(line, op, spooled=spooled, wait=wait)
+
+    def _put(self, line: bytes, op: str, *, spooled: bool, wait: bool) -> Any:
         if spooled:
             batch = self._enqueue(_Batch(None, op, 0, self._spool.append(line)))
         else:
@@ -156,10 +160,25 @@ class RemoteStore:
                                             spooled=True, wait=True))
 
     def add_baselines(self, baselines: Sequence[NewBaseline]) -> None:
-        """Durable when this returns: in the spool on disk; the sender delivers it."""
-        for start in range(0, len(baselines), PAGE):
-            part = baselines[start:start + PAGE]
-            self._write("baselines", {"items": [wire.new_baseline_to(b) for b in part]}, spooled=True, wait=False)
+        """Durable when this returns: in the spool on disk; the sender delivers it. Split into
+        batches of at most :data:`PAGE` baselines and :data:`BATCH_BYTES` (a baseline keeps up to
+        ``LUNGE_MAX_BODY`` of its response: a few large ones fill a batch)."""
+        items: list[bytes] = []
+        size = 0
+        for baseline in baselines:
+            text = json.dumps(wire.new_baseline_to(baseline), separators=(",", ":")).encode()
+            if items and (len(items) >= PAGE or size + len(text) > BATCH_BYTES):
+                self._put_baselines(items)
+                items, size = [], 0
+            items.append(text)
+            size += len(text) + 1
+        if items:
+            self._put_baselines(items)
+
+    def _put_baselines(self, items: list[bytes]) -> None:
+        head = json.dumps({"id": secrets.token_hex(16), "op": "baselines"}, separators=(",", ":")).encode()
+        line = head[:-1] + b',"payload":{"items":[' + b",".join(items) + b"]}}"
+        self._put(line, "baselines", spooled=True, wait=False)
 
     def add_test_sets(self, test_sets: Sequence[TestSet]) -> None:
         if test_sets:
