@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from lunge.checks.base import Severity
-from lunge.errors import NotFoundError
+from lunge.errors import NotFoundError, StoreError
 from lunge.http import Headers, Request, Response
 from lunge.store import open_store
 from lunge.store.models import NewBaseline, RecordState, RunState, TestSet, TestSetStatus
@@ -241,5 +241,19 @@ def test_large_baselines_travel_in_batches_under_the_servers_limit(serve: Serve,
         assert store.count_baselines(record.id) == 24
         assert all(b.response is not None and b.response.body == body for b in store.iter_baselines(record.id))
         assert not (tmp_path / "spool-shop" / "rejected.jsonl").exists()
+    finally:
+        store.close()
+
+
+def test_a_bad_update_is_refused_not_retried(serve: Serve, tmp_path: Path) -> None:
+    store = _store(serve, tmp_path)
+    try:
+        record = store.create_record("r")
+        run = store.create_run(name="r", record_id=record.id, policy_name="default")
+        with pytest.raises(StoreError, match="rejected the update_run batch"):
+            store.update_run(run.id, colour="red")
+        with pytest.raises(StoreError, match="rejected"):
+            store.update_run(run.id, state="bogus")
+        assert store.get_run(run.id).state is RunState.CREATED
     finally:
         store.close()

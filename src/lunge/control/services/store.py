@@ -31,7 +31,10 @@ def apply(control: Control, project_id: int, batch_id: str, op: str, payload: di
         write = _prepare(control, project_id, op, payload)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"batch {batch_id}: a {op} payload lunge cannot read ({type(exc).__name__}: {exc})") from exc
-    return Ingest(control.store.db).once(project_id, batch_id, op, write)
+    try:
+        return Ingest(control.store.db).once(project_id, batch_id, op, write)
+    except (TypeError, ValueError) as exc:  # e.g. update_run of a field that does not exist: rolled back
+        raise ConfigError(f"batch {batch_id}: {op}: {exc}") from exc
 
 
 def _prepare(control: Control, project_id: int, op: str, payload: dict[str, Any]) -> Callable[[], Any]:
