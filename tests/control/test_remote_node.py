@@ -11,6 +11,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -196,3 +197,44 @@ def test_the_control_plane_stopped_under_a_recording_node(serve: Serve, tmp_path
         store.close()
     assert record.state is RecordState.CLOSED
     assert sorted(targets) == sorted(f"/item/{i}?n={i}" for i in range(160))
+
+
+def test_the_control_plane_restarted_under_a_testing_node(serve: Serve, shop: str, tmp_path: Path) -> None:
+    """Whenever the outage falls (at start, mid-run, at the end), the run ends as it would have:
+    failed, with its findings in the control plane and not one on the safe twin."""
+    secret = token(serve.db_url, "shop")
+    seeder = RemoteStore(serve.url, secret, tmp_path / "seed-spool")
+    try:
+        record = seeder.create_record("shop", build_id="b5")
+        seeder.add_baselines([_shop_baseline(record.id, shop, path) for path in (
+            "/products?id=1", "/safe/products?id=1", "/products?id=2", "/safe/products?id=2")])
+        seeder.close_record(record.id)
+    finally:
+        seeder.close()
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    env = subprocess_env(tmp_path / "data", CI_MODE="testing", TEST_RUN_POLICY_ID=str(policy), BUILD_ID="b5",
+                         REPORT_DIR=str(tmp_path / "rep"), LUNGE_API_URL=serve.url, LUNGE_API_TOKEN=secret)
+    testing = subprocess.Popen(lunge_command("test"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    lines: list[str] = []
+    try:
+        assert testing.stderr is not None
+        for raw in testing.stderr:  # the outage starts as soon as the run exists, mid-run
+            lines.append(raw.decode(errors="replace"))
+            if "TestRun#" in lines[-1] and "created" in lines[-1]:
+                break
+        serve.stop()
+        time.sleep(2.0)
+        serve.start()
+        lines.extend(raw.decode(errors="replace") for raw in testing.stderr)
+        testing.wait(timeout=240)
+    finally:
+        if testing.poll() is None:
+            testing.kill()
+    err = "".join(lines)
+    assert testing.returncode == 1, err[-2000:]
+    assert "trying again" in err, "the node met the outage"
+    (run,) = _get(serve.url, "/v1/test_run", secret)["objects"]
+    findings = _get(serve.url, f"/v1/test_run/{run['id']}/findings", secret)["objects"]
+    assert run["state"] == "failed" and run["baselines_total"] == 4
+    assert findings and all("/safe/" not in f["url"] for f in findings)
