@@ -10,8 +10,10 @@ project's own, the one that recorded them.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import timedelta
 from itertools import islice
 from typing import Any
 
@@ -20,6 +22,11 @@ from lunge.errors import ConfigError, NotFoundError
 from lunge.store.models import RunState
 from lunge.store.remote import wire
 from lunge.store.sql.ingest import Ingest
+
+# A batch id is remembered this long: a node's spool sent again later than that would be applied again.
+RETAIN = timedelta(days=30)
+PRUNE_EVERY = 1000  # batches applied by this process between two prunings
+_applied = itertools.count(1)
 
 OPS = ("baselines", "test_sets", "findings", "create_record", "close_record", "create_run", "update_run")
 
@@ -31,8 +38,11 @@ def apply(control: Control, project_id: int, batch_id: str, op: str, payload: di
         write = _prepare(control, project_id, op, payload)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"batch {batch_id}: a {op} payload lunge cannot read ({type(exc).__name__}: {exc})") from exc
+    ingest = Ingest(control.store.db)
+    if next(_applied) % PRUNE_EVERY == 0:
+        ingest.prune(RETAIN)
     try:
-        return Ingest(control.store.db).once(project_id, batch_id, op, write)
+        return ingest.once(project_id, batch_id, op, write)
     except (TypeError, ValueError) as exc:  # e.g. update_run of a field that does not exist: rolled back
         raise ConfigError(f"batch {batch_id}: {op}: {exc}") from exc
 

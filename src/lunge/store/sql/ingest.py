@@ -10,7 +10,7 @@ answered with what its first delivery returned, never applied twice.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, select
@@ -52,6 +52,12 @@ class Ingest:
             conn.execute(ingested_batches.update().where(ingested_batches.c.batch_id == batch_id)
                          .values(result=result))
             return result
+
+    def prune(self, older_than: timedelta) -> int:
+        """Forget the ids of batches applied longer ago than ``older_than``; how many were."""
+        cutoff = datetime.now(UTC) - older_than
+        with self._db.write() as conn:
+            return int(conn.execute(ingested_batches.delete().where(ingested_batches.c.created_at < cutoff)).rowcount)
 
     def owned_records(self, project_id: int, record_ids: Iterable[int]) -> set[int]:
         return self._owned(test_records.c.id, test_records.c.project_id, project_id, record_ids)
