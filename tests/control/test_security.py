@@ -28,7 +28,9 @@ def _victim(client: TestClient, control: Control) -> dict[str, Any]:
     policy = client.post("/v1/test_policy", json={"policy": f"name: {MARK}\n"}, headers=victim.headers).json()
     finding = next(iter(control.store.iter_findings(run.id)))
     node = client.post("/v1/nodes", json={"name": MARK}, headers=victim.headers).json()
-    return {"record_id": record.id, "run_id": run.id, "policy_id": policy["id"], "finding_id": finding.id,
+    baseline = next(iter(control.store.iter_baselines(record.id)))
+    return {"record_id": record.id, "run_id": run.id, "baseline_id": baseline.id, "policy_id": policy["id"],
+            "finding_id": finding.id,
             "project_id": victim.project_id, "node_id": node["id"],
             "token_id": control.projects.list_tokens(victim.project_id)[0].id, "headers": victim.headers,
             "fmt": "json", "action": "interrupt"}
@@ -47,6 +49,9 @@ def _calls(client: TestClient, ids: dict[str, Any]) -> list[tuple[str, str, dict
             body: dict[str, Any] = {"name": "probe", "policy": "name: probe-policy\n"}
             if template == "/v1/test_run":  # the victim's record and policy
                 body = {"name": "probe", "record": ids["record_id"], "policy": ids["policy_id"]}
+            if template == "/v1/store/batches":  # a remote node closing the victim's record
+                body = {"batches": [{"id": "probe-batch-0001", "op": "close_record",
+                                     "payload": {"record_id": ids["record_id"], "stats": {"probe": MARK}}}]}
             out.append((method.upper(), path, body))
     return out
 
@@ -67,9 +72,12 @@ def test_every_route_needs_a_token_and_stays_inside_its_project(client: TestClie
         scoped = other.status_code < 300 and MARK not in other.text
         assert refused or scoped, (method, path, other.status_code, other.text[:200])
         if not refused:
-            assert path in ("/v1/test_run", "/v1/test_record", "/v1/test_policy", "/v1/nodes"), (method, path)
+            assert path in ("/v1/test_run", "/v1/test_record", "/v1/test_policy", "/v1/nodes", "/v1/store/records",
+                            "/v1/store/records/latest", "/v1/store/runs", "/v1/store/runs/latest",
+                            "/v1/store/runs/expire_leases"), (method, path)
     # And the victim's data is untouched: the intruder's POST/PUT/DELETE did nothing to it.
     assert control.store.get_run(ids["run_id"]).state.value == "failed"
+    assert control.store.get_record(ids["record_id"]).stats.get("probe") is None
     assert control.projects.get_policy(ids["project_id"], ids["policy_id"]).name == MARK
     assert control.projects.get_node(ids["project_id"], ids["node_id"]).state == "idle"
     assert client.get("/v1/test_run", headers=ids["headers"]).status_code == 200  # its token still works

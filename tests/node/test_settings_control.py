@@ -43,3 +43,21 @@ def test_api_settings_take_fast_aliases() -> None:
         api_settings({}, {"LUNGE_API_TOKEN": "t"})
     with pytest.raises(SettingError, match="LUNGE_API_TOKEN"):
         api_settings({}, {"LUNGE_API_URL": "http://a:1"})
+
+
+def test_a_control_plane_without_lunge_db_means_the_remote_store(tmp_path) -> None:
+    import urllib.parse
+
+    from lunge.node.settings import store_settings
+    from lunge.store.remote import is_remote_url
+
+    env = {"LUNGE_DATA_DIR": str(tmp_path), "LUNGE_API_URL": "http://cp.test:8000", "LUNGE_API_TOKEN": "lunge_abc"}
+    remote = store_settings(environ=env).url
+    assert is_remote_url(remote) and "cp.test:8000" in remote
+    assert urllib.parse.parse_qs(urllib.parse.urlsplit(remote).query)["spool"] == [str(tmp_path / "spool")]
+    assert store_settings(environ={**env, "LUNGE_DB": "sqlite:///x.db"}).url == "sqlite:///x.db"
+    assert store_settings(environ=env, remote=False).url.startswith("sqlite:///")
+    fast = {"LUNGE_DATA_DIR": str(tmp_path), "WALLARM_API_HOST": "cp.test", "WALLARM_API_TOKEN": "lunge_abc"}
+    assert store_settings(environ=fast).url.startswith("lunge+https://")
+    with pytest.raises(SettingError, match="LUNGE_API_TOKEN"):
+        store_settings(environ={"LUNGE_DATA_DIR": str(tmp_path), "LUNGE_API_URL": "http://cp.test"})

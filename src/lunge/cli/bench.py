@@ -129,4 +129,36 @@ def bench_faults_command(
     return int(ExitCode.FAILED) if figures["false_passes"] or figures["stuck_runs"] else 0
 
 
+@bench_app.command("control")
+def bench_control_command(
+    db: Annotated[str | None, typer.Option("--db", help="A PostgreSQL database the bench may write to "
+                                                         "(default: LUNGE_DB).")] = None,
+    baselines: Annotated[int, typer.Option(min=10, help="Baselines each node uploads.")] = 2000,
+    batch: Annotated[int, typer.Option(min=1, help="Baselines per add_baselines call.")] = 50,
+    nodes: Annotated[str, typer.Option(help="Node counts, comma-separated.")] = "1,2,4,8",
+    as_json: JsonFlag = False,
+) -> int:
+    """Baselines per second uploaded by N concurrent remote nodes into one control plane on
+    PostgreSQL, and the API's p99 read latency meanwhile; exit 1 if any baseline was lost or doubled."""
+    from lunge.bench.control import run as run_bench
+    from lunge.bench.control import table
+    from lunge.node.settings import store_settings
+
+    url = store_settings({"db": db}, remote=False).url
+    if not url.startswith("postgresql"):
+        err_console.print(f"--db/LUNGE_DB: {url.split('://')[0]}://... is not allowed; "
+                          "a PostgreSQL URL, postgresql+psycopg://USER@HOST/DB")
+        return int(ExitCode.CONFIG)
+    counts = tuple(int(n) for n in nodes.split(",") if n.strip().isdigit() and 1 <= int(n) <= 64)
+    if not counts or len(counts) != len(nodes.split(",")):
+        err_console.print(f"--nodes: {nodes!r} is not allowed; node counts 1-64, comma-separated, e.g. 1,2,4,8")
+        return int(ExitCode.CONFIG)
+    figures = run_bench(url, nodes=counts, baselines=baselines, batch=batch)
+    if as_json:
+        print_json(figures)
+    else:
+        console.print(table(figures))
+    return int(ExitCode.FAILED) if figures["lost"] or figures["doubled"] else 0
+
+
 __all__ = ["bench_app"]

@@ -56,7 +56,7 @@ def db_upgrade_command(db: DbOption = None, data_dir: DataDirOption = None, as_j
     from lunge.control.context import upgrade_database
     from lunge.store.sql.migrate import head_revision
 
-    label = upgrade_database(store_settings({"db": db, "data_dir": data_dir}).url)
+    label = upgrade_database(store_settings({"db": db, "data_dir": data_dir}, remote=False).url)
     document = {"database": label, "revision": head_revision()}
     print_json(document) if as_json else console.print(f"{label}: schema at {document['revision']}")
 
@@ -74,7 +74,7 @@ def token_create_command(
     from lunge.control.context import open_control
     from lunge.control.services.tenancy import issue_token, token_view
 
-    control = open_control(ControlConfig(db_url=store_settings({"db": db, "data_dir": data_dir}).url))
+    control = open_control(ControlConfig(db_url=store_settings({"db": db, "data_dir": data_dir}, remote=False).url))
     try:
         issued = issue_token(control, control.projects.ensure_project(project), name)
     finally:
@@ -98,7 +98,7 @@ def token_list_command(
     from lunge.control.context import open_control
     from lunge.control.services.tenancy import token_view
 
-    control = open_control(ControlConfig(db_url=store_settings({"db": db, "data_dir": data_dir}).url))
+    control = open_control(ControlConfig(db_url=store_settings({"db": db, "data_dir": data_dir}, remote=False).url))
     try:
         listed = [token_view(t) for t in control.projects.list_tokens(control.projects.project_named(project).id)]
     finally:
@@ -128,7 +128,7 @@ def token_revoke_command(
     from lunge.control.context import open_control
     from lunge.control.services.tenancy import token_view
 
-    control = open_control(ControlConfig(db_url=store_settings({"db": db, "data_dir": data_dir}).url))
+    control = open_control(ControlConfig(db_url=store_settings({"db": db, "data_dir": data_dir}, remote=False).url))
     try:
         revoked = control.projects.revoke_token(control.projects.project_named(project).id, token_id)
     finally:

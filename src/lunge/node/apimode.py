@@ -1,6 +1,7 @@
 """``lunge node`` in API mode (``LUNGE_API_URL`` set, no ``CI_MODE``): register with the control
 plane, take the runs ordered for this token (and BUILD_ID), test each run's record against the
-shared database (``LUNGE_DB``, the control plane's), and honour an interrupt ordered through the API.
+shared database (``LUNGE_DB``, the control plane's) or, without ``LUNGE_DB``, through the remote
+store (:mod:`lunge.store.remote`), and honour an interrupt ordered through the API.
 
 The control plane hands out each run once (compare-and-set in the store); the node heartbeats
 every few seconds while testing and learns there whether the run was interrupted.

@@ -263,12 +263,22 @@ def default_data_dir(environ: Mapping[str, str]) -> Path:
     return Path(base) / "lunge"
 
 
-def store_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> StoreSettings:
-    """Where the data directory and the database are (``LUNGE_DATA_DIR``, ``LUNGE_DB``)."""
+def store_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None, *,
+                   remote: bool = True) -> StoreSettings:
+    """Where the data directory and the database are (``LUNGE_DATA_DIR``, ``LUNGE_DB``).
+
+    Without ``LUNGE_DB``, a node with a control plane (``LUNGE_API_URL`` and ``LUNGE_API_TOKEN``)
+    keeps its store there (:mod:`lunge.store.remote`, spooling in ``LUNGE_DATA_DIR/spool``);
+    ``remote=False`` for the server's own commands, which always open a database."""
     env = os.environ if environ is None else environ
     src = _Source(flags or {}, env)
     data_dir = _parse(src, "data_dir", ("LUNGE_DATA_DIR",), default_data_dir(env), _data_dir,
                       "a directory that exists or can be created")
+    if remote and src.get("db", "LUNGE_DB") is None and src.get("api_url", "LUNGE_API_URL", "WALLARM_API_HOST"):
+        from lunge.store.remote import remote_url
+
+        api = api_settings(flags, env)
+        return StoreSettings(data_dir, remote_url(api.url, api.token, data_dir / "spool"))
     default_url = f"sqlite:///{data_dir / 'lunge.db'}"
     url = _parse(src, "db", ("LUNGE_DB",), default_url, _db_url,
                  "a SQLAlchemy URL: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB, or a file path")
@@ -488,7 +498,7 @@ def serve_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str,
         # The value is a secret: the message never repeats it.
         raise SettingError("LUNGE_ADMIN_TOKEN", "****", "at least 24 characters (e.g. openssl rand -hex 32)")
     return ControlConfig(
-        db_url=store_settings(flags, env).url,
+        db_url=store_settings(flags, env, remote=False).url,
         bind=_parse(src, "bind", ("LUNGE_SERVE_BIND",), "127.0.0.1", _text, "an IP address to listen on"),
         port=_parse(src, "port", ("LUNGE_SERVE_PORT",), 8000, _int_in(1, 65535), "a TCP port, 1-65535"),
         admin_token=admin,

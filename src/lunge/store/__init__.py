@@ -17,8 +17,13 @@ __all__ = ["Store", "open_store"]
 
 def open_store(url: str) -> Store:
     """A ready store on the database at ``url`` (``sqlite:///PATH`` or
-    ``postgresql+psycopg://USER:PASSWORD@HOST/DB``), migrated to this lunge's schema.
-    See :func:`lunge.store.sql.open_store`."""
+    ``postgresql+psycopg://USER:PASSWORD@HOST/DB``), migrated to this lunge's schema
+    (:func:`lunge.store.sql.open_store`), or in the control plane (``lunge+http://...``:
+    :mod:`lunge.store.remote`)."""
+    if url.startswith("lunge+"):
+        from lunge.store.remote import open_remote
+
+        return open_remote(url)
     # Imported here so that reading the models (reports) does not load SQLAlchemy and Alembic.
     from lunge.store.sql import open_store as open_sql_store
 

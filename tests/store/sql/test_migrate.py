@@ -18,7 +18,7 @@ from lunge.store.sql.migrate import current_revision, head_revision
 from lunge.store.sql.schema import metadata
 from tests.store.conftest import BACKENDS, sqlite_url
 
-TABLES = {"test_records", "baselines", "test_runs", "test_sets", "findings", "alembic_version",
+TABLES = {"ingested_batches", "test_records", "baselines", "test_runs", "test_sets", "findings", "alembic_version",
           "projects", "tokens", "test_policies", "nodes"}  # the last four: the control plane (lunge serve)
 
 
@@ -127,6 +127,7 @@ def test_0004_keeps_the_first_of_a_runs_duplicate_findings(store_url: str) -> No
     columns = ", ".join(c.name for c in findings.columns if c.name != "id")
     with engine.begin() as conn:  # as an older lunge left it: at 0003, the same finding stored twice
         conn.execute(text("DROP INDEX ix_findings_run_id_fingerprint"))
+        conn.execute(text("DROP TABLE ingested_batches"))  # 0005 comes back with the upgrade
         conn.execute(text("UPDATE alembic_version SET version_num = '0003'"))
         conn.execute(text(f"INSERT INTO findings ({columns}) SELECT {columns} FROM findings"))
     engine.dispose()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,14 +43,26 @@ class Database:
         self.engine = engine
         self.label = label  # the URL with its password masked, for messages
         self.dialect = engine.dialect.name
+        self._local = threading.local()  # the write transaction this thread has open, if any
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction, committed when the block ends (rolled back if it raises)."""
+        """A write transaction, committed when the block ends (rolled back if it raises).
+
+        Nested in another write of the same thread, it joins that transaction: the control plane
+        applies a remote node's batch and records the batch's id in one commit (:mod:`.ingest`)."""
+        joined: Connection | None = getattr(self._local, "conn", None)
+        if joined is not None:
+            yield joined
+            return
         with map_exceptions(self.label), self.engine.connect() as conn:
             conn.execution_options(**{_WRITE: True})
             with conn.begin():
-                yield conn
+                self._local.conn = conn
+                try:
+                    yield conn
+                finally:
+                    self._local.conn = None
 
     @contextmanager
     def driver_write(self) -> Iterator[Any]:
@@ -60,6 +73,14 @@ class Database:
         transaction layers cost more client CPU than a small batch's ``INSERT`` itself, and on the
         recording proxy that CPU is taken from the event loop that answers the tests' requests.
         """
+        joined: Connection | None = getattr(self._local, "conn", None)
+        if joined is not None:  # inside write(): its transaction, committed by it
+            cursor = joined.connection.cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()
+            return
         with map_exceptions(self.label):
             raw = self.engine.raw_connection()
             try:

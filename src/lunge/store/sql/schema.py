@@ -217,3 +217,17 @@ nodes = Table(
     Index(None, "project_id", "id"),
     sqlite_autoincrement=True,
 )
+
+# ---------------------------------------------------------------- the remote store's batches
+# Every batch a remote node sends (baselines, test sets, findings, ...) carries an id it drew; the
+# batch's writes and this row commit together, so a batch sent again after a lost answer is
+# recognised and answered with what the first delivery returned (``result``), never applied twice.
+ingested_batches = Table(
+    "ingested_batches",
+    metadata,
+    Column("batch_id", Text, primary_key=True),
+    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("op", Text, nullable=False),
+    Column("result", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
