@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import json
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from html import escape
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,6 +17,7 @@ from lunge.cli import main
 from lunge.http import Request, Response
 from lunge.store import open_store
 from lunge.store.models import NewBaseline, RunState
+from tests.fixtures.servers import reply, threaded_server
 
 FORMATS = "txt,json,html,sarif,junit,md"
 _PAGE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: 50\r\n\r\n"
@@ -30,11 +30,7 @@ class _Reflecting(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         query = parse_qs(urlsplit(self.path).query)
         body = f"<html><body><p>results for {query.get('q', [''])[0]}</p></body></html>".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        reply(self, body, "text/html; charset=utf-8")
 
     def log_message(self, *args: object) -> None:
         pass
@@ -42,13 +38,8 @@ class _Reflecting(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def target() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Reflecting)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with threaded_server(_Reflecting) as origin:
+        yield origin
 
 
 def _record(db: str, origin: str, paths: list[str]) -> int:

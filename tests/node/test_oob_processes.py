@@ -9,7 +9,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,6 +19,7 @@ from lunge.cli import main
 from lunge.http import Request, Response
 from lunge.store import open_store
 from lunge.store.models import NewBaseline
+from tests.fixtures.servers import reply, threaded_server
 
 
 def _get(url: str) -> str:
@@ -49,12 +50,7 @@ class _Fetcher(BaseHTTPRequestHandler):
             text = f"<pre>{_get(url) if url.startswith(own) else 'refused'}</pre>"
         else:
             text = "pong"
-        body = text.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        reply(self, text.encode())
 
     def log_message(self, *args: object) -> None:
         pass
@@ -62,13 +58,8 @@ class _Fetcher(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def target() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Fetcher)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with threaded_server(_Fetcher) as origin:
+        yield origin
 
 
 def test_blind_callbacks_are_found_once_with_two_processes(tmp_path: Path, target: str, monkeypatch) -> None:

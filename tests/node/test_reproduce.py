@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,6 +17,7 @@ from lunge.http import Request, Response
 from lunge.node.reproduce import Outcome, judge
 from lunge.store import open_store
 from lunge.store.models import Confidence, Finding, NewBaseline, NewFinding, RunState, Severity
+from tests.fixtures.servers import reply, threaded_server
 
 PAYLOAD = "<b data-m=lng7k2>x</b>"
 SENT = "/search?q=%3Cb%20data-m%3Dlng7k2%3Ex%3C%2Fb%3E"
@@ -37,23 +37,13 @@ def target() -> Iterator[Target]:
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             q = parse_qs(urlsplit(self.path).query).get("q", [""])[0]
             shown = q if state.vulnerable else q.replace("<", "&lt;").replace(">", "&gt;")
-            body = f"<p>you searched {shown}</p>".encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            reply(self, f"<p>you searched {shown}</p>".encode())
 
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()  # serve_forever accepts as soon as the socket is bound, which it is already
-    yield state
-    server.shutdown()
-    server.server_close()
+    with threaded_server(Handler) as state.url:
+        yield state
 
 
 def _stored(tmp_path: Path, url: str) -> str:
