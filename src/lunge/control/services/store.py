@@ -54,21 +54,11 @@ def _prepare(control: Control, project_id: int, op: str, payload: dict[str, Any]
         items = [wire.new_baseline_from(i) for i in payload["items"]]
         _require(ingest.owned_records(project_id, [i.record_id for i in items]), [i.record_id for i in items],
                  "test record")
-
-        def add_baselines() -> Any:
-            store.add_baselines(items)
-            return {"count": len(items)}
-
-        return add_baselines
+        return _counted(store.add_baselines, items)
     if op == "test_sets":
         test_sets = [wire.test_set_from(i) for i in payload["items"]]
         _require_results(ingest, project_id, [(t.run_id, t.baseline_id) for t in test_sets])
-
-        def add_test_sets() -> Any:
-            store.add_test_sets(test_sets)
-            return {"count": len(test_sets)}
-
-        return add_test_sets
+        return _counted(store.add_test_sets, test_sets)
     if op == "findings":
         found = [wire.new_finding_from(i) for i in payload["items"]]
         _require_results(ingest, project_id, [(f.run_id, f.baseline_id) for f in found])
@@ -108,6 +98,16 @@ def _create_run(control: Control, project_id: int, payload: dict[str, Any]) -> C
         return wire.run_to(run)
 
     return create_run
+
+
+def _counted[T](write: Callable[[list[T]], object], items: list[T]) -> Callable[[], Any]:
+    """A batch write whose answer is only how many items it wrote."""
+
+    def apply() -> Any:
+        write(items)
+        return {"count": len(items)}
+
+    return apply
 
 
 def _require_results(ingest: Ingest, project_id: int, pairs: list[tuple[int, int]]) -> None:
