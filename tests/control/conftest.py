@@ -3,12 +3,9 @@ machine's PostgreSQL (a fresh database per test), driven through FastAPI's TestC
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +20,8 @@ from lunge.control.context import Control, open_control
 from lunge.control.services.tenancy import issue_token
 from lunge.http import Headers, Request
 from lunge.store.models import NewBaseline, TestRecord, TestRun
-from tests.fixtures.servers import free_port
+from tests.control.remote_helpers import Serve, wait_ready
+from tests.fixtures.servers import free_port, wait_for_port
 from tests.store import factories
 
 ADMIN = "admin-token-for-tests-0123456789"
@@ -113,7 +111,7 @@ def server(db_url: str, tmp_path: Path) -> Iterator[str]:
                                stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url, process)
+        wait_ready(url, process)
         yield url
     finally:
         process.terminate()
@@ -122,17 +120,26 @@ def server(db_url: str, tmp_path: Path) -> Iterator[str]:
         assert process.returncode in (0, -15) and "Traceback" not in output, output
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(process.communicate()[0].decode(errors="replace"))
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:
-                if json.load(answer)["status"] == "ready":
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("lunge serve did not become ready")
+@pytest.fixture
+def serve(pg_url: str, tmp_path: Path) -> Iterator[Serve]:
+    """``lunge serve`` on the test's PostgreSQL database, stoppable and startable again (remote mode)."""
+    server = Serve(pg_url, tmp_path / "server")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
+@pytest.fixture
+def shop() -> Iterator[str]:
+    """The demo shop (``python -m lunge.demo serve``) in its own process on a free loopback port; its URL."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "lunge.demo", "serve", "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=15)

@@ -3,16 +3,18 @@ started again on the same port and database, and project tokens made on that dat
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 from lunge.control.config import ControlConfig
 from lunge.control.context import open_control
 from lunge.control.services.tenancy import issue_token
-from tests.control.conftest import _wait_ready
 from tests.fixtures.servers import free_port
 
 
@@ -31,7 +33,7 @@ class Serve:
     def start(self) -> None:
         self.process = subprocess.Popen([sys.executable, "-m", "lunge.cli", "serve"], env=self._env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_ready(self.url, self.process)
+        wait_ready(self.url, self.process)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -46,3 +48,20 @@ def token(db_url: str, project: str) -> str:
         return issue_token(control, control.projects.ensure_project(project), "node").secret
     finally:
         control.close()
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Block until ``lunge serve`` at ``url`` answers ready on /readyz; its output if it exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(process.communicate()[0].decode(errors="replace"))
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:
+                if json.load(answer)["status"] == "ready":
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("lunge serve did not become ready")
+
+

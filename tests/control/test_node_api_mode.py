@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -21,22 +18,8 @@ from lunge.control.context import open_control
 from lunge.http import Headers, Request, Response
 from lunge.node.apimode import run_api_node
 from lunge.store.models import NewBaseline
-from tests.fixtures.servers import free_port, wait_for_port
 
 POLICY = "name: sqli-only\nchecks: [sqli]\npassive: false\n"
-
-
-@pytest.fixture
-def shop() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "lunge.demo", "serve", "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 def _baseline(record_id: int, shop: str, target: str) -> NewBaseline:

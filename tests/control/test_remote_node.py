@@ -10,10 +10,8 @@ import json
 import random
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -24,35 +22,11 @@ from lunge.store.models import RecordState
 from lunge.store.remote import RemoteStore
 from tests.control.remote_helpers import Serve, token
 from tests.control.test_node_api_mode import _baseline as _shop_baseline
-from tests.fixtures.servers import free_port, wait_for_port
-from tests.node.test_recording_durability import CONCURRENCY, _drive_and_kill
+from tests.node.test_recording_durability import CONCURRENCY, record_and_kill
 from tests.record.targets import lunge_command, serve_target, start_recorder, subprocess_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 POLICY = "name: sqli-only\nchecks: [sqli]\npassive: false\n"
-
-
-@pytest.fixture
-def serve(pg_url: str, tmp_path: Path) -> Iterator[Serve]:
-    server = Serve(pg_url, tmp_path / "server")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def shop() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "lunge.demo", "serve", "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 def _get(url: str, path: str, secret: str) -> dict:
@@ -98,15 +72,7 @@ async def test_a_sigkilled_recording_node_in_remote_mode_loses_nothing_answered(
     env = subprocess_env(data, LUNGE_API_URL=serve.url, LUNGE_API_TOKEN=secret)
     seed = random.randrange(1 << 30)
     kill_after = random.Random(seed).randrange(600, 900)
-    async with serve_target() as target:
-        recorder = await asyncio.to_thread(start_recorder, tmp_path, "--no-dedup", env=env)
-        try:
-            answered = await _drive_and_kill(recorder.proxy, target.url, kill_after,
-                                             lambda: recorder.signal(signal.SIGKILL))
-            code = await asyncio.to_thread(recorder.wait)
-        finally:
-            recorder.kill()
-    assert code == -signal.SIGKILL, recorder.output()
+    answered = await record_and_kill(tmp_path, env, kill_after)
     assert len(answered) >= 600, f"seed {seed}"
     store = RemoteStore(serve.url, secret, data / "spool")  # the next node on this data directory
     try:

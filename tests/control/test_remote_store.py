@@ -9,7 +9,6 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,16 +26,6 @@ from tests.control.remote_helpers import Serve, token
 from tests.store import factories
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-
-@pytest.fixture
-def serve(pg_url: str, tmp_path: Path) -> Iterator[Serve]:
-    server = Serve(pg_url, tmp_path / "server")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _store(serve: Serve, tmp_path: Path, project: str = "shop", patience: float = 60) -> RemoteStore:

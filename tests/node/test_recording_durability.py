@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -51,10 +52,9 @@ async def _drive_and_kill(proxy: str, target: str, kill_after: int, kill) -> set
     return answered
 
 
-async def _durability(tmp_path, store_url: str) -> None:
-    seed = random.randrange(1 << 30)
-    kill_after = random.Random(seed).randrange(2000, 2800)
-    env = subprocess_env(tmp_path / "data", LUNGE_DB=store_url)
+async def record_and_kill(tmp_path: Path, env: dict[str, str], kill_after: int) -> set[str]:
+    """A recording node (``env``) in front of a loopback target, SIGKILLed after ``kill_after``
+    answers (:func:`_drive_and_kill`); the targets whose responses arrived."""
     async with serve_target() as target:
         recorder = await asyncio.to_thread(start_recorder, tmp_path, "--no-dedup", env=env)
         try:
@@ -64,6 +64,13 @@ async def _durability(tmp_path, store_url: str) -> None:
         finally:
             recorder.kill()
     assert code == -signal.SIGKILL, recorder.output()
+    return answered
+
+
+async def _durability(tmp_path, store_url: str) -> None:
+    seed = random.randrange(1 << 30)
+    kill_after = random.Random(seed).randrange(2000, 2800)
+    answered = await record_and_kill(tmp_path, subprocess_env(tmp_path / "data", LUNGE_DB=store_url), kill_after)
     assert len(answered) >= 2000, f"seed {seed}: only {len(answered)} answers before the kill"
     store = open_store(store_url)
     try:
