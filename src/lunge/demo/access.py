@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from lunge.demo.auth import Lockout, bearer, jwt_secret, jwt_sign, jwt_verify, new_session, sign_in
+from lunge.demo.auth import Lockout, bearer, jwt_secret, jwt_sign, jwt_verify, new_session, sign_in, sign_in_json
 from lunge.demo.pages import cookies, escape, json_response, message, page
 from lunge.demo.state import Handler, demo
 
@@ -54,21 +54,9 @@ async def _strong(request: web.Request) -> bytes:
     return await jwt_secret(demo(request).db)
 
 
-async def _credentials(request: web.Request) -> tuple[int, str] | None:
-    try:
-        body = await request.json()
-    except ValueError:
-        return None
-    username = body.get("username") if isinstance(body, dict) else None
-    password = body.get("password") if isinstance(body, dict) else None
-    if not isinstance(username, str) or not isinstance(password, str):
-        return None
-    return await sign_in(request, username, password)
-
-
 async def notes_token(request: web.Request) -> web.StreamResponse:
     """``POST /api/notes/token`` (JSON ``{"username", "password"}``): a token signed with the weak key."""
-    user = await _credentials(request)
+    user = await sign_in_json(request)
     if user is None:
         return json_response({"error": "wrong username or password"}, 401)
     return json_response({"token": jwt_sign({"sub": user[1]}, WEAK_KEY), "token_type": "Bearer"})

@@ -75,6 +75,20 @@ async def sign_in(request: web.Request, username: str, password: str) -> tuple[i
     return None
 
 
+async def sign_in_json(request: web.Request) -> tuple[int, str] | None:
+    """:func:`sign_in` with the JSON body's ``{"username", "password"}``; None when the body is not
+    that (not JSON, not an object, not two strings) or the password is wrong."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return None
+    username = body.get("username") if isinstance(body, dict) else None
+    password = body.get("password") if isinstance(body, dict) else None
+    if not isinstance(username, str) or not isinstance(password, str):
+        return None
+    return await sign_in(request, username, password)
+
+
 LOCK_AFTER = 5  # consecutive failed sign-ins for one client address and username ...
 LOCK_SECONDS = 5.0  # ... lock that username for that client this long: every attempt is a 429
 

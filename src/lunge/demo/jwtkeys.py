@@ -27,7 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
-from lunge.demo.auth import b64url, b64url_decode, bearer, sign_in
+from lunge.demo.auth import b64url, b64url_decode, bearer, sign_in_json
 from lunge.demo.pages import json_response
 from lunge.demo.state import Handler
 
@@ -133,15 +133,7 @@ def _notes(claims: dict[str, Any] | None) -> web.StreamResponse:
 
 
 async def _credentials(request: web.Request) -> str | None:
-    try:
-        body = await request.json()
-    except ValueError:
-        return None
-    username = body.get("username") if isinstance(body, dict) else None
-    password = body.get("password") if isinstance(body, dict) else None
-    if not isinstance(username, str) or not isinstance(password, str):
-        return None
-    user = await sign_in(request, username, password)
+    user = await sign_in_json(request)
     return user[1] if user else None
 
 

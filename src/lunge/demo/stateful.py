@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from lunge.demo.auth import bearer, jwt_secret, jwt_sign, jwt_verify, sign_in
+from lunge.demo.auth import bearer, jwt_secret, jwt_sign, jwt_verify, sign_in_json
 from lunge.demo.db import DB_ERRORS, Database, Row
 from lunge.demo.pages import db_error_page, describe_error, escape, json_response, message, page
 from lunge.demo.state import Handler, demo
@@ -225,16 +225,7 @@ def change_password(lookup: Lookup) -> Handler:
 
 
 async def _credentials(request: web.Request) -> str | None:
-    try:
-        data = await request.json()
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    username, password = data.get("username"), data.get("password")
-    if not isinstance(username, str) or not isinstance(password, str):
-        return None
-    found = await sign_in(request, username, password)
+    found = await sign_in_json(request)
     return found[1] if found else None
 
 
