@@ -28,6 +28,7 @@ from collections.abc import Mapping
 
 from lunge.checks import accepted
 from lunge.checks.base import Attack, Check, CheckContext, Confidence, Probe, Severity
+from lunge.checks.identity import cookies_of
 from lunge.http import Request
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -38,21 +39,6 @@ TOKEN_NAME = re.compile(r"csrf|xsrf|authenticity_?token|requestverificationtoken
                         re.IGNORECASE)
 FOREIGN_ORIGIN = "https://csrf-attacker.invalid"  # RFC 6761: never resolves
 _SAMESITE = re.compile(r";\s*samesite\s*=\s*(strict|lax)\b", re.IGNORECASE)
-
-
-def request_cookies(request: Request) -> list[tuple[str, str]]:
-    """(name, value) of every cookie the request carries.
-
-    >>> request_cookies(Request.from_url("http://t.test/", headers=[("Cookie", "a=1; b=2")]))
-    [('a', '1'), ('b', '2')]
-    """
-    out = []
-    for header in request.headers.get_all("cookie"):
-        for part in header.split(";"):
-            name, eq, value = part.strip().partition("=")
-            if name and eq:
-                out.append((name, value))
-    return out
 
 
 def cross_site(name: str, set_cookies: Mapping[str, str]) -> bool:
@@ -75,7 +61,7 @@ def _applies(ctx: CheckContext) -> bool:
     content_type = request.content_type.lower()
     if request.body and not content_type.startswith(SIMPLE_TYPES):
         return False
-    cookies = request_cookies(request)
+    cookies = cookies_of(request)
     if not cookies or not any(cross_site(name, ctx.set_cookies) for name, _ in cookies):
         return False
     return not _has_token(ctx)
@@ -93,7 +79,7 @@ def _forged(ctx: CheckContext, cookies: list[tuple[str, str]] | None) -> Request
 def _run(ctx: CheckContext) -> Probe:
     if not accepted.comparable(ctx):
         return []
-    sent = [(n, v) for n, v in request_cookies(ctx.baseline) if cross_site(n, ctx.set_cookies)]
+    sent = [(n, v) for n, v in cookies_of(ctx.baseline) if cross_site(n, ctx.set_cookies)]
     carried = "; ".join(n for n, _ in sent)
     anonymous, forged = yield [Attack(_forged(ctx, None), "(no cookies)", "csrf:no-cookies"),
                                Attack(_forged(ctx, sent), f"Origin: {FOREIGN_ORIGIN}", "csrf:cross-site")]

@@ -129,7 +129,11 @@ class Identities:
 
 
 def cookies_of(request: Request) -> list[tuple[str, str]]:
-    """The (name, value) pairs of the request's Cookie headers, in order."""
+    """The (name, value) pairs of the request's Cookie headers, in order.
+
+    >>> cookies_of(Request.from_url("http://t.test/", headers=[("Cookie", "a=1; b=2")]))
+    [('a', '1'), ('b', '2')]
+    """
     out = []
     for line in request.headers.get_all("cookie"):
         for part in line.split(";"):
