@@ -100,12 +100,8 @@ def _swapped(ctx: CheckContext, ids: Identities, point: Point) -> Probe:
     anonymous = None
     for other in swap.candidates(ctx, ids):
         judged = swap.without_names(ctx, ids.mine, other)
-        attacks = [swap.send_as(ctx, other, f"bola:as-{other.name}")]
-        if anonymous is None:
-            attacks.append(swap.send_as(ctx, ids.anonymous, "bola:anonymous"))
-        got, *rest = yield attacks
-        anonymous = rest[0] if rest else anonymous
-        if anonymous is None or not swap.got_it(judged, got) or not swap.denied(judged, anonymous):
+        got, anonymous, believed = yield from swap.tried(ctx, judged, other, "bola", anonymous)
+        if not believed or anonymous is None:  # believed implies an anonymous answer (for mypy)
             continue
         elsewhere = ctx.points.replace(point, other_id(ctx, point.value))
         unknown, again = yield [swap.send_as(ctx, other, "bola:unknown-id", elsewhere),

@@ -54,12 +54,8 @@ def run(ctx: CheckContext, check: Check) -> Probe:
     anonymous = None
     for lower in swap.candidates(ctx, ids, lower_only=True):
         judged = swap.without_names(ctx, higher, lower)
-        attacks = [swap.send_as(ctx, lower, f"broken-access:as-{lower.name}")]
-        if anonymous is None:
-            attacks.append(swap.send_as(ctx, ids.anonymous, "broken-access:anonymous"))
-        got, *rest = yield attacks
-        anonymous = rest[0] if rest else anonymous
-        if anonymous is None or not swap.got_it(judged, got) or not swap.denied(judged, anonymous):
+        got, anonymous, believed = yield from swap.tried(ctx, judged, lower, "broken-access", anonymous)
+        if not believed or anonymous is None:  # believed implies an anonymous answer (for mypy)
             continue
         (again,) = yield [swap.send_as(ctx, lower, "broken-access:confirm")]
         if not swap.got_it(judged, again):

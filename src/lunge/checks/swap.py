@@ -10,6 +10,7 @@ for one the other user should not have got.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import replace
 
 from lunge.checks import accepted
@@ -61,4 +62,21 @@ def denied(ctx: CheckContext, exchange: Exchange) -> bool:
     return accepted.rejected(ctx, exchange)
 
 
-__all__ = ["MAX_OTHERS", "candidates", "denied", "got_it", "send_as", "without_names"]
+Tried = Generator[list[Attack], list[Exchange], tuple[Exchange, Exchange | None, bool]]
+
+
+def tried(ctx: CheckContext, judged: CheckContext, other: Identity, label: str, anonymous: Exchange | None) -> Tried:
+    """The baseline sent as ``other``, and as the anonymous identity unless its answer is already
+    known (``anonymous``: the same for every other identity). Returns other's answer, the anonymous
+    one, and whether the swap is believed: ``other`` got the recorded user's page (as ``judged``
+    compares it) while the anonymous control was denied it."""
+    assert ctx.identities is not None
+    attacks = [send_as(ctx, other, f"{label}:as-{other.name}")]
+    if anonymous is None:
+        attacks.append(send_as(ctx, ctx.identities.anonymous, f"{label}:anonymous"))
+    got, *rest = yield attacks
+    anonymous = rest[0] if rest else anonymous
+    return got, anonymous, anonymous is not None and got_it(judged, got) and denied(judged, anonymous)
+
+
+__all__ = ["MAX_OTHERS", "candidates", "denied", "got_it", "send_as", "tried", "without_names"]
