@@ -5,6 +5,7 @@ of reordering the page around it, as the console, the logs and the reports do.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -53,3 +54,15 @@ def page(request: Request, template: str, session: Session | None, code: int = 2
     :class:`~lunge.control.dashboard.headers.SecurityHeaders`)."""
     body = _ENV.get_template(template).render(request=request, session=session, path=request.url.path, **context)
     return HTMLResponse(body, status_code=code)
+
+
+PAGE = 50  # rows of a listing page
+
+
+def listing(request: Request, template: str, session: Session, name: str,
+            fetch: Callable[[int, int], list[Any]], offset: int) -> HTMLResponse:
+    """A listing page: :data:`PAGE` rows from ``offset`` as ``name``; ``fetch(limit, offset)`` is
+    asked for one row more, which tells whether a next page exists."""
+    listed = fetch(PAGE + 1, offset)
+    rows: dict[str, Any] = {name: listed[:PAGE]}
+    return page(request, template, session, offset=offset, more=len(listed) > PAGE, page_size=PAGE, **rows)

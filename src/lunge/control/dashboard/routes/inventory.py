@@ -6,22 +6,20 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from lunge.control.dashboard.auth import SessionDep
-from lunge.control.dashboard.render import page
+from lunge.control.dashboard.render import listing, page
 from lunge.control.deps import ControlDep
 from lunge.control.services import overview, records
 from lunge.report.document import record_section
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
-PAGE = 50
 BASELINES_PAGE = 100
 
 
 @router.get("/records")
 def records_page(request: Request, control: ControlDep, session: SessionDep,
                  offset: int = Query(0, ge=0)) -> HTMLResponse:
-    listed = records.listing(control, session.project_id, PAGE + 1, offset)
-    return page(request, "records.html.j2", session, records=listed[:PAGE], offset=offset, more=len(listed) > PAGE,
-                page_size=PAGE)
+    return listing(request, "records.html.j2", session, "records",
+                   lambda limit, at: records.listing(control, session.project_id, limit, at), offset)
 
 
 @router.get("/records/{record_id}")

@@ -8,13 +8,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from lunge.control.dashboard.auth import CheckedForm, SessionDep
-from lunge.control.dashboard.render import page
+from lunge.control.dashboard.render import PAGE, listing, page
 from lunge.control.deps import ControlDep
 from lunge.control.services import overview, runs
 from lunge.errors import ConfigError
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
-PAGE = 50
 BASELINES_SHOWN = 500
 FINDINGS_SHOWN = 500
 LIVE_FIELDS = ("id", "state", "finished", "baselines_total", "baselines_tested", "baselines_not_tested",
@@ -24,9 +23,8 @@ LIVE_FIELDS = ("id", "state", "finished", "baselines_total", "baselines_tested",
 @router.get("/runs")
 def runs_page(request: Request, control: ControlDep, session: SessionDep,
               offset: int = Query(0, ge=0)) -> HTMLResponse:
-    listed = overview.runs_page(control, session.project_id, PAGE + 1, offset)
-    return page(request, "runs.html.j2", session, runs=listed[:PAGE], offset=offset, more=len(listed) > PAGE,
-                page_size=PAGE)
+    return listing(request, "runs.html.j2", session, "runs",
+                   lambda limit, at: overview.runs_page(control, session.project_id, limit, at), offset)
 
 
 @router.get("/live/runs")
