@@ -14,8 +14,8 @@ from lunge.checks import load
 from lunge.engine.runner import RunConfig, RunEngine
 from lunge.http import Request
 from lunge.policy import BUILTIN
-from lunge.store import open_store
-from lunge.store.models import NewBaseline
+from lunge.store import Store, open_store
+from lunge.store.models import NewBaseline, TestRun
 
 PAGE = "<html><body><h1>Guestbook</h1>{}</body></html>"
 
@@ -41,17 +41,23 @@ def _app() -> web.Application:
     return app
 
 
+def _guestbook(store: Store, origin: str, targets: tuple[str, ...], checks: str) -> tuple[TestRun, RunConfig]:
+    """A closed record of GETs of ``targets`` on ``origin`` and a run of it by ``checks`` (the
+    default policy without passive checks: the tests count the XSS findings)."""
+    record = store.create_record("guestbook")
+    store.add_baselines([NewBaseline(record.id, Request.from_url(origin + t), None) for t in targets])
+    store.close_record(record.id)
+    policy = dataclasses.replace(BUILTIN["default"], passive=False)
+    run = store.create_run(name="guestbook", record_id=record.id, policy_name=policy.name)
+    return run, RunConfig(policy=policy, checks=tuple(load().select([checks])), workers=4)
+
+
 async def test_a_comment_stored_through_a_get_is_found(tmp_path: Path, loopback) -> None:
     server = await loopback(_app())
     store = open_store(f"sqlite:///{tmp_path / 'lunge.db'}")
     try:
-        record = store.create_record("guestbook")
         targets = ("/sign?comment=hello", "/book", "/safe/sign?comment=hello", "/safe/book")
-        store.add_baselines([NewBaseline(record.id, Request.from_url(server.url + t), None) for t in targets])
-        store.close_record(record.id)
-        policy = dataclasses.replace(BUILTIN["default"], passive=False)  # this test counts the XSS findings
-        run = store.create_run(name="guestbook", record_id=record.id, policy_name=policy.name)
-        config = RunConfig(policy=policy, checks=tuple(load().select(["xss"])), workers=4)
+        run, config = _guestbook(store, server.url, targets, "xss")
         final = await RunEngine(store, run, config).execute()
         findings = list(store.iter_findings(final.id))
     finally:
@@ -64,13 +70,7 @@ async def test_the_second_order_pass_counts_its_requests_by_check(tmp_path: Path
     server = await loopback(_app())
     store = open_store(f"sqlite:///{tmp_path / 'lunge.db'}")
     try:
-        record = store.create_record("guestbook")
-        store.add_baselines([NewBaseline(record.id, Request.from_url(server.url + t), None)
-                             for t in ("/sign?comment=hello", "/book")])
-        store.close_record(record.id)
-        policy = dataclasses.replace(BUILTIN["default"], passive=False)
-        run = store.create_run(name="guestbook", record_id=record.id, policy_name=policy.name)
-        config = RunConfig(policy=policy, checks=tuple(load().select(["xss-stored"])), workers=4)
+        run, config = _guestbook(store, server.url, ("/sign?comment=hello", "/book"), "xss-stored")
         final = await RunEngine(store, run, config).execute()
         assert [f.check_id for f in store.iter_findings(final.id)] == ["xss-stored"]
     finally:
@@ -88,14 +88,9 @@ async def test_partitions_plant_distinct_markers_and_the_second_order_pass_sees_
     server = await loopback(_app())
     store = open_store(f"sqlite:///{tmp_path / 'lunge.db'}")
     try:
-        record = store.create_record("guestbook")
         # seq 1 and 3 are partition 1's, seq 2 and 4 partition 0's: each partition primes one source
         targets = ("/sign?comment=hello", "/safe/sign?comment=hello", "/book", "/safe/book")
-        store.add_baselines([NewBaseline(record.id, Request.from_url(server.url + t), None) for t in targets])
-        store.close_record(record.id)
-        policy = dataclasses.replace(BUILTIN["default"], passive=False)
-        run = store.create_run(name="guestbook", record_id=record.id, policy_name=policy.name)
-        config = RunConfig(policy=policy, checks=tuple(load().select(["xss-stored"])), workers=4)
+        run, config = _guestbook(store, server.url, targets, "xss-stored")
         parent = RunEngine(store, run, config)
         await parent.start()
         parts = [await RunEngine(store, run, config.for_partition(i, 2)).run_partition() for i in range(2)]
