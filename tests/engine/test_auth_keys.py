@@ -9,7 +9,6 @@ import dataclasses
 import hashlib
 import hmac
 import json
-from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -22,20 +21,12 @@ from lunge.engine.runner import Events, RunConfig, RunEngine
 from lunge.engine.tokenclaims import TokenClaims
 from lunge.http import Headers, Request, Response
 from lunge.policy import BUILTIN, Limits
-from lunge.store import open_store
 from lunge.store.models import NewBaseline
 
 # The default policy with the Authorization header as a point, and no passive rules (a Server banner).
 POLICY = dataclasses.replace(BUILTIN["default"], include=("URI", "HEADER_AUTHORIZATION"), passive=False)
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PEM = KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-@pytest.fixture
-def store(tmp_path: Path):
-    s = open_store(f"sqlite:///{tmp_path / 'lunge.db'}")
-    yield s
-    s.close()
 
 
 def _rs256(claims: dict[str, object]) -> str:

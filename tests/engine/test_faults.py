@@ -8,7 +8,6 @@ import asyncio
 import doctest
 import importlib
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -19,7 +18,6 @@ from lunge.engine.outcome import decide
 from lunge.engine.runner import RunConfig, RunEngine
 from lunge.http import Request, Response
 from lunge.policy import BUILTIN
-from lunge.store import open_store
 from lunge.store.models import NewBaseline, RunState, TestSetStatus
 from tests.fixtures.servers import LoopbackServer
 
@@ -31,13 +29,6 @@ def _probe_each(ctx: CheckContext) -> Probe:
 
 
 PROBE = Check("probe", "Probes", "xss", Severity.LOW, 0, "test check", _probe_each)
-
-
-@pytest.fixture
-def store(tmp_path: Path):
-    s = open_store(f"sqlite:///{tmp_path / 'lunge.db'}")
-    yield s
-    s.close()
 
 
 def _dying_app(serve_first: int, server: list[LoopbackServer]) -> web.Application:

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
-import pytest
 from aiohttp import web
 
 from lunge.checks.anomaly import ANOMALY, FuzzerConfig, FuzzPayload
 from lunge.engine.runner import RunConfig, RunEngine
 from lunge.http import Request, Response
 from lunge.policy import BUILTIN
-from lunge.store import open_store
 from lunge.store.models import NewBaseline, RunState
 
 
@@ -27,13 +24,6 @@ def _app(seen: list[str]) -> web.Application:
     app = web.Application()
     app.router.add_get("/item", item)
     return app
-
-
-@pytest.fixture
-def store(tmp_path: Path):
-    s = open_store(f"sqlite:///{tmp_path / 'lunge.db'}")
-    yield s
-    s.close()
 
 
 async def test_the_policy_selects_and_sets_up_the_fuzzer(store, loopback) -> None:

@@ -5,9 +5,7 @@ broken-access found where the application checks nothing, silent on its twins an
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 
-import pytest
 from aiohttp import web
 
 from lunge.checks.bola import BOLA
@@ -18,7 +16,6 @@ from lunge.engine.identities import IdentityBook, for_request, merged, user_of
 from lunge.engine.runner import Events, RunConfig, RunEngine
 from lunge.http import Headers, Request, Response
 from lunge.policy import BUILTIN
-from lunge.store import open_store
 from lunge.store.models import NewBaseline
 from tests.demo.wire import send
 
@@ -151,13 +148,6 @@ def _team_app() -> web.Application:
         web.get("/admin/members", members(False)), web.get("/safe/admin/members", members(True)),
     ])
     return app
-
-
-@pytest.fixture
-def store(tmp_path: Path):
-    s = open_store(f"sqlite:///{tmp_path / 'lunge.db'}")
-    yield s
-    s.close()
 
 
 async def _record(store, base: str, script: list[tuple[str, str, bytes]]) -> int:

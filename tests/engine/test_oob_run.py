@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
-import pytest
 from aiohttp import web
 
 from lunge.checks.ssrf import SSRF
@@ -18,7 +16,6 @@ from lunge.engine.oob import OobConfig
 from lunge.engine.runner import RunConfig, RunEngine
 from lunge.http import Request, Response
 from lunge.policy import BUILTIN
-from lunge.store import open_store
 from lunge.store.models import NewBaseline, RunState
 
 
@@ -61,13 +58,6 @@ def _app() -> web.Application:
     for path, handler in (("/preview", preview), ("/hook", hook), ("/safe", safe), ("/ping", ping)):
         app.router.add_get(path, handler)
     return app
-
-
-@pytest.fixture
-def store(tmp_path: Path):
-    s = open_store(f"sqlite:///{tmp_path / 'lunge.db'}")
-    yield s
-    s.close()
 
 
 async def _execute(store, base: str, oob: OobConfig):

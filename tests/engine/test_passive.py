@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
-import pytest
 from aiohttp import web
 
 from lunge.checks.base import Severity
@@ -15,7 +13,6 @@ from lunge.checks.passive import PROBE_ORIGIN
 from lunge.engine.runner import RunConfig, RunEngine
 from lunge.http import Request, Response
 from lunge.policy import BUILTIN
-from lunge.store import open_store
 from lunge.store.models import NewBaseline, RunState
 
 KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -41,13 +38,6 @@ def _app(origins: list[str]) -> web.Application:
     app.router.add_get("/api/two", api)
     app.router.add_get("/config.js", config)
     return app
-
-
-@pytest.fixture
-def store(tmp_path: Path):
-    s = open_store(f"sqlite:///{tmp_path / 'lunge.db'}")
-    yield s
-    s.close()
 
 
 async def _run(store, base: str, policy=BUILTIN["default"]):

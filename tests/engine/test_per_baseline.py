@@ -3,9 +3,6 @@ record's Set-Cookie values reach checks in record order."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from aiohttp import web
 
 from lunge.checks.base import Check, CheckContext, Probe, Severity
@@ -13,7 +10,6 @@ from lunge.engine.cookies import SetCookies
 from lunge.engine.runner import Events, RunConfig, RunEngine
 from lunge.http import Headers, Request, Response
 from lunge.policy import BUILTIN
-from lunge.store import open_store
 from lunge.store.models import NewBaseline
 
 SEEN: list[tuple[str, str, tuple[str, ...]]] = []
@@ -26,13 +22,6 @@ def _whole_run(ctx: CheckContext) -> Probe:
 
 
 WHOLE = Check("whole", "Whole request", "whole", Severity.LOW, 0, "test check", _whole_run, per_baseline=True)
-
-
-@pytest.fixture
-def store(tmp_path: Path):
-    s = open_store(f"sqlite:///{tmp_path / 'lunge.db'}")
-    yield s
-    s.close()
 
 
 async def test_per_baseline_check_runs_once_per_baseline_with_cookies_in_record_order(store, loopback) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -13,7 +12,6 @@ from lunge.checks.base import Check, CheckContext, Confidence, Probe, Severity
 from lunge.engine.runner import Events, RunConfig, RunEngine
 from lunge.http import Request, Response
 from lunge.policy import BUILTIN
-from lunge.store import open_store
 from lunge.store.models import NewBaseline, RunState, TestSetStatus
 
 
@@ -63,13 +61,6 @@ def _record(store, base: str, paths: list[str]) -> int:
                          for p in paths])
     store.close_record(record.id)
     return record.id
-
-
-@pytest.fixture
-def store(tmp_path: Path):
-    s = open_store(f"sqlite:///{tmp_path / 'lunge.db'}")
-    yield s
-    s.close()
 
 
 async def _run(store, record_id: int, checks=(ECHO,), **config):

@@ -6,16 +6,13 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import replace
-from pathlib import Path
 
-import pytest
 from aiohttp import web
 
 from lunge.checks.base import Check, CheckContext, Probe, Severity
 from lunge.engine.runner import Events, RunConfig, RunEngine
 from lunge.http import Headers, Request, Response
 from lunge.policy import BUILTIN
-from lunge.store import open_store
 from lunge.store.models import NewBaseline, RunState
 
 
@@ -33,13 +30,6 @@ def _echo_run(ctx: CheckContext) -> Probe:
 
 ECHO = Check("echo", "Input echoed", "xss", Severity.MEDIUM, 79, "test check", _echo_run)
 OK = Response(200, headers=Headers([("Content-Type", "text/html")]), body=b"<p>x</p>")
-
-
-@pytest.fixture
-def store(tmp_path: Path):
-    s = open_store(f"sqlite:///{tmp_path / 'lunge.db'}")
-    yield s
-    s.close()
 
 
 def _record(store, baselines: list[tuple[Request, Response]]) -> int:
