@@ -7,7 +7,6 @@ import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from html import escape
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,23 +16,20 @@ from lunge.cli import main
 from lunge.http import Request, Response
 from lunge.store import open_store
 from lunge.store.models import NewBaseline, RunState
-from tests.fixtures.servers import reply, threaded_server
+from tests.fixtures.servers import QuietHandler, reply, threaded_server
 
 FORMATS = "txt,json,html,sarif,junit,md"
 _PAGE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: 50\r\n\r\n"
          b"<html><body><p>results for hello</p></body></html>")
 
 
-class _Reflecting(BaseHTTPRequestHandler):
+class _Reflecting(QuietHandler):
     """Reflects ``q`` unescaped into an HTML page (reflected XSS on every path)."""
 
     def do_GET(self) -> None:
         query = parse_qs(urlsplit(self.path).query)
         body = f"<html><body><p>results for {query.get('q', [''])[0]}</p></body></html>".encode()
         reply(self, body, "text/html; charset=utf-8")
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,7 +18,7 @@ from lunge.cli import main
 from lunge.http import Request, Response
 from lunge.store import open_store
 from lunge.store.models import NewBaseline
-from tests.fixtures.servers import reply, threaded_server
+from tests.fixtures.servers import QuietHandler, reply, threaded_server
 
 
 def _get(url: str) -> str:
@@ -33,7 +32,7 @@ def _get(url: str) -> str:
         return ""
 
 
-class _Fetcher(BaseHTTPRequestHandler):
+class _Fetcher(QuietHandler):
     """``/preview`` fetches ``url`` and shows it; ``/hook`` answers, then fetches it 0.3 s later
     (blind); ``/safe`` fetches only its own origin; ``/ping`` answers pong."""
 
@@ -51,9 +50,6 @@ class _Fetcher(BaseHTTPRequestHandler):
         else:
             text = "pong"
         reply(self, text.encode())
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,7 +16,7 @@ from lunge.http import Request, Response
 from lunge.node.reproduce import Outcome, judge
 from lunge.store import open_store
 from lunge.store.models import Confidence, Finding, NewBaseline, NewFinding, RunState, Severity
-from tests.fixtures.servers import reply, threaded_server
+from tests.fixtures.servers import QuietHandler, reply, threaded_server
 
 PAYLOAD = "<b data-m=lng7k2>x</b>"
 SENT = "/search?q=%3Cb%20data-m%3Dlng7k2%3Ex%3C%2Fb%3E"
@@ -33,14 +32,11 @@ class Target:
 def target() -> Iterator[Target]:
     state = Target("")
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             q = parse_qs(urlsplit(self.path).query).get("q", [""])[0]
             shown = q if state.vulnerable else q.replace("<", "&lt;").replace(">", "&gt;")
             reply(self, f"<p>you searched {shown}</p>".encode())
-
-        def log_message(self, *args: object) -> None:
-            pass
 
     with threaded_server(Handler) as state.url:
         yield state
