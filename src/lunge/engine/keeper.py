@@ -127,6 +127,20 @@ class StateKeeper:
         self._setup_used.setdefault(baseline.id, []).append(described)
         return described
 
+    async def prime(self, seq: int) -> int:
+        """Replay the setup prefix recorded before ``seq`` (sign-ins, resets, seeds), for a slice of
+        the record that starts there: a shard tested on another node finds the application as the
+        baselines before it left it. Returns how many steps ran."""
+        steps = list(self.prefix.before(seq))
+        async with self._setup_lock:
+            for step in steps:
+                producer = await self._load(step.baseline_id)
+                (exchange,) = await self.sessions.send(producer, [Attack(self._moved(step.request), "", "setup")])
+                self.sessions.observe(producer.id, exchange.response)
+                self.sessions.setup_requests += 1
+            self._setup_runs += 1
+        return len(steps)
+
     def reason(self, baseline_id: int, reason: str) -> str:
         """The test set's reason with the setup steps and value flows used for the baseline."""
         parts = [f"setup replayed first: {s}" for s in self._setup_used.get(baseline_id, [])]

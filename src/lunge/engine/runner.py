@@ -98,6 +98,8 @@ class RunEngine:
         self._timings: dict[tuple[str, int], _HostTiming] = {}
         self.set_cookies = SetCookies()
         self._stop: Stop | None = None
+        self._resumed = asyncio.Event()  # cleared while paused: no baseline is started
+        self._resumed.set()
         self._sender: Sender | None = None
         # Replay that keeps the application's state (engine/keeper.py): recorded order, setup
         # prefix, destructive baselines last, value flows renewed.
@@ -113,6 +115,18 @@ class RunEngine:
         """Stop taking new work; in-flight requests finish; the run ends ``interrupted``."""
         if self._stop is None:
             self._stop = Stop(RunState.INTERRUPTED, "interrupted before the end")
+        self._resumed.set()  # a paused run wakes up to stop
+
+    def pause(self) -> None:
+        """Start no new baseline until :meth:`resume` (in-flight ones finish)."""
+        self._resumed.clear()
+
+    def resume(self) -> None:
+        self._resumed.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._resumed.is_set()
 
     def stopping(self) -> bool:
         """Whether to take no more work: interrupted, stopped at a first failure, or the target is gone."""
@@ -181,7 +195,7 @@ class RunEngine:
             total.merge(part.counters)
         total.merge(self.counters)
         self.results.counters = total
-        stop = _first_stop([self._stop, *(p.stop for p in partitions)])
+        stop = first_stop([self._stop, *(p.stop for p in partitions)])
         outcome = decide(total, self.config.policy, stop)
         self.run = await asyncio.to_thread(
             self.store.update_run, self.run.id, state=outcome.state, finished_at=datetime.now(UTC),
@@ -213,6 +227,8 @@ class RunEngine:
         await self.keeper.learn()
         total = await asyncio.to_thread(self.store.count_baselines, self.run.record_id)
         self.counters.total = self.config.partition.share(total)
+        if self.config.partition.first_seq > 1:  # a slice starting mid-record: the setup before it, first
+            await self.keeper.prime(self.config.partition.first_seq)
         workers = self.config.effective_workers
         queue: asyncio.Queue[Baseline | None] = asyncio.Queue(maxsize=workers * 2)
         consumers = max(1, workers)
@@ -234,16 +250,17 @@ class RunEngine:
             self._report_progress()
 
     async def _produce(self, queue: asyncio.Queue[Baseline | None], consumers: int) -> None:
-        after = 0
         partition = self.config.partition
+        after = partition.first_seq - 1
         try:
             while not self.stopping():
                 page = await asyncio.to_thread(self._read_page, after)
-                if not page:
+                if not page or partition.past(page[0].seq):
                     break
                 after = page[-1].seq
                 for baseline in page:
                     self.set_cookies.note(baseline.response)
+                    await self._resumed.wait()  # paused: hold here, in recorded order
                     if partition.owns(baseline.seq):
                         place = self.keeper.place(baseline)
                         if place.destructive:
@@ -512,7 +529,7 @@ class RunEngine:
         self.events.emit(BaselineTested(self.run.id, progress))
 
 
-def _first_stop(stops: list[Stop | None]) -> Stop | None:
+def first_stop(stops: list[Stop | None]) -> Stop | None:
     """The stop that decides the run: an interruption over a lost target over a first failure."""
     rank = {RunState.INTERRUPTED: 0, RunState.ERROR: 1, RunState.FAILED: 2}
     found = [s for s in stops if s is not None]
@@ -549,4 +566,5 @@ def _origin(url: str) -> tuple[str, str, int]:
     return scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80)
 
 
-__all__ = ["Events", "Partition", "PartitionResult", "Progress", "RunConfig", "RunEngine", "Stop", "decide"]
+__all__ = ["Events", "Partition", "PartitionResult", "Progress", "RunConfig", "RunEngine", "Stop", "decide",
+           "first_stop"]

@@ -1,9 +1,14 @@
 """``lunge node`` in API mode (``LUNGE_API_URL`` set, no ``CI_MODE``): register with the control
-plane, take the runs ordered for this token (and BUILD_ID), test each run's record against the
-shared database (``LUNGE_DB``, the control plane's), and honour an interrupt ordered through the API.
+plane, take the runs ordered for this token (and BUILD_ID), test them against the shared database
+(``LUNGE_DB``, the control plane's), and honour pause and interrupt ordered through the API.
 
-The control plane hands out each run once (compare-and-set in the store); the node heartbeats
-every few seconds while testing and learns there whether the run was interrupted.
+On PostgreSQL a run is tested by every node of its project and BUILD_ID at once: the node that
+claims it (compare-and-set in the store) splits it into shards and queues one pgqueuer job per
+shard (:mod:`.jobqueue`); every node takes shard jobs and tests them (:mod:`.shards`). On SQLite
+(one user, one node) the node that claims a run tests it whole.
+
+Without BUILD_ID the newest node of a token takes over (FAST's rule): a node told by its heartbeat
+that it was ``replaced`` stops.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ from lunge import aio
 from lunge.checks import load
 from lunge.engine.runner import Events, RunConfig, RunEngine
 from lunge.errors import ConfigError, LungeError
+from lunge.node import jobqueue, shards
 from lunge.node.apiclient import ApiClient
-from lunge.node.settings import TestingSettings, api_settings, store_settings, testing_settings
+from lunge.node.settings import TestingSettings, api_settings, shard_size, store_settings, testing_settings
 from lunge.policy import BUILTIN, TestPolicy, parse_policy
 from lunge.store import open_store
-from lunge.store.models import TestRun
+from lunge.store.models import RunState, TestRun
+from lunge.store.sql import SqlStore
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +45,19 @@ def run_api_node(flags: Mapping[str, Any] | None = None, *, once: bool = False, 
     api = ApiClient(api_settings(flags))
     settings = testing_settings(flags)
     store_url = store_settings(flags).url
+    size = shard_size(flags)
     node = api.call("POST", "/v1/nodes", {"name": socket.gethostname(), "build_id": settings.build_id})
     logger.info("node %s registered with %s%s; waiting for test runs", node["id"], api.base,
                 f" for BUILD_ID {settings.build_id}" if settings.build_id else "")
+    if store_url.startswith("postgresql"):
+        node_run = _ShardingNode(api, node, settings, store_url, size, poll_s)
+        return aio.run(node_run.serve(once))
+    return _whole_runs(api, node, settings, store_url, once, poll_s)
+
+
+def _whole_runs(api: ApiClient, node: dict[str, Any], settings: TestingSettings, store_url: str, once: bool,
+                poll_s: float) -> int:
+    """SQLite: one node tests each run it claims, whole."""
     code, backoff = 0, poll_s
     while True:
         try:
@@ -64,6 +81,116 @@ def run_api_node(flags: Mapping[str, Any] | None = None, *, once: bool = False, 
             time.sleep(poll_s)
 
 
+class _ShardingNode:
+    """PostgreSQL: claim runs and split them; take shard jobs of the node's project and BUILD_ID."""
+
+    def __init__(self, api: ApiClient, node: dict[str, Any], settings: TestingSettings, store_url: str,
+                 size: int, poll_s: float) -> None:
+        self.api, self.node, self.settings, self.store_url = api, node, settings, store_url
+        self.size, self.poll_s = size, poll_s
+        self.name = jobqueue.entrypoint(int(node["project_id"]), settings.build_id)
+        self.configs: dict[int, RunConfig] = {}  # run id -> its configuration (policy fetched once)
+        self.current: int | None = None  # the run this node works on (claimed or shard taken)
+        self.code = 0
+        self.replaced = False
+
+    async def serve(self, once: bool) -> int:
+        store = open_store(self.store_url)
+        assert isinstance(store, SqlStore)  # a postgresql URL opens the SQL store
+        self.store = store
+        try:
+            async with jobqueue.connect(self.store_url) as queue, jobqueue.connect(self.store_url) as taking:
+                await queue.install()
+                manager = taking.manager(self.name, self._take)
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(jobqueue.run_manager(manager))
+                    group.create_task(self._beat(manager))
+                    await self._claim_loop(queue, once, manager)
+                    manager.shutdown.set()
+            return self.code
+        finally:
+            store.close()
+
+    async def _claim_loop(self, queue: jobqueue.JobQueue, once: bool, manager: Any) -> None:
+        """Claim created runs and queue their shards; with ``once``, until the first run claimed ends."""
+        backoff, waiting = self.poll_s, None
+        while not manager.shutdown.is_set():
+            try:
+                claimed = await asyncio.to_thread(self.api.call, "POST", f"/v1/nodes/{self.node['id']}/claim")
+            except ConfigError:
+                manager.shutdown.set()
+                raise
+            except LungeError as exc:
+                logger.warning("%s; trying again in %.0f s", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                continue
+            backoff = self.poll_s
+            if claimed:
+                run_id = int(claimed["id"])
+                self.current = run_id
+                await self._queue(queue, run_id)
+                waiting = waiting or run_id
+            if once:
+                if waiting is None:
+                    return
+                run = await asyncio.to_thread(self.store.get_run, waiting)
+                if run.state.finished:
+                    self.code = 0 if run.state is RunState.PASSED else 1
+                    return
+            await asyncio.sleep(self.poll_s if not once else 0.2)
+
+    async def _queue(self, queue: jobqueue.JobQueue, run_id: int) -> None:
+        run = await asyncio.to_thread(self.store.get_run, run_id)
+        made = await asyncio.to_thread(shards.split, self.store, run, self.size)
+        added = await queue.enqueue_shards(self.name, run_id, [(s.id, s.index) for s in made if not s.done])
+        logger.info("TestRun#%s taken: %d shard(s) of at most %d baselines queued", run.label, added, self.size)
+
+    async def _take(self, shard_id: int) -> None:
+        """A shard job: test the shard with the run's configuration and commit it."""
+        shard = await asyncio.to_thread(self.store.shards.get, shard_id)
+        self.current = shard.run_id
+        config = await self._config(shard.run_id)
+        done = await shards.test_shard(self.store, shard_id, config, int(self.node["id"]))
+        if done is not None and done.run.state.finished:
+            logger.info("TestRun#%s %s: %d findings", done.run.label, done.run.state.value, done.run.findings_count)
+            self.code = 0 if done.run.state is RunState.PASSED else 1
+
+    async def _config(self, run_id: int) -> RunConfig:
+        config = self.configs.get(run_id)
+        if config is None:
+            run = await asyncio.to_thread(self.store.get_run, run_id)
+            registry = load()
+            policy = await asyncio.to_thread(_policy, self.api, run, set(registry.checks) | registry.kinds)
+            config = self.configs[run_id] = _run_config(run, policy, registry, self.settings)
+        return config
+
+    async def _beat(self, manager: Any) -> None:
+        """Heartbeat the control plane; a node replaced by a newer one of its token stops."""
+        while not manager.shutdown.is_set():
+            await asyncio.sleep(HEARTBEAT_S)
+            body = {"state": "testing" if self.current else "idle", "run_id": self.current}
+            try:
+                answer = await asyncio.to_thread(self.api.call, "POST", f"/v1/nodes/{self.node['id']}/heartbeat", body)
+            except LungeError as exc:
+                logger.warning("heartbeat failed: %s", exc)
+                continue
+            if answer.get("state") == "replaced":
+                logger.info("node %s replaced by a newer node of the same token: stopping", self.node["id"])
+                self.replaced = True
+                manager.shutdown.set()
+                return
+            if answer.get("run_state") in {s.value for s in RunState if s.finished}:
+                self.current = None
+
+
+def _run_config(run: TestRun, policy: TestPolicy, registry: Any, settings: TestingSettings) -> RunConfig:
+    order = run.stats.get("order") or {}
+    return RunConfig(policy=policy, checks=tuple(registry.select(policy.checks)), workers=settings.workers,
+                     rps=order.get("rps"), target=run.target, verify_tls=settings.verify_tls,
+                     stop_on_first_fail=bool(order.get("stop_on_first_fail")))
+
+
 def _test(api: ApiClient, node_id: int, run_id: int, store_url: str, settings: TestingSettings) -> int:
     store = open_store(store_url)
     try:
@@ -74,10 +201,7 @@ def _test(api: ApiClient, node_id: int, run_id: int, store_url: str, settings: T
         logger.info("TestRun#%s taken: testing record rec_%04d", run.label, run.record_id)
         registry = load()
         policy = _policy(api, run, set(registry.checks) | registry.kinds)
-        order = run.stats.get("order") or {}
-        config = RunConfig(policy=policy, checks=tuple(registry.select(policy.checks)), workers=settings.workers,
-                           rps=order.get("rps"), target=run.target, verify_tls=settings.verify_tls,
-                           stop_on_first_fail=bool(order.get("stop_on_first_fail")))
+        config = _run_config(run, policy, registry, settings)
         engine = RunEngine(store, run, config, Events())
         final = aio.run(_watched(engine, api, node_id, run_id))
         logger.info("TestRun#%s %s: %d findings", final.label, final.state.value, final.findings_count)

@@ -19,7 +19,8 @@ from lunge.store.sql.schema import metadata
 from tests.store.conftest import BACKENDS, sqlite_url
 
 TABLES = {"test_records", "baselines", "test_runs", "test_sets", "findings", "alembic_version",
-          "projects", "tokens", "test_policies", "nodes"}  # the last four: the control plane (lunge serve)
+          "projects", "tokens", "test_policies", "nodes",  # the control plane (lunge serve)
+          "test_run_shards"}  # API mode: a run split across nodes
 
 
 @pytest.fixture(params=BACKENDS)
