@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from lunge.bench.scale import _call, _child_env, _registered, _serve, _setup, _shards, _sql, _state, _until
 from lunge.bench.scale import run as scale
 from lunge.checks import load
 from lunge.control.config import ControlConfig
@@ -116,9 +119,10 @@ def test_a_shard_tests_its_slice_and_honours_pause_and_interrupt(store: SqlStore
     record_id = _record(store, shop, 30)
     run = store.create_run(name="r", record_id=record_id, policy_name="xss")
     store.update_run(run.id, state=RunState.RUNNING)
-    made = shards.split(store, store.get_run(run.id), 10)
-    assert len(made) == 3
     config = _config()
+    made = shards.split(store, store.get_run(run.id), 10, "q", config.policy)
+    assert len(made) == 3
+    assert [s.id for s in store.shards.unfinished("q")] == [s.id for s in made]
 
     async def scenario() -> None:
         done = await shards.test_shard(store, made[1].id, config, None)  # seq 11..20: one /search (seq 16)
@@ -140,6 +144,7 @@ def test_a_shard_tests_its_slice_and_honours_pause_and_interrupt(store: SqlStore
         assert len(list(store.iter_test_sets(run.id))) == 20  # the interrupted run's last shard: closed untested
 
     asyncio.run(scenario())
+    assert store.shards.unfinished("q") == []  # the run is finished: nothing to sweep
     final = store.get_run(run.id)
     assert final.baselines_tested + final.baselines_not_tested == 20
 
@@ -178,5 +183,60 @@ def test_the_scale_bench_tiny_with_a_node_sigkilled_mid_run() -> None:
     assert figures["lost_shards"] == 0 and figures["doubled_findings"] == 0
     assert figures["findings_match"] and figures["findings"] >= 1
     assert set(figures["states"].values()) == {"failed"} and figures["killed"]["state"] == "failed"
-    assert figures["killed"]["sigkilled"] == 1
+    assert figures["killed"]["sigkilled"] == 1 and figures["killed"]["requeued_shards"] >= 1  # taken again
     assert all(rate > 0 for rate in figures["baselines_per_s"].values())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_a_node_sigkilled_mid_shard_leaves_its_shards_to_another_node(pg_url: str, shop: str,
+                                                                      tmp_path: Path) -> None:
+    token, record_id = _setup(pg_url, shop, 120)
+    with _serve(pg_url) as api:
+        policy = _call(api, token, "POST", "/v1/test_policy", {"policy": POLICY})["id"]
+        env = _child_env(LUNGE_API_URL=api, LUNGE_API_TOKEN=token, LUNGE_DB=pg_url, LUNGE_SHARD_SIZE="10",
+                         LUNGE_DATA_DIR=str(tmp_path), BUILD_ID="k1")
+        first = subprocess.Popen([sys.executable, "-m", "lunge.cli", "node"], env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        second = None
+        try:
+            _until(lambda: _registered(pg_url) == 1, 60, "the first node did not register")
+            run_id = int(_call(api, token, "POST", "/v1/test_run",
+                               {"name": "k", "record": record_id, "policy": policy, "build_id": "k1"})["id"])
+            _until(lambda: _shards(pg_url, run_id)[1] >= 1 and _held(pg_url), 120, "no shard was taken")
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+            held = _held(pg_url)  # the shards the killed node had taken and not finished
+            assert held
+            second = subprocess.Popen([sys.executable, "-m", "lunge.cli", "node"], env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _until(lambda: _state(pg_url, run_id).finished, 180, "the run did not finish")
+        finally:
+            for proc in (first, second):
+                if proc is not None and proc.poll() is None:
+                    proc.terminate()
+                    proc.wait(timeout=20)
+    store = open_store(pg_url)
+    try:
+        assert isinstance(store, SqlStore)
+        survivor = max(int(r[0]) for r in _sql(pg_url, "SELECT id FROM nodes"))
+        by_id = {s.id: s for s in store.shards.of_run(run_id)}
+        assert all(s.done for s in by_id.values())  # none lost
+        assert {by_id[shard].node_id for shard in held} == {survivor}  # finished by the other node
+        run = store.get_run(run_id)
+        assert run.state is RunState.FAILED and run.baselines_tested + run.baselines_not_tested == 120
+        assert len(list(store.iter_test_sets(run_id))) == 120
+        prints = [f.fingerprint for f in store.iter_findings(run_id)]
+        assert len(prints) == len(set(prints)) == run.findings_count >= 1  # nothing stored twice
+    finally:
+        store.close()
+
+
+def _held(url: str) -> set[int]:
+    """Shards whose job is taken (``picked``) in pgqueuer's table right now."""
+    if _sql(url, "SELECT to_regclass('pgqueuer')")[0][0] is None:
+        return set()
+    rows = _sql(url, "SELECT payload FROM pgqueuer WHERE status = 'picked'")
+    held = {int(json.loads(bytes(r[0]))["shard_id"]) for r in rows}
+    done = {int(r[0]) for r in _sql(url, "SELECT id FROM test_run_shards WHERE state = 'done'")}
+    return held - done

@@ -35,11 +35,11 @@ from lunge.control.context import open_control
 from lunge.control.services.tenancy import issue_token
 from lunge.http import Headers, Request, Response
 from lunge.store.models import NewBaseline, RunState
-from lunge.store.sql import SqlStore
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 POLICY = "name: scale\nchecks: [xss-reflected]\npassive: false\n"
 RUN_TIMEOUT_S = 900.0
+BUILD = "scale"  # many nodes of one token share a run through a BUILD_ID (without one, the newest takes over)
 
 
 def run(baselines: int = 2000, nodes: tuple[int, ...] = (1, 2, 4, 8), kill: int = 2, shard_size: int = 50,
@@ -52,10 +52,9 @@ def run(baselines: int = 2000, nodes: tuple[int, ...] = (1, 2, 4, 8), kill: int 
         token, record_id = _setup(url, origin, baselines)
         api = stack.enter_context(_serve(url))
         policy_id = _call(api, token, "POST", "/v1/test_policy", {"policy": POLICY})["id"]
-        env = {**os.environ, "LUNGE_API_URL": api, "LUNGE_API_TOKEN": token, "LUNGE_DB": url,
-               "LUNGE_SHARD_SIZE": str(shard_size), "LUNGE_DATA_DIR": stack.enter_context(tempfile.TemporaryDirectory())}
-        env.pop("CI_MODE", None)
-        env.pop("BUILD_ID", None)
+        data = stack.enter_context(tempfile.TemporaryDirectory())
+        env = _child_env(LUNGE_API_URL=api, LUNGE_API_TOKEN=token, LUNGE_DB=url, LUNGE_SHARD_SIZE=str(shard_size),
+                         LUNGE_DATA_DIR=data, BUILD_ID=BUILD)
         runs = [_one(url, api, token, env, record_id, policy_id, n, 0) for n in nodes]
         killed = _one(url, api, token, env, record_id, policy_id, max(nodes), min(kill, max(nodes) - 1))
     reference = runs[0]["fingerprints"]
@@ -65,7 +64,7 @@ def run(baselines: int = 2000, nodes: tuple[int, ...] = (1, 2, 4, 8), kill: int 
     return {
         "baselines": baselines, "shard_size": shard_size, "nodes": list(nodes), "baselines_per_s": rates,
         "speedup_8": round(rates.get("8", 0.0) / first, 2) if "8" in rates else None,
-        "killed": {"nodes": killed["nodes"], "sigkilled": killed["sigkilled"],
+        "killed": {"nodes": killed["nodes"], "sigkilled": killed["sigkilled"], "requeued_shards": killed["requeued"],
                    "baselines_per_s": killed["baselines_per_s"], "state": killed["state"]},
         "states": {str(r["nodes"]): r["state"] for r in runs},
         "lost_shards": sum(r["lost_shards"] for r in every),
@@ -79,8 +78,8 @@ def run(baselines: int = 2000, nodes: tuple[int, ...] = (1, 2, 4, 8), kill: int 
 
 def _one(url: str, api: str, token: str, env: dict[str, str], record_id: int, policy_id: int, count: int,
          kill: int) -> dict[str, Any]:
-    """One run tested by ``count`` node processes; ``kill`` of them SIGKILLed once a fifth of its shards are done."""
-    before = _registered(url)
+    """One run tested by ``count`` node processes; ``kill`` of them SIGKILLed mid-run."""
+    before, picked_twice = _registered(url), _picked_twice(url)
     procs = [subprocess.Popen([sys.executable, "-m", "lunge.cli", "node"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL) for _ in range(count)]
     sigkilled = 0
@@ -88,10 +87,10 @@ def _one(url: str, api: str, token: str, env: dict[str, str], record_id: int, po
         _until(lambda: _registered(url) >= before + count, 120.0, "the nodes did not register")
         started = time.monotonic()
         run_id = int(_call(api, token, "POST", "/v1/test_run",
-                           {"name": f"scale {count}", "record": record_id, "policy": policy_id})["id"])
-        if kill:
-            _until(lambda: _shards(url, run_id)[1] * 5 >= max(1, _shards(url, run_id)[0]), RUN_TIMEOUT_S,
-                   "no shard was done")
+                           {"name": f"scale {count}", "record": record_id, "policy": policy_id,
+                            "build_id": BUILD})["id"])
+        if kill:  # once every node holds its two shards (or half the run is done), so the killed ones hold some
+            _until(lambda: _busy(url, run_id, count), RUN_TIMEOUT_S, "no shard was done")
             for proc in procs[:kill]:
                 proc.send_signal(signal.SIGKILL)
                 sigkilled += 1
@@ -112,7 +111,7 @@ def _one(url: str, api: str, token: str, env: dict[str, str], record_id: int, po
     tested = _tested(url, run_id)
     return {"nodes": count, "sigkilled": sigkilled, "baselines_per_s": round(tested / elapsed, 1),
             "state": _state(url, run_id).value, "lost_shards": total - done, "doubled_findings": rows - distinct,
-            "fingerprints": prints}
+            "fingerprints": prints, "requeued": _picked_twice(url) - picked_twice}
 
 
 def _setup(url: str, origin: str, baselines: int) -> tuple[str, int]:
@@ -148,7 +147,24 @@ def _baseline(record_id: int, origin: str, target: str) -> NewBaseline:
 
 def _sql(url: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        return list(conn.execute(query, args).fetchall())  # type: ignore[arg-type]  # our own literal queries
+        return list(conn.execute(query, args).fetchall())
+
+
+def _busy(url: str, run_id: int, nodes: int) -> bool:
+    total, done = _shards(url, run_id)
+    if done == 0:
+        return False
+    picked = int(_sql(url, "SELECT count(*) FROM pgqueuer WHERE status = 'picked'")[0][0])
+    return picked >= 2 * nodes or done * 2 >= total
+
+
+def _picked_twice(url: str) -> int:
+    """Jobs pgqueuer handed out more than once (its log has a row per pick): a killed node's shards,
+    or one whose heartbeat came late (its shard is then tested twice and stored once)."""
+    if _sql(url, "SELECT to_regclass('pgqueuer_log')")[0][0] is None:  # no node has installed pgqueuer yet
+        return 0
+    return int(_sql(url, "SELECT count(*) FROM (SELECT job_id FROM pgqueuer_log WHERE status = 'picked' "
+                         "GROUP BY job_id HAVING count(*) > 1) AS twice")[0][0])
 
 
 def _registered(url: str) -> int:
@@ -183,8 +199,9 @@ def _until(done: Any, timeout: float, what: str) -> None:
 
 
 def _call(api: str, token: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    request = urllib.request.Request(api + path, method=method, data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    request = urllib.request.Request(api + path, method=method, data=data, headers=headers)
     with urllib.request.urlopen(request, timeout=30) as answer:
         return json.load(answer)
 
@@ -195,12 +212,12 @@ def _database(pg: str) -> Iterator[str]:
     name = f"lunge_scale_{uuid.uuid4().hex[:12]}"
     admin = pg.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]  # our own literal name
+        conn.execute(f'CREATE DATABASE "{name}"')
     try:
         yield f"{pg.rsplit('/', 1)[0]}/{name}"
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextmanager
@@ -237,9 +254,18 @@ def _demo() -> Iterator[str]:
 def _serve(url: str) -> Iterator[str]:
     port = _free_port()
     with tempfile.TemporaryDirectory() as data:
-        env = {**os.environ, "LUNGE_DB": url, "LUNGE_SERVE_PORT": str(port), "LUNGE_DATA_DIR": data}
+        env = _child_env(LUNGE_DB=url, LUNGE_SERVE_PORT=str(port), LUNGE_DATA_DIR=data)
         with _process([sys.executable, "-m", "lunge.cli", "serve"], port, env):
             yield f"http://127.0.0.1:{port}"
+
+
+def _child_env(**settings: str) -> dict[str, str]:
+    """The environment of a child ``lunge``: this one's (PATH, the venv) with the bench's settings,
+    without this one's ``CI_MODE``, ``BUILD_ID`` and control plane (the bench sets its own)."""
+    env = dict(os.environ)  # noqa: TID251  # handed to a child process, which reads it at its own edge
+    for name in ("CI_MODE", "BUILD_ID", "LUNGE_API_URL", "LUNGE_API_TOKEN", "WALLARM_API_HOST", "WALLARM_API_TOKEN"):
+        env.pop(name, None)
+    return {**env, **settings}
 
 
 def _free_port() -> int:
@@ -256,7 +282,8 @@ def table(figures: dict[str, Any]) -> Table:
     for n in figures["nodes"]:
         out.add_row(str(n), str(figures["baselines_per_s"][str(n)]), figures["states"][str(n)])
     k = figures["killed"]
-    out.add_row(f"{k['nodes']} ({k['sigkilled']} SIGKILLed)", str(k["baselines_per_s"]), k["state"])
+    out.add_row(f"{k['nodes']} ({k['sigkilled']} SIGKILLed; {k['requeued_shards']} shards taken again)",
+                str(k["baselines_per_s"]), k["state"])
     out.add_row("speedup_8", str(figures["speedup_8"]), "")
     out.add_row("lost_shards (must be 0)", str(figures["lost_shards"]), "")
     out.add_row("doubled_findings (must be 0)", str(figures["doubled_findings"]), "")

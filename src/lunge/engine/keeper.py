@@ -56,16 +56,17 @@ class StateKeeper:
                 self._cache[baseline_id] = baseline
         return baseline
 
-    async def learn(self) -> None:
-        """One streamed pass over the record: the value flows and the setup prefix."""
-        await asyncio.to_thread(self._learn)
+    async def learn(self, until_seq: int | None = None) -> None:
+        """One streamed pass over the record (up to ``until_seq``: nothing later produces a value or
+        sets up for a baseline before it): the value flows and the setup prefix."""
+        await asyncio.to_thread(self._learn, until_seq)
         self.sessions = Sessions(self.flows, self._send, self._load, self._moved)
 
-    def _learn(self) -> None:
+    def _learn(self, until_seq: int | None) -> None:
         after = 0
         while True:
             page = list(itertools.islice(self.store.iter_baselines(self.record_id, after_seq=after), PAGE))
-            if not page:
+            if not page or (until_seq is not None and page[0].seq > until_seq):
                 return
             after = page[-1].seq
             for baseline in page:

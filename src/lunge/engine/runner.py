@@ -224,7 +224,7 @@ class RunEngine:
                 self._sender = None
 
     async def _first_pass(self) -> None:
-        await self.keeper.learn()
+        await self.keeper.learn(self.config.partition.last_seq)
         total = await asyncio.to_thread(self.store.count_baselines, self.run.record_id)
         self.counters.total = self.config.partition.share(total)
         if self.config.partition.first_seq > 1:  # a slice starting mid-record: the setup before it, first

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 import time
 from collections.abc import Mapping
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 HEARTBEAT_S = 2.0
 MAX_BACKOFF_S = 30.0
+SWEEP_S = 15.0
 
 
 def run_api_node(flags: Mapping[str, Any] | None = None, *, once: bool = False, poll_s: float = 2.0) -> int:
@@ -102,11 +104,19 @@ class _ShardingNode:
             async with jobqueue.connect(self.store_url) as queue, jobqueue.connect(self.store_url) as taking:
                 await queue.install()
                 manager = taking.manager(self.name, self._take)
-                async with asyncio.TaskGroup() as group:
-                    group.create_task(jobqueue.run_manager(manager))
-                    group.create_task(self._beat(manager))
-                    await self._claim_loop(queue, once, manager)
-                    manager.shutdown.set()
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGTERM, signal.SIGINT):  # stop taking shards; finish those held
+                    loop.add_signal_handler(sig, manager.shutdown.set)
+                try:
+                    async with asyncio.TaskGroup() as group:
+                        group.create_task(jobqueue.run_manager(manager))
+                        group.create_task(self._beat(manager))
+                        group.create_task(self._sweep(queue, manager))
+                        await self._claim_loop(queue, once, manager)
+                        manager.shutdown.set()
+                finally:
+                    for sig in (signal.SIGTERM, signal.SIGINT):
+                        loop.remove_signal_handler(sig)
             return self.code
         finally:
             store.close()
@@ -122,7 +132,7 @@ class _ShardingNode:
                 raise
             except LungeError as exc:
                 logger.warning("%s; trying again in %.0f s", exc, backoff)
-                await asyncio.sleep(backoff)
+                await _idle(manager, backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
                 continue
             backoff = self.poll_s
@@ -138,13 +148,31 @@ class _ShardingNode:
                 if run.state.finished:
                     self.code = 0 if run.state is RunState.PASSED else 1
                     return
-            await asyncio.sleep(self.poll_s if not once else 0.2)
+            await _idle(manager, self.poll_s if not once else 0.2)
 
     async def _queue(self, queue: jobqueue.JobQueue, run_id: int) -> None:
         run = await asyncio.to_thread(self.store.get_run, run_id)
-        made = await asyncio.to_thread(shards.split, self.store, run, self.size)
+        config = await self._config(run_id)
+        made = await asyncio.to_thread(shards.split, self.store, run, self.size, self.name, config.policy)
         added = await queue.enqueue_shards(self.name, run_id, [(s.id, s.index) for s in made if not s.done])
         logger.info("TestRun#%s taken: %d shard(s) of at most %d baselines queued", run.label, added, self.size)
+
+    async def _sweep(self, queue: jobqueue.JobQueue, manager: Any) -> None:
+        """Queue again the shards whose job is gone (the node that claimed the run died between
+        creating the shards and queueing them; a job that failed): pgqueuer skips a shard whose
+        job is still queued or taken (its dedupe key), so this never doubles one."""
+        while not manager.shutdown.is_set():
+            await _idle(manager, SWEEP_S)
+            try:
+                left = await asyncio.to_thread(self.store.shards.unfinished, self.name)
+                added = 0
+                for run_id in sorted({s.run_id for s in left}):
+                    mine = [(s.id, s.index) for s in left if s.run_id == run_id]
+                    added += await queue.enqueue_shards(self.name, run_id, mine)
+                if added:
+                    logger.warning("%d shard(s) had lost their job: queued again", added)
+            except Exception as exc:  # the database is restarting: the next sweep may work
+                logger.warning("sweeping for lost shards failed: %s", exc)
 
     async def _take(self, shard_id: int) -> None:
         """A shard job: test the shard with the run's configuration and commit it."""
@@ -168,7 +196,7 @@ class _ShardingNode:
     async def _beat(self, manager: Any) -> None:
         """Heartbeat the control plane; a node replaced by a newer one of its token stops."""
         while not manager.shutdown.is_set():
-            await asyncio.sleep(HEARTBEAT_S)
+            await _idle(manager, HEARTBEAT_S)
             body = {"state": "testing" if self.current else "idle", "run_id": self.current}
             try:
                 answer = await asyncio.to_thread(self.api.call, "POST", f"/v1/nodes/{self.node['id']}/heartbeat", body)
@@ -182,6 +210,14 @@ class _ShardingNode:
                 return
             if answer.get("run_state") in {s.value for s in RunState if s.finished}:
                 self.current = None
+
+
+async def _idle(manager: Any, seconds: float) -> None:
+    """Wait ``seconds``, or less when the node is stopping."""
+    try:
+        await asyncio.wait_for(manager.shutdown.wait(), seconds)
+    except TimeoutError:
+        pass
 
 
 def _run_config(run: TestRun, policy: TestPolicy, registry: Any, settings: TestingSettings) -> RunConfig:

@@ -47,11 +47,17 @@ def ranges(total: int, size: int) -> list[tuple[int, int]]:
     return out
 
 
-def split(store: SqlStore, run: TestRun, size: int) -> list[Shard]:
-    """Mark the run started and create its shards (once: a second call returns the same shards)."""
+def split(store: SqlStore, run: TestRun, size: int, queue: str, policy: TestPolicy) -> list[Shard]:
+    """Mark the run started (with the queue its shards go to) and create its shards (once: a
+    second call returns the same shards). A record without baselines ends the run at once."""
     total = store.count_baselines(run.record_id)
-    store.update_run(run.id, baselines_total=total, started_at=run.started_at or datetime.now(UTC))
-    return store.shards.split(run.id, ranges(total, size))
+    store.update_run(run.id, baselines_total=total, started_at=run.started_at or datetime.now(UTC),
+                     stats={"queue": queue})
+    made = store.shards.split(run.id, ranges(total, size))
+    if not made:
+        outcome = decide(Counters(), policy)
+        store.update_run(run.id, state=outcome.state, error=outcome.error, finished_at=datetime.now(UTC))
+    return made
 
 
 class ShardBuffer:
@@ -124,8 +130,10 @@ async def test_shard(store: SqlStore, shard_id: int, config: RunConfig, node_id:
             counters.merge(part.counters)
             counters.merge(engine.counters)
             stop = first_stop([part.stop, stop])
+    final = stop is not None and stop.state in (RunState.FAILED, RunState.ERROR)
     done = await asyncio.to_thread(store.shards.complete, shard.id, buffer.test_sets, buffer.findings,
-                                   encode(counters, stop), lambda rows: conclude(config.policy, rows), node_id)
+                                   encode(counters, stop), lambda rows: conclude(config.policy, rows), node_id,
+                                   final)
     if not done.stored:
         logger.info("shard %d of TestRun#%s was done by another node: nothing stored", shard.index, run.label)
     return done

@@ -51,6 +51,15 @@ class Shards:
         with self._db.read() as conn:
             return [_shard(r) for r in conn.execute(query).mappings()]
 
+    def unfinished(self, queue: str) -> list[Shard]:
+        """Shards not done of the running and paused runs queued on ``queue`` (``stats.queue``)."""
+        live = (RunState.RUNNING.value, RunState.PAUSED.value)
+        query = (select(test_run_shards).join(test_runs, test_runs.c.id == test_run_shards.c.run_id)
+                 .where(test_runs.c.state.in_(live), test_runs.c.stats["queue"].as_string() == queue,
+                        test_run_shards.c.state != DONE).order_by(test_run_shards.c.id))
+        with self._db.read() as conn:
+            return [_shard(r) for r in conn.execute(query).mappings()]
+
     def get(self, shard_id: int) -> Shard:
         with self._db.read() as conn:
             row = conn.execute(select(test_run_shards).where(test_run_shards.c.id == shard_id)).mappings().first()
@@ -59,8 +68,11 @@ class Shards:
         return _shard(row)
 
     def complete(self, shard_id: int, test_sets: Sequence[TestSet], new_findings: Sequence[NewFinding],
-                 counters: dict[str, Any], conclude: Conclude, node_id: int | None = None) -> ShardDone:
-        """Store the shard's results with its done mark, in one transaction (see the module)."""
+                 counters: dict[str, Any], conclude: Conclude, node_id: int | None = None,
+                 final: bool = False) -> ShardDone:
+        """Store the shard's results with its done mark, in one transaction (see the module).
+        ``final``: the shard stopped the run (a first failure, the target gone): the run's state is
+        decided now, and its other shards, seeing it finished, stop."""
         with self._db.write() as conn:
             shard = conn.execute(select(test_run_shards).where(test_run_shards.c.id == shard_id)).mappings().first()
             if shard is None:
@@ -74,7 +86,7 @@ class Shards:
                 _store_results(conn, self._db.dialect, run_id, test_sets, new_findings)
                 conn.execute(update(test_run_shards).where(test_run_shards.c.id == shard_id).values(
                     state=DONE, counters=counters, node_id=node_id, done_at=datetime.now(UTC)))
-            run = _sum_into_run(conn, run_id, conclude)
+            run = _sum_into_run(conn, run_id, conclude, final and stored)
             remaining = conn.execute(select(func.count()).select_from(test_run_shards).where(
                 test_run_shards.c.run_id == run_id, test_run_shards.c.state != DONE)).scalar_one()
         return ShardDone(stored, run, int(remaining))
@@ -104,7 +116,7 @@ def _store_results(conn: Connection, dialect: str, run_id: int, test_sets: Seque
         conn.execute(insert(findings), rows)
 
 
-def _sum_into_run(conn: Connection, run_id: int, conclude: Conclude) -> Any:
+def _sum_into_run(conn: Connection, run_id: int, conclude: Conclude, final: bool) -> Any:
     """The run's counters as the sum of its done shards'; its final state once no shard is left
     (and it is not finished already: interrupted through the API, or decided by an earlier commit)."""
     shards = list(conn.execute(select(test_run_shards).where(test_run_shards.c.run_id == run_id)).mappings())
@@ -118,7 +130,7 @@ def _sum_into_run(conn: Connection, run_id: int, conclude: Conclude) -> Any:
                                        .where(findings.c.run_id == run_id)).scalar_one(),
     }
     finished = RunState(row["state"]).finished
-    if len(done) == len(shards) and not finished:
+    if (final or len(done) == len(shards)) and not finished:
         changes.update(conclude(done))
         changes["finished_at"] = datetime.now(UTC)
     elif len(done) == len(shards) and row["finished_at"] is None:
