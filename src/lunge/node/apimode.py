@@ -18,20 +18,23 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from lunge import aio
 from lunge.checks import load
 from lunge.engine.runner import Events, RunConfig, RunEngine
 from lunge.errors import ConfigError, LungeError
-from lunge.node import jobqueue, shards
+from lunge.node import shards
 from lunge.node.apiclient import ApiClient
 from lunge.node.settings import TestingSettings, api_settings, shard_size, store_settings, testing_settings
 from lunge.policy import BUILTIN, TestPolicy, parse_policy
 from lunge.store import open_store
 from lunge.store.models import RunState, TestRun
 from lunge.store.sql import SqlStore
+
+if TYPE_CHECKING:
+    from lunge.node import jobqueue
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +55,12 @@ def run_api_node(flags: Mapping[str, Any] | None = None, *, once: bool = False, 
     logger.info("node %s registered with %s%s; waiting for test runs", node["id"], api.base,
                 f" for BUILD_ID {settings.build_id}" if settings.build_id else "")
     if store_url.startswith("postgresql"):
-        node_run = _ShardingNode(api, node, settings, store_url, size, poll_s)
+        try:
+            from lunge.node import jobqueue
+        except ImportError as exc:  # pgqueuer comes with the postgres extra
+            raise ConfigError(f"LUNGE_DB is PostgreSQL but the job queue is missing ({exc}): "
+                              "install lunge[postgres]") from None
+        node_run = _ShardingNode(api, node, settings, store_url, size, poll_s, jobqueue.entrypoint)
         return aio.run(node_run.serve(once))
     return _whole_runs(api, node, settings, store_url, once, poll_s)
 
@@ -87,16 +95,18 @@ class _ShardingNode:
     """PostgreSQL: claim runs and split them; take shard jobs of the node's project and BUILD_ID."""
 
     def __init__(self, api: ApiClient, node: dict[str, Any], settings: TestingSettings, store_url: str,
-                 size: int, poll_s: float) -> None:
+                 size: int, poll_s: float, entrypoint: Callable[[int, str | None], str]) -> None:
         self.api, self.node, self.settings, self.store_url = api, node, settings, store_url
         self.size, self.poll_s = size, poll_s
-        self.name = jobqueue.entrypoint(int(node["project_id"]), settings.build_id)
+        self.name = entrypoint(int(node["project_id"]), settings.build_id)
         self.configs: dict[int, RunConfig] = {}  # run id -> its configuration (policy fetched once)
         self.current: int | None = None  # the run this node works on (claimed or shard taken)
         self.code = 0
         self.replaced = False
 
     async def serve(self, once: bool) -> int:
+        from lunge.node import jobqueue
+
         store = open_store(self.store_url)
         assert isinstance(store, SqlStore)  # a postgresql URL opens the SQL store
         self.store = store
@@ -256,7 +266,7 @@ def _policy(api: ApiClient, run: TestRun, known: set[str]) -> TestPolicy:
 
 
 async def _watched(engine: RunEngine, api: ApiClient, node_id: int, run_id: int) -> TestRun:
-    """Run the engine while heartbeating; an interrupt ordered through the API stops it."""
+    """Run the engine while heartbeating; pause, resume and interrupt ordered through the API reach it."""
 
     async def heartbeat() -> None:
         while True:
@@ -267,10 +277,16 @@ async def _watched(engine: RunEngine, api: ApiClient, node_id: int, run_id: int)
             except LungeError as exc:  # the control plane is down: keep testing, try again
                 logger.warning("heartbeat failed: %s", exc)
                 continue
-            if answer.get("run_state") == "interrupted":
+            state = answer.get("run_state")
+            if state == "interrupted":
                 logger.info("TestRun#run_%04d interrupted through the control plane", run_id)
                 engine.interrupt()
                 return
+            if state == "paused" and not engine.paused:
+                logger.info("TestRun#run_%04d paused through the control plane", run_id)
+                engine.pause()
+            elif state == "running" and engine.paused:
+                engine.resume()
 
     async with asyncio.TaskGroup() as group:
         beating = group.create_task(heartbeat())
