@@ -181,7 +181,7 @@ class _ShardingNode:
                     added += await queue.enqueue_shards(self.name, run_id, mine)
                 if added:
                     logger.warning("%d shard(s) had lost their job: queued again", added)
-            except Exception as exc:  # the database is restarting: the next sweep may work
+            except LungeError as exc:  # the database is restarting: the next sweep may work
                 logger.warning("sweeping for lost shards failed: %s", exc)
 
     async def _take(self, shard_id: int) -> None:

@@ -78,8 +78,9 @@ class JobQueue:
 
 
 async def run_manager(manager: QueueManager) -> None:
-    """Take jobs until ``manager.shutdown`` is set: at most two shards held at once (one tested, one
-    ready; pgqueuer asks for twice the batch size), heartbeats every ``STALE / 2``."""
+    """Take jobs until ``manager.shutdown`` is set: at most two shards held, and tested side by side,
+    at once (pgqueuer's cap on a worker's jobs is at least twice its batch of one), heartbeats every
+    ``STALE / 2``."""
     await manager.run(dequeue_timeout=timedelta(seconds=1), batch_size=1, max_concurrent_tasks=2,
                       heartbeat_timeout=STALE, log_aggregation_interval=timedelta(0))
 

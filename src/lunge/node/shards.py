@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -28,6 +27,7 @@ from lunge.engine.events import Events
 from lunge.engine.outcome import Stop, decide
 from lunge.engine.results import Counters
 from lunge.engine.runner import PartitionResult, RunConfig, RunEngine, first_stop
+from lunge.errors import LungeError
 from lunge.policy import TestPolicy
 from lunge.store import Store
 from lunge.store.models import Finding, NewFinding, RunState, Shard, ShardDone, TestRun, TestSet
@@ -81,9 +81,6 @@ class ShardBuffer:
         values = [{f.name: getattr(item, f.name) for f in dataclasses.fields(NewFinding)} for item in findings]
         return [Finding(**v, id=0, created_at=now) for v in values]
 
-    def iter_test_sets(self, run_id: int) -> Iterator[TestSet]:
-        return iter([t for t in self.test_sets if t.run_id == run_id])
-
 
 def encode(counters: Counters, stop: Stop | None) -> dict[str, Any]:
     """A shard's counters as kept on its row (and the reason it stopped early, if it did)."""
@@ -123,7 +120,7 @@ async def test_shard(store: SqlStore, shard_id: int, config: RunConfig, node_id:
         engine = RunEngine(cast(Store, buffer), run, config.for_slice(shard.first_seq, shard.last_seq), Events())
         try:
             part: PartitionResult | None = await _watched(store, run.id, engine)
-        except Exception as exc:  # the run must end: this shard ends it in error, with the reason
+        except Exception as exc:  # a shard's top level (as the node's): the run ends in error, with the reason
             logger.exception("shard %d of TestRun#%s failed", shard.index, run.label)
             part, stop = None, Stop(RunState.ERROR, f"a node failed testing shard {shard.index}: {exc}")
         if part is not None:
@@ -165,7 +162,7 @@ async def _watch(store: SqlStore, run_id: int, engine: RunEngine) -> None:
         await asyncio.sleep(WATCH_S)
         try:
             state = (await asyncio.to_thread(store.get_run, run_id)).state
-        except Exception as exc:  # the database is restarting: the next look may work
+        except LungeError as exc:  # the database is restarting: the next look may work
             logger.warning("could not read the run's state: %s", exc)
             continue
         if state.finished:
