@@ -227,3 +227,16 @@ def _held(url: str) -> set[int]:
     held = {int(json.loads(bytes(r[0]))["shard_id"]) for r in rows}
     done = {int(r[0]) for r in _sql(url, "SELECT id FROM test_run_shards WHERE state = 'done'")}
     return held - done
+
+
+def test_a_shard_that_cannot_be_tested_ends_its_run_in_error_at_once(store: SqlStore) -> None:
+    record = store.create_record("r")
+    store.add_baselines([NewBaseline(record.id, Request("GET", "http", "a", 80, f"/{i}", "HTTP/1.1", Headers([])),
+                                     None) for i in range(30)])
+    run = store.create_run(name="r", record_id=record.id, policy_name="gone")
+    made = shards.split(store, run, 10, "q", _config().policy)
+    done = shards.fail(store, made[0].id, "the run's policy: no policy 9", None)
+    assert done.remaining == 2 and done.run.state is RunState.ERROR  # decided now, not at the last shard
+    assert done.run.error == "the run's policy: no policy 9"
+    assert asyncio.run(shards.test_shard(store, made[1].id, _config(), None)) is not None  # closed untested
+    assert list(store.iter_test_sets(run.id)) == [] and store.get_run(run.id).state is RunState.ERROR

@@ -34,6 +34,8 @@ from lunge.store.models import RunState, TestRun
 from lunge.store.sql import SqlStore
 
 if TYPE_CHECKING:
+    from pgqueuer.core.qm import QueueManager
+
     from lunge.node import jobqueue
 
 logger = logging.getLogger(__name__)
@@ -102,7 +104,6 @@ class _ShardingNode:
         self.configs: dict[int, RunConfig] = {}  # run id -> its configuration (policy fetched once)
         self.current: int | None = None  # the run this node works on (claimed or shard taken)
         self.code = 0
-        self.replaced = False
 
     async def serve(self, once: bool) -> int:
         from lunge.node import jobqueue
@@ -131,7 +132,7 @@ class _ShardingNode:
         finally:
             store.close()
 
-    async def _claim_loop(self, queue: jobqueue.JobQueue, once: bool, manager: Any) -> None:
+    async def _claim_loop(self, queue: jobqueue.JobQueue, once: bool, manager: QueueManager) -> None:
         """Claim created runs and queue their shards; with ``once``, until the first run claimed ends."""
         backoff, waiting = self.poll_s, None
         while not manager.shutdown.is_set():
@@ -167,7 +168,7 @@ class _ShardingNode:
         added = await queue.enqueue_shards(self.name, run_id, [(s.id, s.index) for s in made if not s.done])
         logger.info("TestRun#%s taken: %d shard(s) of at most %d baselines queued", run.label, added, self.size)
 
-    async def _sweep(self, queue: jobqueue.JobQueue, manager: Any) -> None:
+    async def _sweep(self, queue: jobqueue.JobQueue, manager: QueueManager) -> None:
         """Queue again the shards whose job is gone (the node that claimed the run died between
         creating the shards and queueing them; a job that failed): pgqueuer skips a shard whose
         job is still queued or taken (its dedupe key), so this never doubles one."""
@@ -188,7 +189,13 @@ class _ShardingNode:
         """A shard job: test the shard with the run's configuration and commit it."""
         shard = await asyncio.to_thread(self.store.shards.get, shard_id)
         self.current = shard.run_id
-        config = await self._config(shard.run_id)
+        try:
+            config = await self._config(shard.run_id)
+        except LungeError as exc:  # its stored policy is gone or invalid: no node could test the run
+            failed = await asyncio.to_thread(shards.fail, self.store, shard_id, f"the run's policy: {exc}",
+                                             int(self.node["id"]))
+            logger.error("TestRun#%s error: the run's policy: %s", failed.run.label, exc)
+            return
         done = await shards.test_shard(self.store, shard_id, config, int(self.node["id"]))
         if done is not None and done.run.state.finished:
             logger.info("TestRun#%s %s: %d findings", done.run.label, done.run.state.value, done.run.findings_count)
@@ -203,7 +210,7 @@ class _ShardingNode:
             config = self.configs[run_id] = _run_config(run, policy, registry, self.settings)
         return config
 
-    async def _beat(self, manager: Any) -> None:
+    async def _beat(self, manager: QueueManager) -> None:
         """Heartbeat the control plane; a node replaced by a newer one of its token stops."""
         while not manager.shutdown.is_set():
             await _idle(manager, HEARTBEAT_S)
@@ -215,14 +222,13 @@ class _ShardingNode:
                 continue
             if answer.get("state") == "replaced":
                 logger.info("node %s replaced by a newer node of the same token: stopping", self.node["id"])
-                self.replaced = True
                 manager.shutdown.set()
                 return
             if answer.get("run_state") in {s.value for s in RunState if s.finished}:
                 self.current = None
 
 
-async def _idle(manager: Any, seconds: float) -> None:
+async def _idle(manager: QueueManager, seconds: float) -> None:
     """Wait ``seconds``, or less when the node is stopping."""
     try:
         await asyncio.wait_for(manager.shutdown.wait(), seconds)

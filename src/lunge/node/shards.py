@@ -28,7 +28,7 @@ from lunge.engine.outcome import Stop, decide
 from lunge.engine.results import Counters
 from lunge.engine.runner import PartitionResult, RunConfig, RunEngine, first_stop
 from lunge.errors import LungeError
-from lunge.policy import TestPolicy
+from lunge.policy import BUILTIN, TestPolicy
 from lunge.store import Store
 from lunge.store.models import Finding, NewFinding, RunState, Shard, ShardDone, TestRun, TestSet
 from lunge.store.sql import SqlStore
@@ -136,6 +136,13 @@ async def test_shard(store: SqlStore, shard_id: int, config: RunConfig, node_id:
     return done
 
 
+def fail(store: SqlStore, shard_id: int, reason: str, node_id: int | None) -> ShardDone:
+    """Close a shard untested, ending its run in ``error`` with ``reason`` (now, not at its last shard)."""
+    stop = Stop(RunState.ERROR, reason)
+    return store.shards.complete(shard_id, [], [], encode(Counters(), stop),
+                                 lambda rows: conclude(BUILTIN["default"], rows), node_id, final=True)
+
+
 async def _watched(store: SqlStore, run_id: int, engine: RunEngine) -> PartitionResult:
     async with asyncio.TaskGroup() as group:
         watcher = group.create_task(_watch(store, run_id, engine))
@@ -176,4 +183,4 @@ async def _watch(store: SqlStore, run_id: int, engine: RunEngine) -> None:
             engine.resume()
 
 
-__all__ = ["ShardBuffer", "conclude", "decode", "encode", "ranges", "split", "test_shard"]
+__all__ = ["ShardBuffer", "conclude", "decode", "encode", "fail", "ranges", "split", "test_shard"]
