@@ -103,6 +103,7 @@ class _ShardingNode:
         self.name = entrypoint(int(node["project_id"]), settings.build_id)
         self.configs: dict[int, RunConfig] = {}  # run id -> its configuration (policy fetched once)
         self.current: int | None = None  # the run this node works on (claimed or shard taken)
+        self.unqueued: set[int] = set()  # runs claimed whose shards are not queued yet
         self.code = 0
 
     async def serve(self, once: bool) -> int:
@@ -150,8 +151,14 @@ class _ShardingNode:
             if claimed:
                 run_id = int(claimed["id"])
                 self.current = run_id
-                await self._queue(queue, run_id)
+                self.unqueued.add(run_id)
                 waiting = waiting or run_id
+            for run_id in sorted(self.unqueued):  # claimed here: splitting it is this node's job, until done
+                try:
+                    await self._queue(queue, run_id)
+                    self.unqueued.discard(run_id)
+                except LungeError as exc:  # the database is restarting: split on the next turn
+                    logger.warning("TestRun#run_%04d not split yet: %s", run_id, exc)
             if once:
                 if waiting is None:
                     return

@@ -21,6 +21,8 @@ from pgqueuer.adapters.persistence.queries import Queries
 from pgqueuer.core.qm import QueueManager
 from pgqueuer.domain.models import Job
 
+from lunge.errors import StoreError
+
 STALE = timedelta(seconds=10)  # a job unheard of this long is picked again (heartbeats every half of it)
 _INSTALL_LOCK = 0x6C756E6765  # "lunge": the advisory lock nodes take to install the tables once
 
@@ -61,9 +63,12 @@ class JobQueue:
         many jobs were added."""
         if not shards:
             return 0
-        ids = await self.queries.enqueue(
-            [name] * len(shards), [json.dumps({"shard_id": sid}).encode() for sid, _ in shards],
-            [0] * len(shards), dedupe_key=[dedupe_key(run_id, index) for _, index in shards], on_conflict="skip")
+        try:
+            ids = await self.queries.enqueue(
+                [name] * len(shards), [json.dumps({"shard_id": sid}).encode() for sid, _ in shards],
+                [0] * len(shards), dedupe_key=[dedupe_key(run_id, index) for _, index in shards], on_conflict="skip")
+        except psycopg.Error as exc:  # the boundary that owns the queue: callers see the store's errors
+            raise StoreError(f"could not queue the shards of run_{run_id:04d}: {exc}") from exc
         return sum(1 for i in ids if i is not None)
 
     def manager(self, name: str, handle: Callable[[int], Awaitable[None]]) -> QueueManager:
