@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lunge.errors import SettingError
-from lunge.node.settings import api_settings, serve_settings
+from lunge.node.settings import api_settings, serve_settings, shard_size
 
 
 def test_serve_defaults_and_variables(tmp_path) -> None:
@@ -43,3 +43,13 @@ def test_api_settings_take_fast_aliases() -> None:
         api_settings({}, {"LUNGE_API_TOKEN": "t"})
     with pytest.raises(SettingError, match="LUNGE_API_TOKEN"):
         api_settings({}, {"LUNGE_API_URL": "http://a:1"})
+
+
+def test_shard_size_default_variable_and_bad_values() -> None:
+    assert shard_size({}, {}) == 100
+    assert shard_size({}, {"LUNGE_SHARD_SIZE": "25"}) == 25
+    for bad in ("0", "lots", "100001"):
+        with pytest.raises(SettingError) as caught:
+            shard_size({}, {"LUNGE_SHARD_SIZE": bad})
+        assert "LUNGE_SHARD_SIZE" in str(caught.value) and bad in str(caught.value)
+        assert "1-100000" in str(caught.value)
