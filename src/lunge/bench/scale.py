@@ -151,11 +151,16 @@ def _sql(url: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
 
 
 def _busy(url: str, run_id: int, nodes: int) -> bool:
+    """Whether every node holds two of the run's shards (pgqueuer's cap per node), after the first
+    shard is done: killing any node then leaves shards to take again. When fewer shards are left
+    than that, no later moment is better."""
     total, done = _shards(url, run_id)
     if done == 0:
         return False
-    picked = int(_sql(url, "SELECT count(*) FROM pgqueuer WHERE status = 'picked'")[0][0])
-    return picked >= 2 * nodes or done * 2 >= total
+    picked = int(_sql(url, "SELECT count(*) FROM pgqueuer j JOIN test_run_shards s ON s.id = "
+                           "(convert_from(j.payload, 'UTF8')::json->>'shard_id')::bigint "
+                           "WHERE j.status = 'picked' AND s.run_id = %s AND s.state <> 'done'", run_id)[0][0])
+    return picked >= 2 * nodes or total - done < 2 * nodes
 
 
 def _picked_twice(url: str) -> int:
