@@ -103,6 +103,16 @@ async def test_an_interrupt_through_the_api_stops_the_engine(monkeypatch: pytest
     class Engine:  # the part of RunEngine the node drives
         def __init__(self) -> None:
             self.stopped = asyncio.Event()
+            self.paused = False
+            self.seen: list[str] = []
+
+        def pause(self) -> None:
+            self.paused = True
+            self.seen.append("pause")
+
+        def resume(self) -> None:
+            self.paused = False
+            self.seen.append("resume")
 
         def interrupt(self) -> None:
             self.stopped.set()
@@ -116,8 +126,10 @@ async def test_an_interrupt_through_the_api_stops_the_engine(monkeypatch: pytest
 
         def call(self, method: str, path: str, body: object = None) -> dict[str, object]:
             Api.beats.append(body)
-            return {"run_state": "running" if len(Api.beats) < 3 else "interrupted"}
+            return {"run_state": ["running", "paused", "paused", "running", "interrupted"][len(Api.beats) - 1]}
 
     monkeypatch.setattr(apimode, "HEARTBEAT_S", 0.01)
-    assert await apimode._watched(Engine(), Api(), 1, 7) == "interrupted"  # type: ignore[arg-type]
-    assert Api.beats[0] == {"state": "testing", "run_id": 7} and len(Api.beats) == 3
+    engine = Engine()
+    assert await apimode._watched(engine, Api(), 1, 7) == "interrupted"  # type: ignore[arg-type]
+    assert Api.beats[0] == {"state": "testing", "run_id": 7} and len(Api.beats) == 5
+    assert engine.seen == ["pause", "resume"]  # pause and resume ordered through the API, once each

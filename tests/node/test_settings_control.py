@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lunge.errors import SettingError
-from lunge.node.settings import api_settings, serve_settings
+from lunge.node.settings import api_settings, serve_settings, shard_size
 
 
 def test_serve_defaults_and_variables(tmp_path) -> None:
@@ -61,3 +61,13 @@ def test_a_control_plane_without_lunge_db_means_the_remote_store(tmp_path) -> No
     assert store_settings(environ=fast).url.startswith("lunge+https://")
     with pytest.raises(SettingError, match="LUNGE_API_TOKEN"):
         store_settings(environ={"LUNGE_DATA_DIR": str(tmp_path), "LUNGE_API_URL": "http://cp.test"})
+
+
+def test_shard_size_default_variable_and_bad_values() -> None:
+    assert shard_size({}, {}) == 100
+    assert shard_size({}, {"LUNGE_SHARD_SIZE": "25"}) == 25
+    for bad in ("0", "lots", "100001"):
+        with pytest.raises(SettingError) as caught:
+            shard_size({}, {"LUNGE_SHARD_SIZE": bad})
+        assert "LUNGE_SHARD_SIZE" in str(caught.value) and bad in str(caught.value)
+        assert "1-100000" in str(caught.value)

@@ -161,4 +161,35 @@ def bench_control_command(
     return int(ExitCode.FAILED) if figures["lost"] or figures["doubled"] else 0
 
 
+@bench_app.command("scale")
+def bench_scale_command(
+    baselines: Annotated[int, typer.Option(min=10, help="Baselines in the run's record.")] = 2000,
+    nodes: Annotated[str, typer.Option(help="Node processes per run, comma-separated.")] = "1,2,4,8",
+    kill: Annotated[int, typer.Option(min=0, help="Nodes SIGKILLed mid-run in the last run.")] = 2,
+    shard_size: Annotated[int, typer.Option(min=1, help="Baselines per shard.")] = 50,
+    pg: Annotated[str, typer.Option(help="A PostgreSQL URL; the bench makes (and drops) a database beside it.")]
+        = "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    as_json: JsonFlag = False,
+) -> int:
+    """One run of many baselines tested by 1, 2, 4, 8 API-mode nodes on one PostgreSQL, then with
+    nodes SIGKILLed mid-run: baselines per second, lost shards and doubled findings (exit 1 unless both 0)."""
+    from lunge.bench.scale import run as run_bench
+    from lunge.bench.scale import table
+
+    try:
+        counts = tuple(int(n) for n in nodes.split(","))
+    except ValueError:
+        err_console.print(f"--nodes {nodes!r}: expected positive integers separated by commas, e.g. 1,2,4,8")
+        return int(ExitCode.CONFIG)
+    if not counts or min(counts) < 1:
+        err_console.print(f"--nodes {nodes!r}: expected positive integers separated by commas, e.g. 1,2,4,8")
+        return int(ExitCode.CONFIG)
+    figures = run_bench(baselines=baselines, nodes=counts, kill=kill, shard_size=shard_size, pg=pg)
+    if as_json:
+        print_json(figures)
+    else:
+        console.print(table(figures))
+    return int(ExitCode.FAILED) if figures["lost_shards"] or figures["doubled_findings"] else 0
+
+
 __all__ = ["bench_app"]

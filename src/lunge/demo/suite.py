@@ -164,10 +164,9 @@ async def call_me_api(b: Browser) -> None:
     answer = await b.send("POST", "/api/token", json={"username": "alice", "password": "wonderland"}, expect=200)
     token = _json_field(answer.text, "token")
     b.expect(bool(token), "token: no token in the answer")
-    # Another user signs in too ("remember me": a request of its own shape, which recording's
-    # de-duplication keeps): the record holds a second identity's token (jwt's identity swap).
-    await b.send("POST", "/api/token", json={"username": "bob", "password": "builder", "remember": True},
-                 expect=200)
+    # Another user signs in too (recording's de-duplication keeps a sign-in per user): the record
+    # holds a second identity's token (jwt's identity swap).
+    await b.send("POST", "/api/token", json={"username": "bob", "password": "builder"}, expect=200)
     for prefix in ("", "/safe"):
         await b.send("GET", f"{prefix}/api/me", headers={"Authorization": f"Bearer {token}"}, expect=200,
                      contains=['"username": "alice"'])

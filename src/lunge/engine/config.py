@@ -17,17 +17,32 @@ from lunge.policy import TestPolicy
 
 @dataclass(frozen=True, slots=True)
 class Partition:
-    """This process's share of the run: the baselines with ``seq % count == index``."""
+    """This process's share of the run: the baselines with ``seq % count == index`` and, for a
+    shard of a run tested by many nodes, ``first_seq <= seq <= last_seq`` (a slice in recorded
+    order; the engine knows nothing of where the slice came from)."""
 
     index: int = 0
     count: int = 1
+    first_seq: int = 1
+    last_seq: int | None = None
 
     def owns(self, seq: int) -> bool:
+        if seq < self.first_seq or (self.last_seq is not None and seq > self.last_seq):
+            return False
         return self.count == 1 or seq % self.count == self.index
+
+    def past(self, seq: int) -> bool:
+        """Whether ``seq`` is beyond the slice (no later baseline is this partition's)."""
+        return self.last_seq is not None and seq > self.last_seq
 
     def share(self, total: int) -> int:
         """How many of ``total`` baselines (seq 1..total) this partition tests."""
-        return total if self.count == 1 else len(range(self.index or self.count, total + 1, self.count))
+        last = total if self.last_seq is None else min(total, self.last_seq)
+        first = self.first_seq
+        if self.count == 1:
+            return max(0, last - first + 1)
+        start = first + (self.index - first) % self.count
+        return len(range(start, last + 1, self.count))
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +80,10 @@ class RunConfig:
 
     def for_partition(self, index: int, count: int) -> RunConfig:
         return replace(self, partition=Partition(index, count))
+
+    def for_slice(self, first_seq: int, last_seq: int | None) -> RunConfig:
+        """The baselines ``first_seq..last_seq`` only (a shard: see :class:`Partition`)."""
+        return replace(self, partition=Partition(first_seq=first_seq, last_seq=last_seq))
 
 
 @dataclass(slots=True)

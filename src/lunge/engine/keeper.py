@@ -60,17 +60,18 @@ class StateKeeper:
                 self._cache[baseline_id] = baseline
         return baseline
 
-    async def learn(self) -> None:
-        """One streamed pass over the record: the value flows, the setup prefix (and the identities)."""
-        await asyncio.to_thread(self._learn)
+    async def learn(self, until_seq: int | None = None) -> None:
+        """One streamed pass over the record (up to ``until_seq``: nothing later produces a value or
+        sets up for a baseline before it): the value flows, the setup prefix (and the identities)."""
+        await asyncio.to_thread(self._learn, until_seq)
         self.sessions = Sessions(self.flows, self._send, self._load, self._moved)
         self.learned = True
 
-    def _learn(self) -> None:
+    def _learn(self, until_seq: int | None) -> None:
         after = 0
         while True:
             page = list(itertools.islice(self.store.iter_baselines(self.record_id, after_seq=after), PAGE))
-            if not page:
+            if not page or (until_seq is not None and page[0].seq > until_seq):
                 return
             after = page[-1].seq
             for baseline in page:
@@ -134,6 +135,20 @@ class StateKeeper:
             self._setup_runs += 1
         self._setup_used.setdefault(baseline.id, []).append(described)
         return described
+
+    async def prime(self, seq: int) -> int:
+        """Replay the setup prefix recorded before ``seq`` (sign-ins, resets, seeds), for a slice of
+        the record that starts there: a shard tested on another node finds the application as the
+        baselines before it left it. Returns how many steps ran."""
+        steps = list(self.prefix.before(seq))
+        async with self._setup_lock:
+            for step in steps:
+                producer = await self._load(step.baseline_id)
+                (exchange,) = await self.sessions.send(producer, [Attack(self._moved(step.request), "", "setup")])
+                self.sessions.observe(producer.id, exchange.response)
+                self.sessions.setup_requests += 1
+            self._setup_runs += 1
+        return len(steps)
 
     def reason(self, baseline_id: int, reason: str) -> str:
         """The test set's reason with the setup steps and value flows used for the baseline."""

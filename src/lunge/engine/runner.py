@@ -105,6 +105,8 @@ class RunEngine:
         self._keys_counted = 0
         self.token_claims = TokenClaims()  # claim values of the record's JWTs (jwt's identity swap)
         self._stop: Stop | None = None
+        self._resumed = asyncio.Event()  # cleared while paused: no baseline is started
+        self._resumed.set()
         self._sender: Sender | None = None
         # Replay that keeps the application's state (engine/keeper.py): recorded order, setup
         # prefix, destructive baselines last, value flows renewed.
@@ -122,6 +124,18 @@ class RunEngine:
         """Stop taking new work; in-flight requests finish; the run ends ``interrupted``."""
         if self._stop is None:
             self._stop = Stop(RunState.INTERRUPTED, "interrupted before the end")
+        self._resumed.set()  # a paused run wakes up to stop
+
+    def pause(self) -> None:
+        """Start no new baseline until :meth:`resume` (in-flight ones finish)."""
+        self._resumed.clear()
+
+    def resume(self) -> None:
+        self._resumed.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._resumed.is_set()
 
     def stopping(self) -> bool:
         """Whether to take no more work: interrupted, stopped at a first failure, or the target is gone."""
@@ -195,7 +209,7 @@ class RunEngine:
                 self.oob.stats.add_partition(part.oob)
         total.merge(self.counters)
         self.results.counters = total
-        stop = _first_stop([self._stop, *(p.stop for p in partitions)])
+        stop = first_stop([self._stop, *(p.stop for p in partitions)])
         # What fails the build is judged on the stored findings (one per fingerprint, whichever
         # partition found it), against the run compared with when there is one.
         findings = await asyncio.to_thread(lambda: list(self.store.iter_findings(self.run.id)))
@@ -234,7 +248,7 @@ class RunEngine:
                 self._sender = None
 
     async def _first_pass(self) -> None:
-        await self.keeper.learn()
+        await self.keeper.learn(self.config.partition.last_seq)
         if self.keeper.book is not None:
             configured = (*self.config.policy.identities, *self.config.identities)  # the settings win
             self.identities = identities.merged(self.keeper.book.identities(), configured)
@@ -247,6 +261,8 @@ class RunEngine:
                     await self.keeper.sessions.replay_producer(producer)
         total = await asyncio.to_thread(self.store.count_baselines, self.run.record_id)
         self.counters.total = self.config.partition.share(total)
+        if self.config.partition.first_seq > 1:  # a slice starting mid-record: the setup before it, first
+            await self.keeper.prime(self.config.partition.first_seq)
         workers = self.config.effective_workers
         queue: asyncio.Queue[Baseline | None] = asyncio.Queue(maxsize=workers * 2)
         consumers = max(1, workers)
@@ -268,12 +284,12 @@ class RunEngine:
             self._report_progress()
 
     async def _produce(self, queue: asyncio.Queue[Baseline | None], consumers: int) -> None:
-        after = 0
         partition = self.config.partition
+        after = partition.first_seq - 1
         try:
             while not self.stopping():
                 page = await asyncio.to_thread(self._read_page, after)
-                if not page:
+                if not page or partition.past(page[0].seq):
                     break
                 after = page[-1].seq
                 for baseline in page:
@@ -281,6 +297,7 @@ class RunEngine:
                     self.token_claims.note(baseline.request, baseline.response)
                     if baseline.response is not None and b"PUBLIC KEY-----" in baseline.response.body:
                         self.public_keys.note(self._moved(baseline.request).origin, baseline.response)
+                    await self._resumed.wait()  # paused: hold here, in recorded order
                     if partition.owns(baseline.seq):
                         place = self.keeper.place(baseline)
                         if place.destructive:
@@ -582,7 +599,7 @@ class RunEngine:
         self.events.emit(BaselineTested(self.run.id, progress))
 
 
-def _first_stop(stops: list[Stop | None]) -> Stop | None:
+def first_stop(stops: list[Stop | None]) -> Stop | None:
     """The stop that decides the run: an interruption over a lost target over a first failure."""
     rank = {RunState.INTERRUPTED: 0, RunState.ERROR: 1, RunState.FAILED: 2}
     found = [s for s in stops if s is not None]
@@ -619,4 +636,5 @@ def _origin(url: str) -> tuple[str, str, int]:
     return scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80)
 
 
-__all__ = ["Events", "Partition", "PartitionResult", "Progress", "RunConfig", "RunEngine", "Stop", "decide"]
+__all__ = ["Events", "Partition", "PartitionResult", "Progress", "RunConfig", "RunEngine", "Stop", "decide",
+           "first_stop"]

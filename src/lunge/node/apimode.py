@@ -1,35 +1,49 @@
 """``lunge node`` in API mode (``LUNGE_API_URL`` set, no ``CI_MODE``): register with the control
-plane, take the runs ordered for this token (and BUILD_ID), test each run's record against the
-shared database (``LUNGE_DB``, the control plane's) or, without ``LUNGE_DB``, through the remote
-store (:mod:`lunge.store.remote`), and honour an interrupt ordered through the API.
+plane, take the runs ordered for this token (and BUILD_ID), test them against the shared database
+(``LUNGE_DB``, the control plane's) or, without ``LUNGE_DB``, through the remote store
+(:mod:`lunge.store.remote`), and honour pause and interrupt ordered through the API.
 
-The control plane hands out each run once (compare-and-set in the store); the node heartbeats
-every few seconds while testing and learns there whether the run was interrupted.
+On PostgreSQL a run is tested by every node of its project and BUILD_ID at once: the node that
+claims it (compare-and-set in the store) splits it into shards and queues one pgqueuer job per
+shard (:mod:`.jobqueue`); every node takes shard jobs and tests them (:mod:`.shards`). On SQLite
+(one user, one node) the node that claims a run tests it whole.
+
+Without BUILD_ID the newest node of a token takes over (FAST's rule): a node told by its heartbeat
+that it was ``replaced`` stops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from lunge import aio
 from lunge.checks import load
 from lunge.engine.runner import Events, RunConfig, RunEngine
 from lunge.errors import ConfigError, LungeError
+from lunge.node import shards
 from lunge.node.apiclient import ApiClient
-from lunge.node.settings import TestingSettings, api_settings, store_settings, testing_settings
+from lunge.node.settings import TestingSettings, api_settings, shard_size, store_settings, testing_settings
 from lunge.policy import BUILTIN, TestPolicy, parse_policy
 from lunge.store import open_store
-from lunge.store.models import TestRun
+from lunge.store.models import RunState, TestRun
+from lunge.store.sql import SqlStore
+
+if TYPE_CHECKING:
+    from pgqueuer.core.qm import QueueManager
+
+    from lunge.node import jobqueue
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_S = 2.0
 MAX_BACKOFF_S = 30.0
+SWEEP_S = 15.0
 
 
 def run_api_node(flags: Mapping[str, Any] | None = None, *, once: bool = False, poll_s: float = 2.0) -> int:
@@ -39,9 +53,24 @@ def run_api_node(flags: Mapping[str, Any] | None = None, *, once: bool = False, 
     api = ApiClient(api_settings(flags))
     settings = testing_settings(flags)
     store_url = store_settings(flags).url
+    size = shard_size(flags)
     node = api.call("POST", "/v1/nodes", {"name": socket.gethostname(), "build_id": settings.build_id})
     logger.info("node %s registered with %s%s; waiting for test runs", node["id"], api.base,
                 f" for BUILD_ID {settings.build_id}" if settings.build_id else "")
+    if store_url.startswith("postgresql"):
+        try:
+            from lunge.node import jobqueue
+        except ImportError as exc:  # pgqueuer comes with the postgres extra
+            raise ConfigError(f"LUNGE_DB is PostgreSQL but the job queue is missing ({exc}): "
+                              "install lunge[postgres]") from None
+        node_run = _ShardingNode(api, node, settings, store_url, size, poll_s, jobqueue.entrypoint)
+        return aio.run(node_run.serve(once))
+    return _whole_runs(api, node, settings, store_url, once, poll_s)
+
+
+def _whole_runs(api: ApiClient, node: dict[str, Any], settings: TestingSettings, store_url: str, once: bool,
+                poll_s: float) -> int:
+    """SQLite: one node tests each run it claims, whole."""
     code, backoff = 0, poll_s
     while True:
         try:
@@ -65,6 +94,163 @@ def run_api_node(flags: Mapping[str, Any] | None = None, *, once: bool = False, 
             time.sleep(poll_s)
 
 
+class _ShardingNode:
+    """PostgreSQL: claim runs and split them; take shard jobs of the node's project and BUILD_ID."""
+
+    def __init__(self, api: ApiClient, node: dict[str, Any], settings: TestingSettings, store_url: str,
+                 size: int, poll_s: float, entrypoint: Callable[[int, str | None], str]) -> None:
+        self.api, self.node, self.settings, self.store_url = api, node, settings, store_url
+        self.size, self.poll_s = size, poll_s
+        self.name = entrypoint(int(node["project_id"]), settings.build_id)
+        self.configs: dict[int, RunConfig] = {}  # run id -> its configuration (policy fetched once)
+        self.current: int | None = None  # the run this node works on (claimed or shard taken)
+        self.unqueued: set[int] = set()  # runs claimed whose shards are not queued yet
+        self.code = 0
+
+    async def serve(self, once: bool) -> int:
+        from lunge.node import jobqueue
+
+        store = open_store(self.store_url)
+        assert isinstance(store, SqlStore)  # a postgresql URL opens the SQL store
+        self.store = store
+        try:
+            async with jobqueue.connect(self.store_url) as queue, jobqueue.connect(self.store_url) as taking:
+                await queue.install()
+                manager = taking.manager(self.name, self._take)
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGTERM, signal.SIGINT):  # stop taking shards; finish those held
+                    loop.add_signal_handler(sig, manager.shutdown.set)
+                try:
+                    async with asyncio.TaskGroup() as group:
+                        group.create_task(jobqueue.run_manager(manager))
+                        group.create_task(self._beat(manager))
+                        group.create_task(self._sweep(queue, manager))
+                        await self._claim_loop(queue, once, manager)
+                        manager.shutdown.set()
+                finally:
+                    for sig in (signal.SIGTERM, signal.SIGINT):
+                        loop.remove_signal_handler(sig)
+            return self.code
+        finally:
+            store.close()
+
+    async def _claim_loop(self, queue: jobqueue.JobQueue, once: bool, manager: QueueManager) -> None:
+        """Claim created runs and queue their shards; with ``once``, until the first run claimed ends."""
+        backoff, waiting = self.poll_s, None
+        while not manager.shutdown.is_set():
+            try:
+                claimed = await asyncio.to_thread(self.api.call, "POST", f"/v1/nodes/{self.node['id']}/claim")
+            except ConfigError:
+                manager.shutdown.set()
+                raise
+            except LungeError as exc:
+                logger.warning("%s; trying again in %.0f s", exc, backoff)
+                await _idle(manager, backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                continue
+            backoff = self.poll_s
+            if claimed:
+                run_id = int(claimed["id"])
+                self.current = run_id
+                self.unqueued.add(run_id)
+                waiting = waiting or run_id
+            for run_id in sorted(self.unqueued):  # claimed here: splitting it is this node's job, until done
+                try:
+                    await self._queue(queue, run_id)
+                    self.unqueued.discard(run_id)
+                except LungeError as exc:  # the database is restarting: split on the next turn
+                    logger.warning("TestRun#run_%04d not split yet: %s", run_id, exc)
+            if once:
+                if waiting is None:
+                    return
+                run = await asyncio.to_thread(self.store.get_run, waiting)
+                if run.state.finished:
+                    self.code = 0 if run.state is RunState.PASSED else 1
+                    return
+            await _idle(manager, self.poll_s if not once else 0.2)
+
+    async def _queue(self, queue: jobqueue.JobQueue, run_id: int) -> None:
+        run = await asyncio.to_thread(self.store.get_run, run_id)
+        config = await self._config(run_id)
+        made = await asyncio.to_thread(shards.split, self.store, run, self.size, self.name, config.policy)
+        added = await queue.enqueue_shards(self.name, run_id, [(s.id, s.index) for s in made if not s.done])
+        logger.info("TestRun#%s taken: %d shard(s) of at most %d baselines queued", run.label, added, self.size)
+
+    async def _sweep(self, queue: jobqueue.JobQueue, manager: QueueManager) -> None:
+        """Queue again the shards whose job is gone (the node that claimed the run died between
+        creating the shards and queueing them; a job that failed): pgqueuer skips a shard whose
+        job is still queued or taken (its dedupe key), so this never doubles one."""
+        while not manager.shutdown.is_set():
+            await _idle(manager, SWEEP_S)
+            try:
+                left = await asyncio.to_thread(self.store.shards.unfinished, self.name)
+                added = 0
+                for run_id in sorted({s.run_id for s in left}):
+                    mine = [(s.id, s.index) for s in left if s.run_id == run_id]
+                    added += await queue.enqueue_shards(self.name, run_id, mine)
+                if added:
+                    logger.warning("%d shard(s) had lost their job: queued again", added)
+            except LungeError as exc:  # the database is restarting: the next sweep may work
+                logger.warning("sweeping for lost shards failed: %s", exc)
+
+    async def _take(self, shard_id: int) -> None:
+        """A shard job: test the shard with the run's configuration and commit it."""
+        shard = await asyncio.to_thread(self.store.shards.get, shard_id)
+        self.current = shard.run_id
+        try:
+            config = await self._config(shard.run_id)
+        except LungeError as exc:  # its stored policy is gone or invalid: no node could test the run
+            failed = await asyncio.to_thread(shards.fail, self.store, shard_id, f"the run's policy: {exc}",
+                                             int(self.node["id"]))
+            logger.error("TestRun#%s error: the run's policy: %s", failed.run.label, exc)
+            return
+        done = await shards.test_shard(self.store, shard_id, config, int(self.node["id"]))
+        if done is not None and done.run.state.finished:
+            logger.info("TestRun#%s %s: %d findings", done.run.label, done.run.state.value, done.run.findings_count)
+            self.code = 0 if done.run.state is RunState.PASSED else 1
+
+    async def _config(self, run_id: int) -> RunConfig:
+        config = self.configs.get(run_id)
+        if config is None:
+            run = await asyncio.to_thread(self.store.get_run, run_id)
+            registry = load()
+            policy = await asyncio.to_thread(_policy, self.api, run, set(registry.checks) | registry.kinds)
+            config = self.configs[run_id] = _run_config(run, policy, registry, self.settings)
+        return config
+
+    async def _beat(self, manager: QueueManager) -> None:
+        """Heartbeat the control plane; a node replaced by a newer one of its token stops."""
+        while not manager.shutdown.is_set():
+            await _idle(manager, HEARTBEAT_S)
+            body = {"state": "testing" if self.current else "idle", "run_id": self.current}
+            try:
+                answer = await asyncio.to_thread(self.api.call, "POST", f"/v1/nodes/{self.node['id']}/heartbeat", body)
+            except LungeError as exc:
+                logger.warning("heartbeat failed: %s", exc)
+                continue
+            if answer.get("state") == "replaced":
+                logger.info("node %s replaced by a newer node of the same token: stopping", self.node["id"])
+                manager.shutdown.set()
+                return
+            if answer.get("run_state") in {s.value for s in RunState if s.finished}:
+                self.current = None
+
+
+async def _idle(manager: QueueManager, seconds: float) -> None:
+    """Wait ``seconds``, or less when the node is stopping."""
+    try:
+        await asyncio.wait_for(manager.shutdown.wait(), seconds)
+    except TimeoutError:
+        pass
+
+
+def _run_config(run: TestRun, policy: TestPolicy, registry: Any, settings: TestingSettings) -> RunConfig:
+    order = run.stats.get("order") or {}
+    return RunConfig(policy=policy, checks=tuple(registry.select(policy.checks)), workers=settings.workers,
+                     rps=order.get("rps"), target=run.target, verify_tls=settings.verify_tls,
+                     stop_on_first_fail=bool(order.get("stop_on_first_fail")))
+
+
 def _test(api: ApiClient, node_id: int, run_id: int, store_url: str, settings: TestingSettings) -> int:
     store = open_store(store_url)
     try:
@@ -75,10 +261,7 @@ def _test(api: ApiClient, node_id: int, run_id: int, store_url: str, settings: T
         logger.info("TestRun#%s taken: testing record rec_%04d", run.label, run.record_id)
         registry = load()
         policy = _policy(api, run, set(registry.checks) | registry.kinds)
-        order = run.stats.get("order") or {}
-        config = RunConfig(policy=policy, checks=tuple(registry.select(policy.checks)), workers=settings.workers,
-                           rps=order.get("rps"), target=run.target, verify_tls=settings.verify_tls,
-                           stop_on_first_fail=bool(order.get("stop_on_first_fail")))
+        config = _run_config(run, policy, registry, settings)
         engine = RunEngine(store, run, config, Events())
         final = aio.run(_watched(engine, api, node_id, run_id))
         logger.info("TestRun#%s %s: %d findings", final.label, final.state.value, final.findings_count)
@@ -97,7 +280,7 @@ def _policy(api: ApiClient, run: TestRun, known: set[str]) -> TestPolicy:
 
 
 async def _watched(engine: RunEngine, api: ApiClient, node_id: int, run_id: int) -> TestRun:
-    """Run the engine while heartbeating; an interrupt ordered through the API stops it."""
+    """Run the engine while heartbeating; pause, resume and interrupt ordered through the API reach it."""
 
     async def heartbeat() -> None:
         while True:
@@ -108,10 +291,16 @@ async def _watched(engine: RunEngine, api: ApiClient, node_id: int, run_id: int)
             except LungeError as exc:  # the control plane is down: keep testing, try again
                 logger.warning("heartbeat failed: %s", exc)
                 continue
-            if answer.get("run_state") == "interrupted":
+            state = answer.get("run_state")
+            if state == "interrupted":
                 logger.info("TestRun#run_%04d interrupted through the control plane", run_id)
                 engine.interrupt()
                 return
+            if state == "paused" and not engine.paused:
+                logger.info("TestRun#run_%04d paused through the control plane", run_id)
+                engine.pause()
+            elif state == "running" and engine.paused:
+                engine.resume()
 
     async with asyncio.TaskGroup() as group:
         beating = group.create_task(heartbeat())

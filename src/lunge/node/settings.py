@@ -534,3 +534,10 @@ def api_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, s
     if token is None:
         raise SettingError("LUNGE_API_TOKEN", "", "a project token (--token; lunge token create makes one)")
     return ApiSettings(url, token)
+
+
+def shard_size(flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """``LUNGE_SHARD_SIZE``: baselines per shard of a run tested by many nodes (API mode on PostgreSQL)."""
+    env = os.environ if environ is None else environ
+    return int(_parse(_Source(flags or {}, env), "shard_size", ("LUNGE_SHARD_SIZE",), 100, _int_in(1, 100000),
+                      "an integer 1-100000"))

@@ -25,6 +25,8 @@ __all__ = [
     "RecordState",
     "RunState",
     "Severity",
+    "Shard",
+    "ShardDone",
     "TestRecord",
     "TestRun",
     "TestSet",
@@ -235,3 +237,34 @@ class Finding(NewFinding):
     @property
     def label(self) -> str:
         return f"fnd_{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """One slice of a run tested by many nodes (API mode): the baselines with ``first_seq <= seq <=
+    last_seq``, in recorded order. ``counters`` are what testing it counted (empty until done)."""
+
+    id: int
+    run_id: int
+    index: int
+    first_seq: int
+    last_seq: int
+    state: str  # queued, done
+    counters: dict[str, Any] = field(default_factory=dict)
+    node_id: int | None = None
+    done_at: datetime | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.state == "done"
+
+
+@dataclass(frozen=True, slots=True)
+class ShardDone:
+    """What committing a shard did: ``stored`` is False when it was already done (a second node
+    tested it: nothing was written); ``run`` is the run after the commit (final when this was
+    the last shard)."""
+
+    stored: bool
+    run: TestRun
+    remaining: int

@@ -57,7 +57,8 @@ class Node:
     project_id: int
     name: str
     build_id: str | None
-    state: str  # idle, testing
+    state: str  # idle, testing, replaced (a newer node of its token took over)
     run_id: int | None
     registered_at: datetime
     last_seen_at: datetime
+    token_id: int | None = None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
-from lunge.control.deps import ControlDep, ProjectId
+from lunge.control.deps import ControlDep, ProjectId, principal
 from lunge.control.services import runs
+from lunge.control.services.tenancy import Principal
 from lunge.store.projects import Node
 
 router = APIRouter(prefix="/v1/nodes", tags=["nodes"])
@@ -26,13 +27,17 @@ class HeartbeatIn(BaseModel):
 
 
 def _view(node: Node) -> dict[str, Any]:
-    return {"id": node.id, "name": node.name, "build_id": node.build_id, "state": node.state, "run_id": node.run_id,
+    return {"id": node.id, "project_id": node.project_id, "name": node.name, "build_id": node.build_id,
+            "state": node.state, "run_id": node.run_id,
             "registered_at": node.registered_at.isoformat(), "last_seen_at": node.last_seen_at.isoformat()}
 
 
-@router.post("", status_code=201, summary="Register a node")
-def register(body: NodeIn, control: ControlDep, project: ProjectId) -> dict[str, Any]:
-    return _view(control.projects.register_node(project, body.name, body.build_id))
+@router.post("", status_code=201, summary="Register a node",
+             description="Without BUILD_ID the newest node of a token takes over (FAST's rule): the token's older "
+                         "nodes without BUILD_ID become `replaced` and their runs are interrupted.")
+def register(body: NodeIn, control: ControlDep, project: ProjectId,
+             who: Annotated[Principal, Depends(principal)]) -> dict[str, Any]:
+    return _view(control.projects.register_node(project, body.name, body.build_id, who.token_id))
 
 
 @router.get("", summary="List the project's nodes, newest first")

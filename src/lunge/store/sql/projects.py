@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, Table, delete, func, insert, select, text, update
+from sqlalchemy import Connection, RowMapping, Table, delete, func, insert, select, text, update
 
 from lunge.errors import NotFoundError
 from lunge.store.models import RunState, TestRecord, TestRun
@@ -21,6 +21,9 @@ from lunge.store.sql.engine import Database
 from lunge.store.sql.records import _record
 from lunge.store.sql.runs import _run
 from lunge.store.sql.schema import nodes, projects, test_policies, test_records, test_runs, tokens
+
+REPLACED = "replaced"
+_LIVE = (RunState.CREATED.value, RunState.RUNNING.value, RunState.PAUSED.value)
 
 
 class Projects:
@@ -197,13 +200,28 @@ class Projects:
         return None if row is None else _run(row)
 
     # ------------------------------------------------------------------ nodes
-    def register_node(self, project_id: int, name: str, build_id: str | None) -> Node:
+    def register_node(self, project_id: int, name: str, build_id: str | None, token_id: int | None = None) -> Node:
+        """Register a node. Without BUILD_ID, FAST's rule: the newest node of a token takes over, so
+        the token's older nodes without BUILD_ID are marked ``replaced`` and their runs interrupted."""
         now = datetime.now(UTC)
         values = {"project_id": project_id, "name": name, "build_id": build_id, "state": "idle", "run_id": None,
-                  "registered_at": now, "last_seen_at": now}
+                  "registered_at": now, "last_seen_at": now, "token_id": token_id}
         with self._db.write() as conn:
+            if build_id is None and token_id is not None:
+                self._replace_older(conn, project_id, token_id, now)
             row = conn.execute(insert(nodes).values(values).returning(*nodes.c)).mappings().one()
         return _node(row)
+
+    @staticmethod
+    def _replace_older(conn: Connection, project_id: int, token_id: int, now: datetime) -> None:
+        older = (nodes.c.project_id == project_id, nodes.c.token_id == token_id, nodes.c.build_id.is_(None),
+                 nodes.c.state != REPLACED)
+        runs = [r for (r,) in conn.execute(select(nodes.c.run_id).where(*older, nodes.c.run_id.is_not(None)))]
+        conn.execute(update(nodes).where(*older).values(state=REPLACED))
+        if runs:
+            conn.execute(update(test_runs).where(test_runs.c.id.in_(runs), test_runs.c.state.in_(_LIVE)).values(
+                state=RunState.INTERRUPTED.value, finished_at=now,
+                error="interrupted: a newer node of the same token took over"))
 
     def get_node(self, project_id: int, node_id: int) -> Node:
         with self._db.read() as conn:
@@ -220,10 +238,13 @@ class Projects:
             return [_node(r) for r in conn.execute(query).mappings()]
 
     def heartbeat(self, project_id: int, node_id: int, state: str, run_id: int | None) -> Node:
-        query = (update(nodes).where(nodes.c.id == node_id, nodes.c.project_id == project_id)
-                 .values(state=state, run_id=run_id, last_seen_at=datetime.now(UTC)).returning(*nodes.c))
+        mine = (nodes.c.id == node_id, nodes.c.project_id == project_id)
         with self._db.write() as conn:
-            row = conn.execute(query).mappings().first()
+            row = conn.execute(update(nodes).where(*mine, nodes.c.state != REPLACED).values(
+                state=state, run_id=run_id, last_seen_at=datetime.now(UTC)).returning(*nodes.c)).mappings().first()
+            if row is None:  # a replaced node stays replaced; it is told so in the answer
+                row = conn.execute(update(nodes).where(*mine).values(last_seen_at=datetime.now(UTC))
+                                   .returning(*nodes.c)).mappings().first()
         if row is None:
             raise NotFoundError(f"no node {node_id}")
         return _node(row)
@@ -231,7 +252,9 @@ class Projects:
     def claim_run(self, node: Node, attempts: int = 5) -> TestRun | None:
         """Give the node the oldest ``created`` run of its project (of its BUILD_ID when it has
         one), moving the run to ``running``. Compare-and-set: of two nodes claiming one run, one
-        wins and the other tries the next run."""
+        wins and the other tries the next run. A replaced node takes nothing."""
+        if node.state == REPLACED:
+            return None
         for _ in range(attempts):
             query = select(test_runs.c.id).where(test_runs.c.project_id == node.project_id,
                                                  test_runs.c.state == RunState.CREATED.value)
@@ -256,7 +279,7 @@ class Projects:
 def _node(row: RowMapping) -> Node:
     return Node(id=row["id"], project_id=row["project_id"], name=row["name"], build_id=row["build_id"],
                 state=row["state"], run_id=row["run_id"], registered_at=row["registered_at"],
-                last_seen_at=row["last_seen_at"])
+                last_seen_at=row["last_seen_at"], token_id=row["token_id"])
 
 
 def _project(row: RowMapping) -> Project:

@@ -210,7 +210,7 @@ nodes = Table(
     Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
     Column("name", WireText, nullable=False),
     Column("build_id", Text),
-    Column("state", Text, nullable=False),  # idle, testing
+    Column("state", Text, nullable=False),  # idle, testing, replaced
     Column("run_id", Id, ForeignKey("test_runs.id", ondelete="SET NULL")),
     Column("registered_at", UtcDateTime, nullable=False),
     Column("last_seen_at", UtcDateTime, nullable=False),
@@ -230,4 +230,25 @@ ingested_batches = Table(
     Column("op", Text, nullable=False),
     Column("result", JSON, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+)
+
+nodes.append_column(Column("token_id", Id, ForeignKey("tokens.id", ondelete="SET NULL")))
+
+# A run tested by many nodes (API mode): its baselines split into shards by recorded order
+# (seq first_seq..last_seq), each a pgqueuer job; a shard's results are committed with its
+# 'done' mark in one transaction, so a shard tested twice is stored once.
+test_run_shards = Table(
+    "test_run_shards",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("run_id", Id, ForeignKey("test_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("index", Integer, nullable=False),
+    Column("first_seq", Integer, nullable=False),
+    Column("last_seq", Integer, nullable=False),
+    Column("state", Text, nullable=False),  # queued, done
+    Column("counters", JSON, nullable=False),
+    Column("node_id", Id),
+    Column("done_at", UtcDateTime),
+    Index(None, "run_id", "index", unique=True),
+    sqlite_autoincrement=True,
 )

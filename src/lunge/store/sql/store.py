@@ -20,6 +20,7 @@ from lunge.store.sql.engine import Database
 from lunge.store.sql.findings import Findings
 from lunge.store.sql.records import Records
 from lunge.store.sql.runs import Runs
+from lunge.store.sql.shards import Shards
 
 
 class SqlStore:
@@ -41,6 +42,7 @@ class SqlStore:
         self._records = Records(db)
         self._runs = Runs(db)
         self._findings = Findings(db)
+        self.shards = Shards(db)  # API mode: a run split across nodes (not in the Store protocol)
 
     def __repr__(self) -> str:
         return f"SqlStore({self.db.label!r})"

@@ -1,0 +1,102 @@
+"""The job queue of API mode: pgqueuer on the control plane's PostgreSQL (DESIGN.md, "The control
+plane"). One job per shard of a run; a node takes jobs of its project and BUILD_ID only (the
+queue's entrypoint names both); a node that stops heartbeating has its jobs picked again by another
+(pgqueuer re-picks a job whose heartbeat is older than ``STALE``).
+
+pgqueuer's tables are installed by the first node that starts (under an advisory lock, so nodes
+starting together install once).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+from pgqueuer.adapters.drivers.psycopg import PsycopgDriver
+from pgqueuer.adapters.persistence.queries import Queries
+from pgqueuer.core.qm import QueueManager
+from pgqueuer.domain.models import Job
+
+from lunge.errors import StoreError
+
+STALE = timedelta(seconds=10)  # a job unheard of this long is picked again (heartbeats every half of it)
+_INSTALL_LOCK = 0x6C756E6765  # "lunge": the advisory lock nodes take to install the tables once
+
+
+def entrypoint(project_id: int, build_id: str | None) -> str:
+    """The queue a run's shards go to: its project's, and its BUILD_ID's (``-``: nodes without one)."""
+    return f"lunge.shard.p{project_id}.{build_id or '-'}"
+
+
+def dedupe_key(run_id: int, index: int) -> str:
+    """One job per shard: pgqueuer refuses a second job with this key while the first is queued or taken."""
+    return f"run:{run_id}:shard:{index}"
+
+
+def libpq_url(store_url: str) -> str:
+    """``postgresql+psycopg://…`` (SQLAlchemy's) as libpq reads it."""
+    return store_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+class JobQueue:
+    """The queue on one autocommit connection (pgqueuer's psycopg driver needs one)."""
+
+    def __init__(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        self.connection = connection
+        self.queries = Queries(PsycopgDriver(connection))
+
+    async def install(self) -> None:
+        """Create pgqueuer's tables unless they are there."""
+        await self.connection.execute("SELECT pg_advisory_lock(%s)", (_INSTALL_LOCK,))
+        try:
+            if not await self.queries.schema_is_installed():
+                await self.queries.install()
+        finally:
+            await self.connection.execute("SELECT pg_advisory_unlock(%s)", (_INSTALL_LOCK,))
+
+    async def enqueue_shards(self, name: str, run_id: int, shards: list[tuple[int, int]]) -> int:
+        """One job per ``(shard id, index)``; a shard already queued or taken is skipped. Returns how
+        many jobs were added."""
+        if not shards:
+            return 0
+        try:
+            ids = await self.queries.enqueue(
+                [name] * len(shards), [json.dumps({"shard_id": sid}).encode() for sid, _ in shards],
+                [0] * len(shards), dedupe_key=[dedupe_key(run_id, index) for _, index in shards], on_conflict="skip")
+        except psycopg.Error as exc:  # the boundary that owns the queue: callers see the store's errors
+            raise StoreError(f"could not queue the shards of run_{run_id:04d}: {exc}") from exc
+        return sum(1 for i in ids if i is not None)
+
+    def manager(self, name: str, handle: Callable[[int], Awaitable[None]]) -> QueueManager:
+        """A queue manager taking the jobs of ``name``, handing each shard id to ``handle``."""
+        manager = QueueManager(self.queries)
+
+        async def shard(job: Job) -> None:
+            await handle(int(json.loads(job.payload or b"{}")["shard_id"]))
+
+        manager.entrypoint(name)(shard)
+        return manager
+
+
+async def run_manager(manager: QueueManager) -> None:
+    """Take jobs until ``manager.shutdown`` is set: at most two shards held, and tested side by side,
+    at once (pgqueuer's cap on a worker's jobs is at least twice its batch of one), heartbeats every
+    ``STALE / 2``."""
+    await manager.run(dequeue_timeout=timedelta(seconds=1), batch_size=1, max_concurrent_tasks=2,
+                      heartbeat_timeout=STALE, log_aggregation_interval=timedelta(0))
+
+
+@asynccontextmanager
+async def connect(store_url: str) -> AsyncIterator[JobQueue]:
+    connection = await psycopg.AsyncConnection.connect(libpq_url(store_url), autocommit=True)
+    try:
+        yield JobQueue(connection)
+    finally:
+        await connection.close()
+
+
+__all__ = ["STALE", "JobQueue", "connect", "dedupe_key", "entrypoint", "libpq_url", "run_manager"]

@@ -1,0 +1,186 @@
+"""A run tested by many nodes (API mode on PostgreSQL): split into shards, each shard tested by
+whichever node takes its job, its results committed with its done mark in one transaction.
+
+- Splitting: a shard is ``SHARD_SIZE`` consecutive baselines (by ``seq``), so recorded order holds
+  within a shard; the engine replays the setup prefix recorded before a shard's first baseline
+  (:meth:`~lunge.engine.keeper.StateKeeper.prime`) before testing it.
+- Testing: the engine runs the shard as a slice of the run (``RunConfig.for_slice``) against a
+  store that keeps the shard's test sets and findings in memory (:class:`ShardBuffer`); nothing
+  of an unfinished shard reaches the run, so a node killed mid-shard leaves nothing behind.
+- Committing: :meth:`~lunge.store.sql.shards.Shards.complete` stores the results and the done mark
+  under the run's lock, sums the run's counters, and the last shard decides the final state with
+  :func:`~lunge.engine.outcome.decide` over the summed counters. A shard done already is not
+  stored again (a node thought dead that finishes late, a job picked twice).
+- Pause, resume and interrupt ordered through the API reach the engine through the run's state,
+  read every ``WATCH_S``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from lunge.engine.events import Events
+from lunge.engine.outcome import Stop, decide
+from lunge.engine.results import Counters
+from lunge.engine.runner import PartitionResult, RunConfig, RunEngine, first_stop
+from lunge.errors import LungeError
+from lunge.policy import BUILTIN, TestPolicy
+from lunge.store import Store
+from lunge.store.models import Finding, NewFinding, RunState, Shard, ShardDone, TestRun, TestSet
+from lunge.store.sql import SqlStore
+
+logger = logging.getLogger(__name__)
+
+WATCH_S = 0.5
+
+
+def ranges(total: int, size: int) -> list[tuple[int, int]]:
+    """``total`` baselines (seq 1..total) in slices of ``size``; the last slice runs to the end of
+    the record (a baseline added later still belongs to a shard)."""
+    out = [(first, first + size - 1) for first in range(1, total + 1, size)]
+    if out:
+        out[-1] = (out[-1][0], 2**31 - 1)
+    return out
+
+
+def split(store: SqlStore, run: TestRun, size: int, queue: str, policy: TestPolicy) -> list[Shard]:
+    """Mark the run started (with the queue its shards go to) and create its shards (once: a
+    second call returns the same shards). A record without baselines ends the run at once."""
+    total = store.count_baselines(run.record_id)
+    store.update_run(run.id, baselines_total=total, started_at=run.started_at or datetime.now(UTC),
+                     stats={"queue": queue})
+    made = store.shards.split(run.id, ranges(total, size))
+    if not made:
+        outcome = decide(Counters(), policy)
+        store.update_run(run.id, state=outcome.state, error=outcome.error, finished_at=datetime.now(UTC))
+    return made
+
+
+class ShardBuffer:
+    """The store as the engine sees it while testing a shard: reads go to the store, the test sets
+    and findings stay here until the shard is committed whole."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+        self.test_sets: list[TestSet] = []
+        self.findings: list[NewFinding] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def add_test_sets(self, test_sets: list[TestSet]) -> None:
+        self.test_sets.extend(test_sets)
+
+    def add_findings(self, findings: list[NewFinding]) -> list[Finding]:
+        self.findings.extend(findings)
+        now = datetime.now(UTC)
+        values = [{f.name: getattr(item, f.name) for f in dataclasses.fields(NewFinding)} for item in findings]
+        return [Finding(**v, id=0, created_at=now) for v in values]
+
+
+def encode(counters: Counters, stop: Stop | None) -> dict[str, Any]:
+    """A shard's counters as kept on its row (and the reason it stopped early, if it did)."""
+    out = dataclasses.asdict(counters)
+    out["stop"] = None if stop is None else {"state": stop.state.value, "reason": stop.reason}
+    return out
+
+
+def decode(row: dict[str, Any]) -> tuple[Counters, Stop | None]:
+    names = {f.name for f in dataclasses.fields(Counters)}
+    counters = Counters(**{k: v for k, v in row.items() if k in names})
+    stop = row.get("stop")
+    return counters, (None if not stop else Stop(RunState(stop["state"]), stop.get("reason")))
+
+
+def conclude(policy: TestPolicy, shards: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run's final state from its shards' counters, summed (:func:`decide`, as for one node)."""
+    total, stops = Counters(), []
+    for row in shards:
+        counters, stop = decode(row)
+        total.merge(counters)
+        stops.append(stop)
+    outcome = decide(total, policy, first_stop(stops))
+    return {"state": outcome.state, "error": outcome.error,
+            "stats": {**total.stats(), "policy": policy.summary(), "shards": len(shards)}}
+
+
+async def test_shard(store: SqlStore, shard_id: int, config: RunConfig, node_id: int | None) -> ShardDone | None:
+    """Test one shard and commit it; None when it was done already (nothing tested)."""
+    shard = await asyncio.to_thread(store.shards.get, shard_id)
+    if shard.done:
+        return None
+    run = await _unpaused(store, shard.run_id)
+    buffer = ShardBuffer(store)
+    counters, stop = Counters(), None
+    if not run.state.finished:  # a shard of a run interrupted through the API is closed untested
+        engine = RunEngine(cast(Store, buffer), run, config.for_slice(shard.first_seq, shard.last_seq), Events())
+        try:
+            part: PartitionResult | None = await _watched(store, run.id, engine)
+        except Exception as exc:  # a shard's top level (as the node's): the run ends in error, with the reason
+            logger.exception("shard %d of TestRun#%s failed", shard.index, run.label)
+            part, stop = None, Stop(RunState.ERROR, f"a node failed testing shard {shard.index}: {exc}")
+        if part is not None:
+            counters.merge(part.counters)
+            counters.merge(engine.counters)
+            stop = first_stop([part.stop, stop])
+    final = stop is not None and stop.state in (RunState.FAILED, RunState.ERROR)
+    done = await asyncio.to_thread(store.shards.complete, shard.id, buffer.test_sets, buffer.findings,
+                                   encode(counters, stop), lambda rows: conclude(config.policy, rows), node_id,
+                                   final)
+    if not done.stored:
+        logger.info("shard %d of TestRun#%s was done by another node: nothing stored", shard.index, run.label)
+    return done
+
+
+def fail(store: SqlStore, shard_id: int, reason: str, node_id: int | None) -> ShardDone:
+    """Close a shard untested, ending its run in ``error`` with ``reason`` (now, not at its last shard)."""
+    stop = Stop(RunState.ERROR, reason)
+    return store.shards.complete(shard_id, [], [], encode(Counters(), stop),
+                                 lambda rows: conclude(BUILTIN["default"], rows), node_id, final=True)
+
+
+async def _watched(store: SqlStore, run_id: int, engine: RunEngine) -> PartitionResult:
+    async with asyncio.TaskGroup() as group:
+        watcher = group.create_task(_watch(store, run_id, engine))
+        try:
+            part = await engine.run_partition()
+            await engine.second_order([part])  # second-order pairs within the shard
+            return part
+        finally:
+            watcher.cancel()
+
+
+async def _unpaused(store: SqlStore, run_id: int) -> TestRun:
+    """The run once it is not paused (a shard of a paused run waits; its job keeps heartbeating)."""
+    while True:
+        run = await asyncio.to_thread(store.get_run, run_id)
+        if run.state is not RunState.PAUSED:
+            return run
+        await asyncio.sleep(WATCH_S)
+
+
+async def _watch(store: SqlStore, run_id: int, engine: RunEngine) -> None:
+    """Pause, resume and interrupt ordered through the API, honoured by the running shard."""
+    while True:
+        await asyncio.sleep(WATCH_S)
+        try:
+            state = (await asyncio.to_thread(store.get_run, run_id)).state
+        except LungeError as exc:  # the database is restarting: the next look may work
+            logger.warning("could not read the run's state: %s", exc)
+            continue
+        if state.finished:
+            engine.interrupt()
+            return
+        if state is RunState.PAUSED and not engine.paused:
+            logger.info("TestRun#run_%04d paused through the control plane", run_id)
+            engine.pause()
+        elif state is RunState.RUNNING and engine.paused:
+            logger.info("TestRun#run_%04d resumed", run_id)
+            engine.resume()
+
+
+__all__ = ["ShardBuffer", "conclude", "decode", "encode", "fail", "ranges", "split", "test_shard"]
