@@ -69,3 +69,21 @@ def test_the_cli_refuses_bad_identities_with_one_line_and_exit_2(tmp_path: Path)
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
         assert "identit" in lines[0] and SECRET not in lines[0], lines[0]
+
+
+def test_an_api_mode_node_hands_lunge_identities_to_the_engine(tmp_path: Path) -> None:
+    from lunge.checks import load
+    from lunge.node.apimode import _run_config
+    from lunge.policy import BUILTIN
+    from lunge.store import open_store
+
+    raw = json.dumps({"bob": {"cookies": {"sid": "b2"}}})
+    settings = node_settings.testing_settings({}, {"LUNGE_IDENTITIES": raw})
+    store = open_store(f"sqlite:///{tmp_path / 'lunge.db'}")
+    try:
+        record = store.create_record("r")
+        run = store.create_run(name="run", record_id=record.id, policy_name="default")
+        config = _run_config(run, BUILTIN["default"], load(), settings)
+    finally:
+        store.close()
+    assert config.identities == settings.identities and config.identities[0].name == "bob"

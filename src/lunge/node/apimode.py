@@ -248,7 +248,7 @@ def _run_config(run: TestRun, policy: TestPolicy, registry: Any, settings: Testi
     order = run.stats.get("order") or {}
     return RunConfig(policy=policy, checks=tuple(registry.select(policy.checks)), workers=settings.workers,
                      rps=order.get("rps"), target=run.target, verify_tls=settings.verify_tls,
-                     stop_on_first_fail=bool(order.get("stop_on_first_fail")))
+                     stop_on_first_fail=bool(order.get("stop_on_first_fail")), identities=settings.identities)
 
 
 def _test(api: ApiClient, node_id: int, run_id: int, store_url: str, settings: TestingSettings) -> int:
