@@ -29,7 +29,6 @@ from lunge.policy import parse_policy
 from lunge.store import open_store
 from lunge.store.models import Confidence, NewBaseline, NewFinding, RunState, Severity, TestSet, TestSetStatus
 from lunge.store.sql import SqlStore
-from tests.fixtures.servers import free_port, wait_for_port
 
 pytestmark = pytest.mark.postgres
 POLICY = "name: xss\nchecks: [xss-reflected]\npassive: false\n"
@@ -41,19 +40,6 @@ def store(pg_url: str) -> Iterator[SqlStore]:
     assert isinstance(opened, SqlStore)
     yield opened
     opened.close()
-
-
-@pytest.fixture
-def shop() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "lunge.demo", "serve", "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 def _record(store: SqlStore, origin: str, count: int) -> int:
