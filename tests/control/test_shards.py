@@ -175,7 +175,8 @@ def test_a_node_sigkilled_mid_shard_leaves_its_shards_to_another_node(pg_url: st
         try:
             _until(lambda: _registered(pg_url) == 1, 60, "the first node did not register")
             run_id = int(_call(api, token, "POST", "/v1/test_run",
-                               {"name": "k", "record": record_id, "policy": policy, "build_id": "k1"})["id"])
+                               {"name": "k", "record": record_id, "policy": policy, "build_id": "k1",
+                                "rps": 20})["id"])  # slow enough to be killed while holding shards
             _until(lambda: _shards(pg_url, run_id)[1] >= 1 and _held(pg_url), 120, "no shard was taken")
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=10)
