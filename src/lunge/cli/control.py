@@ -46,8 +46,9 @@ def serve_command(
 ) -> None:
     """Run the control plane: the REST API under /v1 (docs at /v1/docs), migrating the database first."""
     from lunge.control.server import serve
+    from lunge.node.shards import conclude
 
-    serve(serve_settings({"bind": bind, "port": port, "db": db, "data_dir": data_dir}))
+    serve(serve_settings({"bind": bind, "port": port, "db": db, "data_dir": data_dir}), verdict=conclude)
 
 
 @db_app.command("upgrade")

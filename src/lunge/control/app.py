@@ -14,7 +14,7 @@ from lunge import __version__
 from lunge.control import dashboard
 from lunge.control.context import Control
 from lunge.control.limits import STORE_MAX_BODY, BodySizeLimit
-from lunge.control.routes import nodes, policies, projects, records, runs, store, system
+from lunge.control.routes import nodes, policies, projects, records, runs, shards, store, system
 from lunge.control.services import ConflictError
 from lunge.errors import ConfigError, LungeError, NotFoundError, StoreError
 
@@ -37,7 +37,7 @@ def create_app(control: Control, *, close_on_shutdown: bool = False) -> FastAPI:
     api = FastAPI(title="lunge control plane", version=__version__, description=DESCRIPTION,
                   openapi_url="/v1/openapi.json", docs_url="/v1/docs", redoc_url=None, lifespan=lifespan)
     api.state.control = control
-    for module in (system, projects, policies, records, runs, nodes, store):
+    for module in (system, projects, policies, records, runs, nodes, shards, store):
         api.include_router(module.router)
     dashboard.install(api)
     _install_error_handlers(api)

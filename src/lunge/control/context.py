@@ -3,24 +3,36 @@ configuration and the failed-auth limiter, opened (and migrated) once at start."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from lunge.control.config import ControlConfig
 from lunge.control.security import AuthLimiter
+from lunge.policy import TestPolicy
 from lunge.store.sql import SqlStore
 from lunge.store.sql.engine import connect
 from lunge.store.sql.migrate import migrate
 from lunge.store.sql.projects import Projects
 
+# A run's final changes (state, error, stats) from its policy and its done shards' counters: the
+# engine's verdict (``lunge.node.shards.conclude``), handed in by ``lunge serve`` because the control
+# plane imports no engine (pyproject's import contracts).
+Verdict = Callable[[TestPolicy, list[dict[str, Any]]], dict[str, Any]]
+
 
 @dataclass(slots=True)
 class Control:
-    """Everything a request handler may reach (``request.app.state.control``)."""
+    """Everything a request handler may reach (``request.app.state.control``). With a ``verdict``
+    on PostgreSQL the control plane splits the runs it hands out and brokers their shard jobs."""
 
     config: ControlConfig
     store: SqlStore
     projects: Projects
+    verdict: Verdict | None = None
     limiter: AuthLimiter = field(init=False)
+    jobs_installed: bool = field(default=False, init=False)  # pgqueuer's tables are there (this process knows)
+    swept: dict[str, float] = field(default_factory=dict, init=False)  # queue -> when its lost shards were requeued
 
     def __post_init__(self) -> None:
         self.limiter = AuthLimiter(self.config.auth_failures, self.config.auth_window_s)
@@ -29,7 +41,7 @@ class Control:
         self.store.close()
 
 
-def open_control(config: ControlConfig) -> Control:
+def open_control(config: ControlConfig, verdict: Verdict | None = None) -> Control:
     """Connect to ``config.db_url`` and bring its schema to this lunge's head (Alembic)."""
     db = connect(config.db_url)
     try:
@@ -37,7 +49,7 @@ def open_control(config: ControlConfig) -> Control:
     except BaseException:
         db.close()
         raise
-    return Control(config, SqlStore(db), Projects(db))
+    return Control(config, SqlStore(db), Projects(db), verdict)
 
 
 def upgrade_database(db_url: str) -> str:

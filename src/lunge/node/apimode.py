@@ -3,10 +3,12 @@ plane, take the runs ordered for this token (and BUILD_ID), test them against th
 (``LUNGE_DB``, the control plane's) or, without ``LUNGE_DB``, through the remote store
 (:mod:`lunge.store.remote`), and honour pause and interrupt ordered through the API.
 
-On PostgreSQL a run is tested by every node of its project and BUILD_ID at once: the node that
-claims it (compare-and-set in the store) splits it into shards and queues one pgqueuer job per
-shard (:mod:`.jobqueue`); every node takes shard jobs and tests them (:mod:`.shards`). On SQLite
-(one user, one node) the node that claims a run tests it whole.
+On PostgreSQL a run is tested by every node of its project and BUILD_ID at once: the control plane
+splits the run it hands out (the claim, compare-and-set in the store) into shards and queues one
+pgqueuer job per shard (:mod:`lunge.store.sql.jobqueue`); every node takes shard jobs and tests them
+(:mod:`.shards`): a node with ``LUNGE_DB`` from the queue itself, a node on the remote store
+through the control plane (:mod:`.remoteshards`). On SQLite (one user, one node) the node that
+claims a run tests it whole.
 
 Without BUILD_ID the newest node of a token takes over (FAST's rule): a node told by its heartbeat
 that it was ``replaced`` stops.
@@ -37,7 +39,7 @@ from lunge.store.sql import SqlStore
 if TYPE_CHECKING:
     from pgqueuer.core.qm import QueueManager
 
-    from lunge.node import jobqueue
+    from lunge.store.sql import jobqueue
 
 logger = logging.getLogger(__name__)
 
@@ -59,13 +61,28 @@ def run_api_node(flags: Mapping[str, Any] | None = None, *, once: bool = False, 
                 f" for BUILD_ID {settings.build_id}" if settings.build_id else "")
     if store_url.startswith("postgresql"):
         try:
-            from lunge.node import jobqueue
+            from lunge.store.sql import jobqueue
         except ImportError as exc:  # pgqueuer comes with the postgres extra
             raise ConfigError(f"LUNGE_DB is PostgreSQL but the job queue is missing ({exc}): "
                               "install lunge[postgres]") from None
         node_run = _ShardingNode(api, node, settings, store_url, size, poll_s, jobqueue.entrypoint)
         return aio.run(node_run.serve(once))
+    if node.get("job_queue"):  # the remote store, and a control plane that brokers shard jobs
+        from lunge.node.remoteshards import RemoteShardingNode
+
+        remote = RemoteShardingNode(api, node, store_url, size, poll_s, _configure(api, settings))
+        return aio.run(remote.serve(once))
     return _whole_runs(api, node, settings, store_url, once, poll_s)
+
+
+def _configure(api: ApiClient, settings: TestingSettings) -> Callable[[TestRun], RunConfig]:
+    """How a node on the remote store configures a run: its policy fetched through the API."""
+
+    def configure(run: TestRun) -> RunConfig:
+        registry = load()
+        return _run_config(run, _policy(api, run, set(registry.checks) | registry.kinds), registry, settings)
+
+    return configure
 
 
 def _whole_runs(api: ApiClient, node: dict[str, Any], settings: TestingSettings, store_url: str, once: bool,
@@ -108,7 +125,7 @@ class _ShardingNode:
         self.code = 0
 
     async def serve(self, once: bool) -> int:
-        from lunge.node import jobqueue
+        from lunge.store.sql import jobqueue
 
         store = open_store(self.store_url)
         assert isinstance(store, SqlStore)  # a postgresql URL opens the SQL store
@@ -139,7 +156,8 @@ class _ShardingNode:
         backoff, waiting = self.poll_s, None
         while not manager.shutdown.is_set():
             try:
-                claimed = await asyncio.to_thread(self.api.call, "POST", f"/v1/nodes/{self.node['id']}/claim")
+                claimed = await asyncio.to_thread(self.api.call, "POST", f"/v1/nodes/{self.node['id']}/claim",
+                                                  {"shard_size": self.size})  # the control plane splits it
             except ConfigError:
                 manager.shutdown.set()
                 raise

@@ -32,19 +32,11 @@ from lunge.policy import BUILTIN, TestPolicy
 from lunge.store import Store
 from lunge.store.models import Finding, NewFinding, RunState, Shard, ShardDone, TestRun, TestSet
 from lunge.store.sql import SqlStore
+from lunge.store.sql.shards import ranges
 
 logger = logging.getLogger(__name__)
 
 WATCH_S = 0.5
-
-
-def ranges(total: int, size: int) -> list[tuple[int, int]]:
-    """``total`` baselines (seq 1..total) in slices of ``size``; the last slice runs to the end of
-    the record (a baseline added later still belongs to a shard)."""
-    out = [(first, first + size - 1) for first in range(1, total + 1, size)]
-    if out:
-        out[-1] = (out[-1][0], 2**31 - 1)
-    return out
 
 
 def split(store: SqlStore, run: TestRun, size: int, queue: str, policy: TestPolicy) -> list[Shard]:
@@ -64,7 +56,7 @@ class ShardBuffer:
     """The store as the engine sees it while testing a shard: reads go to the store, the test sets
     and findings stay here until the shard is committed whole."""
 
-    def __init__(self, store: SqlStore) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
         self.test_sets: list[TestSet] = []
         self.findings: list[NewFinding] = []
@@ -113,6 +105,30 @@ async def test_shard(store: SqlStore, shard_id: int, config: RunConfig, node_id:
     shard = await asyncio.to_thread(store.shards.get, shard_id)
     if shard.done:
         return None
+    tested = await test_slice(cast(Store, store), shard, config)
+    done = await asyncio.to_thread(store.shards.complete, shard.id, tested.buffer.test_sets, tested.buffer.findings,
+                                   tested.counters, lambda rows: conclude(config.policy, rows), node_id,
+                                   tested.final)
+    if not done.stored:
+        logger.info("shard %d of TestRun#%s was done by another node: nothing stored", shard.index, done.run.label)
+    return done
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TestedSlice:
+    """A shard tested, not yet committed: its results in memory, its counters as its row keeps them,
+    and whether it stopped the run (a first failure, the target gone)."""
+
+    __test__ = False  # not a pytest class
+
+    buffer: ShardBuffer
+    counters: dict[str, Any]
+    final: bool
+
+
+async def test_slice(store: Store, shard: Shard, config: RunConfig) -> TestedSlice:
+    """Test a shard's slice against ``store`` (the SQL store, or the remote one), keeping its
+    results in memory; the caller commits them (here in SQL, or through the control plane)."""
     run = await _unpaused(store, shard.run_id)
     buffer = ShardBuffer(store)
     counters, stop = Counters(), None
@@ -128,12 +144,7 @@ async def test_shard(store: SqlStore, shard_id: int, config: RunConfig, node_id:
             counters.merge(engine.counters)
             stop = first_stop([part.stop, stop])
     final = stop is not None and stop.state in (RunState.FAILED, RunState.ERROR)
-    done = await asyncio.to_thread(store.shards.complete, shard.id, buffer.test_sets, buffer.findings,
-                                   encode(counters, stop), lambda rows: conclude(config.policy, rows), node_id,
-                                   final)
-    if not done.stored:
-        logger.info("shard %d of TestRun#%s was done by another node: nothing stored", shard.index, run.label)
-    return done
+    return TestedSlice(buffer, encode(counters, stop), final)
 
 
 def fail(store: SqlStore, shard_id: int, reason: str, node_id: int | None) -> ShardDone:
@@ -143,7 +154,7 @@ def fail(store: SqlStore, shard_id: int, reason: str, node_id: int | None) -> Sh
                                  lambda rows: conclude(BUILTIN["default"], rows), node_id, final=True)
 
 
-async def _watched(store: SqlStore, run_id: int, engine: RunEngine) -> PartitionResult:
+async def _watched(store: Store, run_id: int, engine: RunEngine) -> PartitionResult:
     async with asyncio.TaskGroup() as group:
         watcher = group.create_task(_watch(store, run_id, engine))
         try:
@@ -154,7 +165,7 @@ async def _watched(store: SqlStore, run_id: int, engine: RunEngine) -> Partition
             watcher.cancel()
 
 
-async def _unpaused(store: SqlStore, run_id: int) -> TestRun:
+async def _unpaused(store: Store, run_id: int) -> TestRun:
     """The run once it is not paused (a shard of a paused run waits; its job keeps heartbeating)."""
     while True:
         run = await asyncio.to_thread(store.get_run, run_id)
@@ -163,7 +174,7 @@ async def _unpaused(store: SqlStore, run_id: int) -> TestRun:
         await asyncio.sleep(WATCH_S)
 
 
-async def _watch(store: SqlStore, run_id: int, engine: RunEngine) -> None:
+async def _watch(store: Store, run_id: int, engine: RunEngine) -> None:
     """Pause, resume and interrupt ordered through the API, honoured by the running shard."""
     while True:
         await asyncio.sleep(WATCH_S)
@@ -183,4 +194,5 @@ async def _watch(store: SqlStore, run_id: int, engine: RunEngine) -> None:
             engine.resume()
 
 
-__all__ = ["ShardBuffer", "conclude", "decode", "encode", "fail", "ranges", "split", "test_shard"]
+__all__ = ["ShardBuffer", "TestedSlice", "conclude", "decode", "encode", "fail", "ranges", "split", "test_shard",
+           "test_slice"]

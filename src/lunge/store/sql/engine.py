@@ -100,7 +100,14 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A short read transaction, ended when the block ends."""
+        """A short read transaction, ended when the block ends.
+
+        Inside a write of the same thread it reads in that transaction, so it sees what the write
+        did so far (the control plane claims and splits a run in one commit)."""
+        joined: Connection | None = getattr(self._local, "conn", None)
+        if joined is not None:
+            yield joined
+            return
         with map_exceptions(self.label), self.engine.connect() as conn, conn.begin():
             yield conn
 

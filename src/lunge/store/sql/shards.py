@@ -92,6 +92,19 @@ class Shards:
         return ShardDone(stored, run, int(remaining))
 
 
+def ranges(total: int, size: int) -> list[tuple[int, int]]:
+    """``total`` baselines (seq 1..total) in slices of ``size``; the last slice runs to the end of
+    the record (a baseline added later still belongs to a shard).
+
+    >>> ranges(25, 10)
+    [(1, 10), (11, 20), (21, 2147483647)]
+    """
+    out = [(first, first + size - 1) for first in range(1, total + 1, size)]
+    if out:
+        out[-1] = (out[-1][0], 2**31 - 1)
+    return out
+
+
 def _lock_run(conn: Connection, run_id: int) -> None:
     if conn.execute(select(test_runs.c.id).where(test_runs.c.id == run_id).with_for_update()).first() is None:
         raise NotFoundError(f"no test run {run_id}")
@@ -150,4 +163,4 @@ def _shard(row: RowMapping) -> Shard:
                  node_id=row["node_id"], done_at=row["done_at"])
 
 
-__all__ = ["Conclude", "Shards"]
+__all__ = ["Conclude", "Shards", "ranges"]

@@ -3,6 +3,11 @@ plane"). One job per shard of a run; a node takes jobs of its project and BUILD_
 queue's entrypoint names both); a node that stops heartbeating has its jobs picked again by another
 (pgqueuer re-picks a job whose heartbeat is older than ``STALE``).
 
+A node with ``LUNGE_DB`` runs a pgqueuer ``QueueManager`` itself (:meth:`JobQueue.manager`); for a
+node on the remote store the control plane takes, heartbeats and finishes jobs on its behalf
+(:meth:`JobQueue.take`, :meth:`JobQueue.beat`, :meth:`JobQueue.finish`), with the node's own
+queue manager id, so one node can neither keep alive nor finish another's jobs.
+
 pgqueuer's tables are installed by the first node that starts (under an advisory lock, so nodes
 starting together install once).
 """
@@ -10,6 +15,7 @@ starting together install once).
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -20,11 +26,14 @@ from pgqueuer.adapters.drivers.psycopg import PsycopgDriver
 from pgqueuer.adapters.persistence.queries import Queries
 from pgqueuer.core.qm import QueueManager
 from pgqueuer.domain.models import Job
+from pgqueuer.domain.types import JobId, QueueEntrypoint, QueueManagerId
+from pgqueuer.ports.repository import EntrypointExecutionParameter
 
 from lunge.errors import StoreError
 
 STALE = timedelta(seconds=10)  # a job unheard of this long is picked again (heartbeats every half of it)
 _INSTALL_LOCK = 0x6C756E6765  # "lunge": the advisory lock nodes take to install the tables once
+_NODES = uuid.UUID("8f0f4d8e-2f4c-5b7e-9a51-6c756e676501")  # namespace of the nodes' queue manager ids
 
 
 def entrypoint(project_id: int, build_id: str | None) -> str:
@@ -35,6 +44,11 @@ def entrypoint(project_id: int, build_id: str | None) -> str:
 def dedupe_key(run_id: int, index: int) -> str:
     """One job per shard: pgqueuer refuses a second job with this key while the first is queued or taken."""
     return f"run:{run_id}:shard:{index}"
+
+
+def manager_id(node_id: int) -> QueueManagerId:
+    """The queue manager id the control plane takes jobs under for a remote node (stable per node)."""
+    return QueueManagerId(uuid.uuid5(_NODES, f"node:{node_id}"))
 
 
 def libpq_url(store_url: str) -> str:
@@ -71,6 +85,51 @@ class JobQueue:
             raise StoreError(f"could not queue the shards of run_{run_id:04d}: {exc}") from exc
         return sum(1 for i in ids if i is not None)
 
+    async def take(self, name: str, node_id: int) -> tuple[int, int] | None:
+        """Take one job of ``name`` for node ``node_id`` (a queued one, or one whose heartbeat is
+        older than ``STALE``: its node died): ``(job id, shard id)``, or None when there is none."""
+        try:
+            jobs = await self.queries.dequeue(
+                batch_size=1, entrypoints={QueueEntrypoint(name): EntrypointExecutionParameter(concurrency_limit=0)},
+                queue_manager_id=manager_id(node_id), global_concurrency_limit=None, heartbeat_timeout=STALE)
+        except psycopg.Error as exc:
+            raise StoreError(f"could not take a job of {name}: {exc}") from exc
+        if not jobs:
+            return None
+        return int(jobs[0].id), int(json.loads(jobs[0].payload or b"{}")["shard_id"])
+
+    async def _held(self, job_ids: list[int], node_id: int) -> list[JobId]:
+        """Of ``job_ids``, those taken for node ``node_id`` and still held (not re-taken by another)."""
+        if not job_ids:
+            return []
+        table = self.queries.qbq.qualified.queue_table
+        async with self.connection.cursor() as cursor:
+            await cursor.execute(f"SELECT id FROM {table} WHERE id = ANY(%s) AND queue_manager_id = %s "  # noqa: S608
+                                 "AND status = 'picked'", (job_ids, manager_id(node_id)))
+            return [JobId(int(row[0])) for row in await cursor.fetchall()]
+
+    async def beat(self, job_ids: list[int], node_id: int) -> list[int]:
+        """Refresh the heartbeat of the jobs node ``node_id`` holds (pgqueuer's ``update_heartbeat``);
+        returns those it still holds."""
+        try:
+            held = await self._held(job_ids, node_id)
+            if held:
+                await self.queries.update_heartbeat(held)
+        except psycopg.Error as exc:
+            raise StoreError(f"could not heartbeat jobs {job_ids}: {exc}") from exc
+        return [int(i) for i in held]
+
+    async def finish(self, job_id: int, node_id: int) -> bool:
+        """Mark a job node ``node_id`` holds done (pgqueuer's log of finished jobs, as its queue
+        manager does); False when the node no longer holds it (re-taken by another node)."""
+        try:
+            held = await self._held([job_id], node_id)
+            if held:
+                await self.queries.driver.execute(self.queries.qbq.build_log_job_query(), held, ["successful"], [None])
+        except psycopg.Error as exc:
+            raise StoreError(f"could not finish job {job_id}: {exc}") from exc
+        return bool(held)
+
     def manager(self, name: str, handle: Callable[[int], Awaitable[None]]) -> QueueManager:
         """A queue manager taking the jobs of ``name``, handing each shard id to ``handle``."""
         manager = QueueManager(self.queries)
@@ -99,4 +158,4 @@ async def connect(store_url: str) -> AsyncIterator[JobQueue]:
         await connection.close()
 
 
-__all__ = ["STALE", "JobQueue", "connect", "dedupe_key", "entrypoint", "libpq_url", "run_manager"]
+__all__ = ["STALE", "JobQueue", "connect", "dedupe_key", "entrypoint", "libpq_url", "manager_id", "run_manager"]
