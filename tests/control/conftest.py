@@ -19,6 +19,7 @@ from lunge.control.config import ControlConfig
 from lunge.control.context import Control, open_control
 from lunge.control.services.tenancy import issue_token
 from lunge.http import Headers, Request
+from lunge.node.shards import conclude
 from lunge.store.models import NewBaseline, TestRecord, TestRun
 from tests.control.remote_helpers import Serve, wait_ready
 from tests.fixtures.servers import free_port, wait_for_port
@@ -53,7 +54,9 @@ def config(db_url: str) -> ControlConfig:
 
 @pytest.fixture
 def control(config: ControlConfig) -> Iterator[Control]:
-    opened = open_control(config)
+    """The control plane as ``lunge serve`` opens it: with the engine's verdict (on PostgreSQL it
+    splits the runs it hands out with a shard size and brokers shard jobs)."""
+    opened = open_control(config, verdict=conclude)
     try:
         yield opened
     finally:

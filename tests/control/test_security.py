@@ -29,8 +29,9 @@ def _victim(client: TestClient, control: Control) -> dict[str, Any]:
     finding = next(iter(control.store.iter_findings(run.id)))
     node = client.post("/v1/nodes", json={"name": MARK}, headers=victim.headers).json()
     baseline = next(iter(control.store.iter_baselines(record.id)))
+    shard = control.store.shards.split(run.id, [(1, 2**31 - 1)])[0]
     return {"record_id": record.id, "run_id": run.id, "baseline_id": baseline.id, "policy_id": policy["id"],
-            "finding_id": finding.id,
+            "finding_id": finding.id, "shard_id": shard.id,
             "project_id": victim.project_id, "node_id": node["id"],
             "token_id": control.projects.list_tokens(victim.project_id)[0].id, "headers": victim.headers,
             "fmt": "json", "action": "interrupt"}
@@ -52,6 +53,10 @@ def _calls(client: TestClient, ids: dict[str, Any]) -> list[tuple[str, str, dict
             if template == "/v1/store/batches":  # a remote node closing the victim's record
                 body = {"batches": [{"id": "probe-batch-0001", "op": "close_record",
                                      "payload": {"record_id": ids["record_id"], "stats": {"probe": MARK}}}]}
+            if template == "/v1/shards/{shard_id}/complete":  # the victim's node committing the victim's shard
+                body = {"node_id": ids["node_id"], "counters": {"probe": MARK}}
+            if template == "/v1/nodes/{node_id}/shards/heartbeat":
+                body = {"jobs": [1]}
             out.append((method.upper(), path, body))
     return out
 
@@ -80,6 +85,7 @@ def test_every_route_needs_a_token_and_stays_inside_its_project(client: TestClie
     assert control.store.get_record(ids["record_id"]).stats.get("probe") is None
     assert control.projects.get_policy(ids["project_id"], ids["policy_id"]).name == MARK
     assert control.projects.get_node(ids["project_id"], ids["node_id"]).state == "idle"
+    assert not control.store.shards.get(ids["shard_id"]).done
     assert client.get("/v1/test_run", headers=ids["headers"]).status_code == 200  # its token still works
 
 

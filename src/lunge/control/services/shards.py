@@ -114,9 +114,9 @@ def _claim_and_split(control: Control, node: Node, size: int, name: str) -> tupl
 async def take(control: Control, project_id: int, node_id: int, wait_s: float) -> dict[str, Any] | None:
     """One shard job for the node: ``{"job_id", "shard", "run"}``, or None when none came within
     ``wait_s`` (a long poll). A job whose node stopped heartbeating for ``STALE`` is taken again."""
+    node = await asyncio.to_thread(control.projects.get_node, project_id, node_id)  # another project's: 404
     if not brokering(control):
         raise ConflictError("this control plane does not broker shards (it is not on PostgreSQL): test runs whole")
-    node = await asyncio.to_thread(control.projects.get_node, project_id, node_id)
     if node.state == REPLACED:
         return None
     name = queue_name(project_id, node.build_id)
@@ -166,10 +166,10 @@ async def beat(control: Control, project_id: int, node_id: int, job_ids: list[in
 async def complete(control: Control, project_id: int, shard_id: int, node_id: int, job_id: int | None,
                    body: dict[str, Any]) -> ShardDone:
     """Commit a shard's results (once: a shard done already is left alone), then mark its job done."""
+    await asyncio.to_thread(control.projects.get_node, project_id, node_id)  # another project's: 404
+    shard = await asyncio.to_thread(_own_shard, control, project_id, shard_id)
     if not brokering(control):
         raise ConflictError("this control plane does not broker shards (it is not on PostgreSQL)")
-    await asyncio.to_thread(control.projects.get_node, project_id, node_id)
-    shard = await asyncio.to_thread(_own_shard, control, project_id, shard_id)
     test_sets, findings = _results(shard, body)
     run = await asyncio.to_thread(control.store.get_run, shard.run_id)
     policy = await asyncio.to_thread(run_policy, control, project_id, run)

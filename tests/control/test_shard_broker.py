@@ -1,0 +1,80 @@
+"""The control plane brokering shard jobs for nodes on the remote store (in process, both backends):
+the claim splits the run (PostgreSQL), a node takes at most the jobs there are, keeps only its own
+jobs alive, commits a shard once, and never reaches another project's shard. On SQLite there is
+no job queue: runs are claimed whole."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from lunge.bench.scale import _sql
+from lunge.checks.base import Severity
+from lunge.control.context import Control
+from lunge.engine.results import Counters
+from lunge.node.shards import encode
+from lunge.store.models import TestSet, TestSetStatus
+from lunge.store.remote import wire
+from tests.control.conftest import seed_record, tenant
+from tests.store import factories
+
+
+def _results(run_id: int, baseline_id: int, n: int) -> dict[str, object]:
+    """One failed test set and one high finding, as a node sends a shard's results."""
+    test_set = TestSet(run_id, baseline_id, TestSetStatus.FAILED, "", 1, 1, 1)
+    return {"test_sets": [wire.test_set_to(test_set)],
+            "findings": [wire.new_finding_to(factories.finding(run_id, baseline_id, Severity.HIGH, n))],
+            "counters": encode(Counters(done=1, replay_ok=1, tested=1, attack_requests=3, failing_findings=1), None)}
+
+
+def test_the_control_plane_brokers_shard_jobs_within_the_project(client: TestClient, control: Control,
+                                                                 db_url: str) -> None:
+    team, other = tenant(control, "team"), tenant(control, "other")
+    record = seed_record(control, team.project_id, count=5)  # 6 baselines
+    order = {"name": "r", "record": record.id, "build_id": "b1"}
+    run_id = client.post("/v1/test_run", json=order, headers=team.headers).json()["id"]
+    node = client.post("/v1/nodes", json={"name": "n", "build_id": "b1"}, headers=team.headers).json()
+    claimed = client.post(f"/v1/nodes/{node['id']}/claim", json={"shard_size": 4}, headers=team.headers)
+    assert claimed.status_code == 200 and claimed.json()["id"] == run_id and claimed.json()["state"] == "running"
+    made = control.store.shards.of_run(run_id)
+    take = f"/v1/nodes/{node['id']}/shards/take"
+    if db_url.startswith("sqlite"):  # no job queue: the node tests the run whole
+        assert made == [] and node["job_queue"] is False
+        assert client.post(take, json={"wait_s": 0}, headers=team.headers).status_code == 409
+        return
+    assert node["job_queue"] is True and [(s.first_seq, s.index) for s in made] == [(1, 0), (5, 1)]
+    first = client.post(take, json={"wait_s": 0}, headers=team.headers).json()
+    second = client.post(take, json={"wait_s": 0}, headers=team.headers).json()
+    assert {first["shard"]["id"], second["shard"]["id"]} == {s.id for s in made}
+    assert first["run"]["id"] == run_id
+    assert client.post(take, json={"wait_s": 0.6}, headers=team.headers).status_code == 204  # none left
+    jobs = sorted([first["job_id"], second["job_id"]])
+
+    # BUILD_ID: nodes of one token that share work (without it, the newest would replace the others)
+    peer = client.post("/v1/nodes", json={"name": "peer", "build_id": "b1"}, headers=team.headers).json()
+    assert client.post(f"/v1/nodes/{peer['id']}/shards/heartbeat", json={"jobs": jobs},
+                       headers=team.headers).json() == {"jobs": []}  # not its jobs: not kept alive by it
+    assert client.post(f"/v1/nodes/{node['id']}/shards/heartbeat", json={"jobs": jobs},
+                       headers=team.headers).json() == {"jobs": jobs}
+
+    baselines = [b.id for b in control.store.iter_baselines(record.id)]
+    shard = first["shard"]["id"]
+    intruder = client.post("/v1/nodes", json={"name": "i"}, headers=other.headers).json()
+    stolen = client.post(f"/v1/shards/{shard}/complete", json={"node_id": intruder["id"], **_results(run_id, 1, 0)},
+                         headers=other.headers)
+    assert stolen.status_code == 404  # another project's shard, with its own node
+    foreign = client.post(f"/v1/shards/{shard}/complete",
+                          json={"node_id": node["id"], **_results(run_id + 1000, baselines[0], 0)},
+                          headers=team.headers)
+    assert foreign.status_code == 400  # results of another run
+
+    body = {"node_id": node["id"], "job_id": first["job_id"], **_results(run_id, baselines[0], 1)}
+    done = client.post(f"/v1/shards/{shard}/complete", json=body, headers=team.headers).json()
+    assert done["stored"] and done["remaining"] == 1 and done["run"]["state"] == "running"
+    assert _sql(db_url, "SELECT count(*) FROM pgqueuer WHERE id = %s", first["job_id"])[0][0] == 0  # job done
+    again = {"node_id": node["id"], **_results(run_id, baselines[0], 2)}
+    assert not client.post(f"/v1/shards/{shard}/complete", json=again, headers=team.headers).json()["stored"]
+    last = {"node_id": node["id"], "job_id": second["job_id"], **_results(run_id, baselines[4], 3)}
+    ended = client.post(f"/v1/shards/{second['shard']['id']}/complete", json=last, headers=team.headers).json()
+    assert ended["remaining"] == 0 and ended["run"]["state"] == "failed"  # the verdict over both shards
+    assert sorted(f.fingerprint for f in control.store.iter_findings(run_id)) == ["fp-1", "fp-3"]  # once each
+    assert ended["run"]["baselines_tested"] == 2
