@@ -7,6 +7,9 @@ whichever node takes its job, its results committed with its done mark in one tr
 - Testing: the engine runs the shard as a slice of the run (``RunConfig.for_slice``) against a
   store that keeps the shard's test sets and findings in memory (:class:`ShardBuffer`); nothing
   of an unfinished shard reaches the run, so a node killed mid-shard leaves nothing behind.
+  :func:`test_slice` is shared by the node with ``LUNGE_DB`` (which commits in SQL,
+  :func:`test_shard`) and the node on the remote store (which commits through the control plane,
+  :mod:`lunge.node.remoteshards`); :func:`conclude` is the control plane's verdict too.
 - Committing: :meth:`~lunge.store.sql.shards.Shards.complete` stores the results and the done mark
   under the run's lock, sums the run's counters, and the last shard decides the final state with
   :func:`~lunge.engine.outcome.decide` over the summed counters. A shard done already is not

@@ -13,7 +13,9 @@ commits. Where that matters, ask for ``synchronous=FULL`` in the URL
 Layout, one module per concern: :mod:`.engine` (URL, engine, transactions), :mod:`.errors`
 (``map_exceptions``: nothing above sees ``sqlalchemy.*``), :mod:`.schema` and :mod:`.columns`,
 :mod:`.codec` (byte-faithful requests and responses), :mod:`.migrate` and ``migrations/``, and one
-module per aggregate (:mod:`.records`, :mod:`.runs`, :mod:`.findings`) composed by :mod:`.store`.
+module per aggregate (:mod:`.records`, :mod:`.runs`, :mod:`.findings`) composed by :mod:`.store`;
+:mod:`.jobqueue` (pgqueuer, the API mode's shard jobs: imported only where used, it comes with the
+``postgres`` extra).
 
 May import: :mod:`lunge.http`, :mod:`lunge.store.models` and :mod:`lunge.store.base`,
 :mod:`lunge.errors`; SQLAlchemy, Alembic and the drivers are imported here and nowhere else.
