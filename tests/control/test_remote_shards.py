@@ -181,3 +181,24 @@ def test_a_node_dying_right_after_its_claim_leaves_the_run_to_another(
     nodes.start("remote")
     _until(lambda: _state(pg_url, run_id).finished, 240, "the claimed run did not finish")
     assert _state(pg_url, run_id) is RunState.FAILED and _shards(pg_url, run_id) == (6, 6)
+
+
+@pytest.mark.timeout(300)
+def test_sigterm_to_a_remote_node_finishes_the_shards_it_holds(
+        cluster: tuple[str, str, int, Nodes], pg_url: str) -> None:
+    api, token, record_id, nodes = cluster
+    leaving = nodes.start("remote")
+    run_id = _order(api, token, record_id, rps=20)  # slow enough to be stopped while holding shards
+    _until(lambda: bool(_held(pg_url, run_id)), 120, "no shard was taken")
+    held = _held(pg_url, run_id)
+    leaving.terminate()
+    assert leaving.wait(timeout=120) in (0, 1) and "Traceback" not in nodes.log(leaving)
+    rows = {int(r[0]): (str(r[1]), r[2]) for r in _sql(pg_url, "SELECT id, state, node_id FROM test_run_shards "
+                                                               "WHERE run_id = %s", run_id)}
+    leaver = rows[next(iter(held))][1]
+    assert all(rows[shard] == ("done", leaver) for shard in held)  # finished by it before it left
+    assert _held(pg_url, run_id) == set()  # nothing left taken: a take answered after SIGTERM is tested too
+    nodes.start("remote")
+    _until(lambda: _state(pg_url, run_id).finished, 240, "the run did not finish")
+    state, tested, prints = _run(pg_url, run_id)
+    assert (state, tested) == ("failed", 60) and len(prints) == len(set(prints)) >= 1

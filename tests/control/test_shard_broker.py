@@ -66,6 +66,10 @@ def test_the_control_plane_brokers_shard_jobs_within_the_project(client: TestCli
                           json={"node_id": node["id"], **_results(run_id + 1000, baselines[0], 0)},
                           headers=team.headers)
     assert foreign.status_code == 400  # results of another run
+    theirs = next(iter(control.store.iter_baselines(seed_record(control, other.project_id).id))).id
+    misplaced = client.post(f"/v1/shards/{shard}/complete", json={"node_id": node["id"], **_results(run_id, theirs, 0)},
+                            headers=team.headers)
+    assert misplaced.status_code == 404  # another project's baseline
 
     body = {"node_id": node["id"], "job_id": first["job_id"], **_results(run_id, baselines[0], 1)}
     done = client.post(f"/v1/shards/{shard}/complete", json=body, headers=team.headers).json()
@@ -78,3 +82,18 @@ def test_the_control_plane_brokers_shard_jobs_within_the_project(client: TestCli
     assert ended["remaining"] == 0 and ended["run"]["state"] == "failed"  # the verdict over both shards
     assert sorted(f.fingerprint for f in control.store.iter_findings(run_id)) == ["fp-1", "fp-3"]  # once each
     assert ended["run"]["baselines_tested"] == 2
+
+
+def test_a_claimed_run_without_baselines_ends_at_once(client: TestClient, control: Control, db_url: str) -> None:
+    team = tenant(control, "team")
+    record = control.store.create_record("empty")
+    control.store.close_record(record.id)
+    control.projects.assign_record(record.id, team.project_id)
+    run_id = client.post("/v1/test_run", json={"name": "r", "record": record.id}, headers=team.headers).json()["id"]
+    node = client.post("/v1/nodes", json={"name": "n"}, headers=team.headers).json()
+    claimed = client.post(f"/v1/nodes/{node['id']}/claim", json={"shard_size": 4}, headers=team.headers).json()
+    assert claimed["id"] == run_id
+    if db_url.startswith("sqlite"):  # handed out whole: its node finds it empty
+        assert claimed["state"] == "running"
+        return
+    assert claimed["state"] == "error" and claimed["error"] == "the test record has no baselines to test"

@@ -28,6 +28,7 @@ from lunge.policy import BUILTIN, TestPolicy
 from lunge.store.models import NewFinding, Shard, ShardDone, TestRun, TestSet
 from lunge.store.projects import Node
 from lunge.store.remote import wire
+from lunge.store.sql.ingest import Ingest
 from lunge.store.sql.shards import ranges
 
 if TYPE_CHECKING:
@@ -171,6 +172,8 @@ async def complete(control: Control, project_id: int, shard_id: int, node_id: in
     if not brokering(control):
         raise ConflictError("this control plane does not broker shards (it is not on PostgreSQL)")
     test_sets, findings = _results(shard, body)
+    await asyncio.to_thread(_own_baselines, control, project_id, [t.baseline_id for t in test_sets]
+                            + [f.baseline_id for f in findings])
     run = await asyncio.to_thread(control.store.get_run, shard.run_id)
     policy = await asyncio.to_thread(run_policy, control, project_id, run)
     verdict = control.verdict
@@ -192,6 +195,13 @@ def _own_shard(control: Control, project_id: int, shard_id: int) -> Shard:
     if control.projects.run_owner(shard.run_id) != project_id:
         raise NotFoundError(f"no shard {shard_id}")
     return shard
+
+
+def _own_baselines(control: Control, project_id: int, baseline_ids: list[int]) -> None:
+    """Results only of the project's baselines (another project's id reads as unknown)."""
+    missing = set(baseline_ids) - Ingest(control.store.db).owned_baselines(project_id, baseline_ids)
+    if missing:
+        raise NotFoundError(f"no baseline {min(missing)}")
 
 
 def _results(shard: Shard, body: dict[str, Any]) -> tuple[list[TestSet], list[NewFinding]]:
