@@ -72,6 +72,8 @@ class RemoteShardingNode:
                 await asyncio.gather(*takers)
                 beating.cancel()
             return self.code
+        except BaseExceptionGroup as group:  # the task group's: the cause, one line at the top (exit 2 if refused)
+            raise _first(group) from None
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
@@ -195,6 +197,13 @@ class RemoteShardingNode:
             if answer.get("state") == "replaced" and not self.stop.is_set():
                 logger.info("node %s replaced by a newer node of the same token: stopping", self.node_id)
                 self.stop.set()
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    leaf: BaseException = group
+    while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
+        leaf = leaf.exceptions[0]
+    return leaf
 
 
 def _shard(data: dict[str, Any]) -> Shard:
