@@ -119,8 +119,12 @@ def _order(node: Node, **fields: Any) -> dict[str, Any]:
 
 def _ready(node: Node, run_id: int) -> dict[str, Any]:
     """FAST's integration polls until the node is recording the run (fast.md: "Poll node_active")."""
-    return _until(lambda: (r := node.call("GET", f"/v1/test_run/{run_id}"))["ready_for_recording"] and r,
-                  "the node did not take the recording run", node)
+    def ready() -> dict[str, Any] | None:
+        run: dict[str, Any] = node.call("GET", f"/v1/test_run/{run_id}")
+        assert not run["finished"], f"the run ended before recording: {run}\n{node.output()}"
+        return run if run["ready_for_recording"] else None
+
+    return _until(ready, "the node did not take the recording run", node)  # type: ignore[no-any-return]
 
 
 def _record(node: Node, record_id: int) -> dict[str, Any]:
@@ -257,3 +261,10 @@ def test_ordering_without_a_record_records_one(client: TestClient, control: Cont
     assert plain.status_code == 409  # no record with baselines yet
     not_recording = client.post(f"/v1/test_run/{run['id']}/action/stop", headers=team.headers)
     assert not_recording.status_code == 200  # stopping again: nothing left to stop, no error
+
+
+def test_a_bad_record_is_refused_on_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["runs", "create", "--name", "x", "--record", "yesterday", "--api-url", "http://127.0.0.1:9",
+                 "--token", "t"])
+    err = capsys.readouterr().err
+    assert code == 2 and "'latest'" in err and "Traceback" not in err
