@@ -184,9 +184,15 @@ class _ShardingNode:
         """A recording run: recorded and tested whole by this node (shard jobs held meanwhile go on)."""
         self.current = run_id
         run = await asyncio.to_thread(self.store.get_run, run_id)
-        config = await self._config(run_id)
+        try:
+            config = await self._config(run_id)
+        except LungeError as exc:  # its stored policy is gone or invalid: no node could test the run
+            await asyncio.to_thread(liverun.abandon, self.store, run, f"the run's policy: {exc}")
+            self.code = 1
+            return
         final = await liverun.test_claimed(self.store, run, config, self.live, self.api, int(self.node["id"]),
                                            manager.shutdown.is_set)
+        logger.info("TestRun#%s %s: %d findings", final.label, final.state.value, final.findings_count)
         self.code = 0 if final.state is RunState.PASSED else 1
 
     async def _queue(self, queue: jobqueue.JobQueue, run_id: int) -> None:
@@ -276,7 +282,7 @@ def _test(api: ApiClient, node_id: int, run_id: int, store_url: str, settings: T
     store = open_store(store_url)
     try:
         run = store.get_run(run_id)
-        if run.state.finished:  # interrupted through the API between the claim and now
+        if run.state.finished and not run.records:  # interrupted through the API between the claim and now
             logger.info("TestRun#%s was %s before testing started", run.label, run.state.value)
             return 1
         registry = load()

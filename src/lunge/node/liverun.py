@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lunge.engine.runner import Events, RunConfig, RunEngine
@@ -291,9 +292,16 @@ async def test_claimed(store: Store, run: TestRun, config: RunConfig, proxy: Liv
         if store.get_record(run.record_id).state is RecordState.RECORDING:
             await asyncio.to_thread(store.close_record, run.record_id, {"stopped_by": run.state.value})
         return run
-    final = await test_recording_run(store, run, config, proxy, api, node_id, signalled)
-    logger.info("TestRun#%s %s: %d findings", final.label, final.state.value, final.findings_count)
-    return final
+    return await test_recording_run(store, run, config, proxy, api, node_id, signalled)
+
+
+def abandon(store: Store, run: TestRun, error: str) -> None:
+    """A recording run this node cannot test (its policy is gone): the run ends in error, its
+    record is closed empty."""
+    logger.error("TestRun#%s error: %s", run.label, error)
+    store.update_run(run.id, state=RunState.ERROR, error=error, finished_at=datetime.now(UTC))
+    if store.get_record(run.record_id).state is RecordState.RECORDING:
+        store.close_record(run.record_id, {"stopped_by": "error"})
 
 
 async def test_claimed_with_signals(store: Store, run: TestRun, config: RunConfig, proxy: LiveProxy | None,
