@@ -194,7 +194,7 @@ def test_a_node_on_the_remote_store_records_too(node_factory: Callable[..., Node
 
 @pytest.mark.slow
 def test_inactivity_ends_the_recording(node_factory: Callable[..., Node], shop: str) -> None:
-    node = node_factory(INACTIVITY_TIMEOUT="2")  # the node's cap under the order's 300 s
+    node = node_factory(INACTIVITY_TIMEOUT="5")  # the node's cap under the order's 300 s (room for a loaded machine)
     run = _order(node, inactivity_timeout=300)
     _ready(node, run["id"])
     status, _ = node.through_proxy(f"{shop}/safe/products?id=1")
