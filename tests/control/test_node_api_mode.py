@@ -9,6 +9,7 @@ import asyncio
 import json
 import urllib.request
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -34,10 +35,10 @@ def _baseline(record_id: int, shop: str, target: str) -> NewBaseline:
 
 @pytest.mark.slow
 def test_a_node_takes_the_ordered_run_and_the_pipeline_sees_it_fail(
-        server: str, db_url: str, shop: str, capsys: pytest.CaptureFixture[str]) -> None:
+        server: str, db_url: str, shop: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["token", "create", "--project", "shop", "--db", db_url, "--json"]) == 0
     issued = json.loads(capsys.readouterr().out)
-    api = {"api_url": server, "token": issued["token"]}
+    api = {"api_url": server, "token": issued["token"], "port": 0, "data_dir": str(tmp_path)}  # 0: its proxy anywhere
     control = open_control(ControlConfig(db_url=db_url))
     try:  # what a recording node would have stored: the vulnerable endpoint and its safe twin
         record = control.store.create_record("shop", build_id="b9")
@@ -54,7 +55,7 @@ def test_a_node_takes_the_ordered_run_and_the_pipeline_sees_it_fail(
         policy_id = json.load(answer)["id"]
     cli_api = ["--api-url", server, "--token", issued["token"]]
     assert main(["runs", "create", "--name", "api mode", "--build-id", "b9", "--policy", str(policy_id),
-                 *cli_api]) == 0
+                 "--record", "latest", *cli_api]) == 0
     label = capsys.readouterr().out.strip()
 
     assert run_api_node({**api, "db": db_url, "build_id": "b9"}, once=True) == 1
@@ -91,7 +92,8 @@ def test_the_node_backs_off_while_the_control_plane_is_down(monkeypatch: pytest.
     sleeps: list[float] = []
     monkeypatch.setattr(apimode, "ApiClient", Flaky)
     monkeypatch.setattr(apimode.time, "sleep", sleeps.append)
-    flags = {"api_url": "http://127.0.0.1:1", "token": "t", "db": f"sqlite:///{tmp_path / 'x.db'}"}
+    flags = {"api_url": "http://127.0.0.1:1", "token": "t", "db": f"sqlite:///{tmp_path / 'x.db'}", "port": 0,
+             "data_dir": str(tmp_path)}
     with pytest.raises(ConfigError):
         run_api_node(flags, poll_s=8)
     assert sleeps == [8, 16, 30, 30]

@@ -114,12 +114,12 @@ def test_an_api_mode_node_without_database_access(serve: Serve, shop: str, tmp_p
     with urllib.request.urlopen(order, timeout=10) as answer:
         policy_id = json.load(answer)["id"]
     order = urllib.request.Request(f"{serve.url}/v1/test_run", method="POST", data=json.dumps(
-        {"name": "api", "build_id": "b7", "policy": policy_id}).encode(),
+        {"name": "api", "build_id": "b7", "policy": policy_id, "record": "latest"}).encode(),
         headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"})
     with urllib.request.urlopen(order, timeout=10) as answer:
         run_id = json.load(answer)["id"]
 
-    assert run_api_node({**api, "build_id": "b7", "data_dir": str(tmp_path / "node")}, once=True) == 1
+    assert run_api_node({**api, "build_id": "b7", "data_dir": str(tmp_path / "node"), "port": 0}, once=True) == 1
 
     run = _get(serve.url, f"/v1/test_run/{run_id}", secret)
     findings = _get(serve.url, f"/v1/test_run/{run_id}/findings", secret)["objects"]

@@ -29,13 +29,14 @@ def test_a_run_is_ordered_with_fast_fields(client: TestClient, control: Control)
     assert run["findings_by_severity"]["high"] == 0
 
 
-def test_a_run_without_a_record_takes_the_latest_of_its_build(client: TestClient, control: Control) -> None:
+def test_record_latest_takes_the_latest_of_its_build(client: TestClient, control: Control) -> None:
     team = tenant(control, "team")
-    assert client.post("/v1/test_run", json={"name": "x"}, headers=team.headers).status_code == 409
+    latest = {"name": "x", "record": "latest"}
+    assert client.post("/v1/test_run", json=latest, headers=team.headers).status_code == 409
     wanted = seed_record(control, team.project_id, build_id="b1")
     seed_record(control, team.project_id, build_id="b2")
-    run = client.post("/v1/test_run", json={"name": "x", "BUILD_ID": "b1"}, headers=team.headers).json()
-    assert run["record_id"] == wanted.id
+    run = client.post("/v1/test_run", json={**latest, "BUILD_ID": "b1"}, headers=team.headers).json()
+    assert run["record_id"] == wanted.id and run["recording"] is False
     recording = seed_record(control, team.project_id, close=False)
     refused = client.post("/v1/test_run", json={"name": "x", "record": recording.id}, headers=team.headers)
     assert refused.status_code == 409 and "still recording" in refused.json()["detail"]

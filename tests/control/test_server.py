@@ -30,8 +30,8 @@ def test_a_pipeline_orders_and_waits_for_runs(server: str, db_url: str, capsys: 
     control = open_control(ControlConfig(db_url=db_url))
     try:
         record = seed_record(control, issued["project_id"], build_id="b7")
-        code, run = _json(capsys, ["runs", "create", "--name", "e2e", "--build-id", "b7", "--rps", "20", *api,
-                                   "--json"])
+        code, run = _json(capsys, ["runs", "create", "--name", "e2e", "--build-id", "b7", "--rps", "20",
+                                   "--record", "latest", *api, "--json"])
         assert code == 0 and isinstance(run, dict) and (run["state"], run["record_id"]) == ("created", record.id)
         code, shown = _json(capsys, ["runs", "show", run["label"], *api, "--json"])
         assert isinstance(shown, dict) and shown["stats"]["order"]["rps"] == 20

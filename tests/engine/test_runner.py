@@ -204,3 +204,34 @@ def test_every_limit_is_the_whole_runs_divided_between_partitions() -> None:
     assert (half.effective_rps, half.effective_workers) == (10, 5)
     node_only = RunConfig(policy=BUILTIN["default"], checks=(ECHO,), workers=10, rps=3).for_partition(0, 4)
     assert (node_only.effective_rps, node_only.effective_workers) == (0.75, 10)  # WORKERS is per process
+
+
+async def test_following_a_record_tests_baselines_as_they_arrive_until_it_is_closed(store, loopback) -> None:
+    """``RunConfig.follow``: the engine waits for baselines stored after it started, tests each as it
+    comes, and ends once the record is closed, after what was stored before the close."""
+    server = await loopback(_app())
+    record = store.create_record("live")
+    run = store.create_run(name="run", record_id=record.id, policy_name="default")
+    found: list[object] = []
+    cfg = RunConfig(policy=replace(BUILTIN["default"], passive=False), checks=(ECHO,), workers=2, follow=0.05)
+    engine = RunEngine(store, run, cfg, Events(finding=found.append))
+    testing = asyncio.create_task(engine.execute())
+
+    def add(path: str) -> None:
+        baseline = NewBaseline(record.id, Request.from_url(server.url + path), Response(200, body=b"<p>x</p>"))
+        store.add_baselines([baseline])
+
+    await asyncio.sleep(0.3)
+    assert not testing.done()  # an empty record being recorded: waiting, not finished
+    add("/echo?q=first")
+    async with asyncio.timeout(60):
+        while not found:
+            await asyncio.sleep(0.05)
+    assert not testing.done()  # found while the record is still open
+    add("/safe?q=second")
+    store.close_record(record.id)
+    async with asyncio.timeout(60):
+        final = await testing
+    assert (final.state, final.baselines_total, final.baselines_tested) == (RunState.FAILED, 2, 2)
+    statuses = {t.baseline_id: t.status for t in store.iter_test_sets(run.id)}
+    assert sorted(statuses.values()) == sorted([TestSetStatus.FAILED, TestSetStatus.PASSED])

@@ -203,3 +203,21 @@ async def test_two_users_sign_ins_and_their_pages_survive_de_duplication():
     assert stored == [("/login", b"username=alice&password=pw", None), ("/team", b"", "sid=a1a1a1a1a1"),
                       ("/login", b"username=bob&password=pw", None), ("/team", b"", "sid=b2b2b2b2b2")]
     assert recorder.stats.as_dict()["duplicates"] == 2  # alice signing in again, and her page again
+
+
+async def test_without_a_record_nothing_is_stored_until_attached_and_after_detached():
+    """An API-mode node's proxy: forwarding only until it takes a recording run, storing into that
+    run's record with fresh counters and de-duplication while attached, forwarding only again after."""
+    sink, later = Sink(), Sink()
+    recorder = Recorder(record_id=None, sink=None, scope=Scope.from_settings(None, ""), dedup=True, max_body=1 << 20)
+    await _cycle(recorder, _flow())
+    assert sink.stored == [] and recorder.stats["recorded"] == 0 and recorder.in_flight == 0
+    recorder.attach(7, sink, "rec_0007")
+    await _cycle(recorder, _flow())  # the same endpoint as before: not a duplicate of what was not stored
+    assert [b.record_id for b in sink.stored] == [7] and recorder.stats["recorded"] == 1
+    counted = recorder.detach()
+    await _cycle(recorder, _flow(path=b"/b?y=1"))
+    assert len(sink.stored) == 1 and counted["recorded"] == 1
+    recorder.attach(8, later, "rec_0008")  # the next run: a record of its own, counted afresh
+    await _cycle(recorder, _flow())
+    assert [b.record_id for b in later.stored] == [8] and recorder.stats["recorded"] == 1

@@ -266,11 +266,13 @@ def _serve(url: str) -> Iterator[str]:
 
 def _child_env(**settings: str) -> dict[str, str]:
     """The environment of a child ``lunge``: this one's (PATH, the venv) with the bench's settings,
-    without this one's ``CI_MODE``, ``BUILD_ID`` and control plane (the bench sets its own)."""
+    without this one's ``CI_MODE``, ``BUILD_ID`` and control plane (the bench sets its own), its
+    recording proxy on any free port."""
     env = dict(os.environ)  # noqa: TID251  # handed to a child process, which reads it at its own edge
     for name in ("CI_MODE", "BUILD_ID", "LUNGE_API_URL", "LUNGE_API_TOKEN", "WALLARM_API_HOST", "WALLARM_API_TOKEN"):
         env.pop(name, None)
-    return {**env, **settings}
+    # Many nodes on one machine: each node's recording proxy listens on a port of its own.
+    return {**env, "PROXY_PORT": "0", **settings}
 
 
 def _free_port() -> int:

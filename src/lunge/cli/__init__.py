@@ -157,7 +157,9 @@ def _record(flags: dict[str, Any], verbose: bool, as_json: bool) -> int:
 
 @app.command("node")
 def node_command(verbose: _Verbose = False, as_json: JsonFlag = False) -> int:
-    """Run the mode CI_MODE names (recording or testing), or API mode (LUNGE_API_URL), as FAST's node."""
+    """Run the mode CI_MODE names (recording or testing), or API mode (LUNGE_API_URL), as FAST's node.
+
+    In API mode it also records the runs ordered without a record through its proxy (PROXY_PORT)."""
     from lunge.node.recording import node_mode
 
     mode = node_mode()

@@ -172,8 +172,15 @@ def runs_create_command(
     desc: Annotated[str, typer.Option("--desc", help="Description (TEST_RUN_DESC).", envvar="TEST_RUN_DESC")] = "",
     policy: Annotated[str | None, typer.Option("--policy", help="A policy id of the project or a built-in name "
                                                "(TEST_RUN_POLICY_ID).", envvar="TEST_RUN_POLICY_ID")] = None,
-    record: Annotated[str | None, typer.Option("--record", help="Record id (TEST_RECORD_ID); default: the latest "
-                                               "of BUILD_ID.", envvar="TEST_RECORD_ID")] = None,
+    record: Annotated[str | None, typer.Option(
+        "--record", envvar="TEST_RECORD_ID",
+        help="Record id (TEST_RECORD_ID), or 'latest' (the latest of BUILD_ID); default: none, the node taking the "
+             "run records a new one from the traffic proxied through it and tests it as it arrives.")] = None,
+    record_name: Annotated[str | None, typer.Option("--record-name", envvar="TEST_RECORD_NAME",
+                                                    help="The new record's name (no --record).")] = None,
+    inactivity_timeout: Annotated[int | None, typer.Option(
+        "--inactivity-timeout", help="Seconds without a new baseline that stop the recording (no --record), "
+                                     "300-86400; default 1800.")] = None,
     build_id: Annotated[str | None, typer.Option("--build-id", help="BUILD_ID", envvar="BUILD_ID")] = None,
     rps: Annotated[int | None, typer.Option("--rps", help="TEST_RUN_RPS, 1-1000", envvar="TEST_RUN_RPS")] = None,
     stop_on_first_fail: Annotated[bool, typer.Option("--stop-on-first-fail", envvar="TEST_RUN_STOP_ON_FIRST_FAIL",
@@ -184,11 +191,21 @@ def runs_create_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Order a test run in the control plane; prints its id (a node of the project runs it)."""
+    from lunge.errors import ConfigError
     from lunge.store.models import parse_id
 
-    record_id = parse_id(record) if record else None
-    order = {"name": name, "description": desc, "policy": policy, "record": record_id, "build_id": build_id,
-             "rps": rps, "stop_on_first_fail": stop_on_first_fail, "target": target}
+    chosen: int | str | None = None
+    if record:
+        chosen = "latest" if record.strip().lower() == "latest" else parse_id(record)
+        if chosen is None:
+            raise ConfigError(f"--record: {record!r} is not a record id (such as 12 or rec_0012) nor 'latest'")
+    order: dict[str, Any] = {"name": name, "description": desc, "policy": policy, "record": chosen,
+                             "build_id": build_id, "rps": rps, "stop_on_first_fail": stop_on_first_fail,
+                             "target": target}
+    if record_name:
+        order["test_record_name"] = record_name
+    if inactivity_timeout is not None:
+        order["inactivity_timeout"] = inactivity_timeout
     run = _client(api_url, token).create_run(order)
     print_json(run) if as_json else sys.stdout.write(f"{run['label']}\n")
 
@@ -232,7 +249,7 @@ def runs_list_command(
 
 def _print_run(run: dict[str, Any]) -> None:
     table = Table(title=f"{run['label']} {run['name']}", title_justify="left", show_header=False)
-    for key in ("state", "record_id", "policy", "build_id", "baselines_total", "baselines_tested",
+    for key in ("state", "record_id", "recording", "policy", "build_id", "baselines_total", "baselines_tested",
                 "baselines_not_tested", "requests_sent", "findings_count", "allowed_actions", "finished_at"):
         table.add_row(key, str(run.get(key)))
     console.print(table)

@@ -66,6 +66,9 @@ class RunConfig:
     oob: OobConfig = OFF  # the out-of-band listener (LUNGE_OOB*)
     earlier: Earlier | None = None  # the run compared with (--compare-to; fail_on: new judges by it)
     identities: tuple[Identity, ...] = ()  # LUNGE_IDENTITIES (the policy's block is in ``policy``)
+    # Follow the record while it is recorded: read new baselines by seq every ``follow`` seconds
+    # until the record is closed, then test what is left and end (None: test the record as it is).
+    follow: float | None = None
 
     @property
     def effective_workers(self) -> int:

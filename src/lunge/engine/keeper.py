@@ -48,6 +48,7 @@ class StateKeeper:
         self._setup_runs = 0
         self._replayed_at: dict[int, int] = {}  # baseline id -> setup runs when its replay began
         self.learned = False  # learn() ran (the record's flows and setup prefix are known)
+        self.learned_seq = 0  # the last baseline learned (a record followed while recorded grows)
 
     async def _send(self, attacks: list[Attack]) -> list[Exchange]:
         return await self._send_raw(attacks)
@@ -75,13 +76,21 @@ class StateKeeper:
                 return
             after = page[-1].seq
             for baseline in page:
-                self.flows.learn(baseline.id, baseline.seq, baseline.request, baseline.response)
-                if self.book is not None:
-                    self.book.learn(baseline.id, baseline.seq, baseline.request, baseline.response,
-                                    self.flows.uses.get(baseline.id, ()))
-                if classify(baseline.request, self.pins).role.value == "setup":
-                    self.prefix.add(SetupStep(baseline.id, baseline.seq, baseline.request))
-                    self._cache[baseline.id] = baseline
+                self.note(baseline)
+
+    def note(self, baseline: Baseline) -> None:
+        """Learn one baseline, in seq order (learn() does the record; a record followed while it is
+        recorded is learned as its baselines arrive). A baseline already learned is skipped."""
+        if baseline.seq <= self.learned_seq:
+            return
+        self.learned_seq = baseline.seq
+        self.flows.learn(baseline.id, baseline.seq, baseline.request, baseline.response)
+        if self.book is not None:
+            self.book.learn(baseline.id, baseline.seq, baseline.request, baseline.response,
+                            self.flows.uses.get(baseline.id, ()))
+        if classify(baseline.request, self.pins).role.value == "setup":
+            self.prefix.add(SetupStep(baseline.id, baseline.seq, baseline.request))
+            self._cache[baseline.id] = baseline
 
     def place(self, baseline: Baseline) -> Place:
         return classify(baseline.request, self.pins)

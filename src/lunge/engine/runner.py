@@ -55,7 +55,7 @@ from lunge.engine.tokenclaims import TokenClaims
 from lunge.http import Request, parse
 from lunge.http.points import Point, Points
 from lunge.store.base import Store
-from lunge.store.models import Baseline, Finding, RunState, TestRun, TestSet, TestSetStatus
+from lunge.store.models import Baseline, Finding, RecordState, RunState, TestRun, TestSet, TestSetStatus
 
 logger = logging.getLogger(__name__)
 PAGE = 200
@@ -286,12 +286,19 @@ class RunEngine:
     async def _produce(self, queue: asyncio.Queue[Baseline | None], consumers: int) -> None:
         partition = self.config.partition
         after = partition.first_seq - 1
+        closed = self.config.follow is None  # following: until the record is seen closed
         try:
             while not self.stopping():
                 page = await asyncio.to_thread(self._read_page, after)
+                if not page and not closed:
+                    # What was committed before the close is read once more after seeing it.
+                    closed = await self._wait_for_baselines()
+                    continue
                 if not page or partition.past(page[0].seq):
                     break
                 after = page[-1].seq
+                if self.config.follow is not None:
+                    await self._grown(page)
                 for baseline in page:
                     self.set_cookies.note(baseline.response)
                     self.token_claims.note(baseline.request, baseline.response)
@@ -313,6 +320,28 @@ class RunEngine:
             if not asyncio.current_task().cancelling():  # type: ignore[union-attr]
                 for _ in range(consumers):
                     await queue.put(None)
+
+    async def _wait_for_baselines(self) -> bool:
+        """Following a record being recorded: whether it is closed now; else wait ``follow`` seconds
+        (less when the run is stopped meanwhile)."""
+        record = await asyncio.to_thread(self.store.get_record, self.run.record_id)
+        if record.state is RecordState.CLOSED:
+            return True
+        assert self.config.follow is not None
+        deadline = asyncio.get_running_loop().time() + self.config.follow
+        while not self.stopping() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(min(0.1, self.config.follow))
+        return False
+
+    async def _grown(self, page: list[Baseline]) -> None:
+        """New baselines of a followed record: learned in order (value flows, setup prefix), and
+        counted in the run's total as they arrive."""
+        for baseline in page:
+            self.keeper.note(baseline)
+        total = page[-1].seq  # seqs are 1, 2, 3... in a record
+        if total > self.counters.total:
+            self.counters.total = self.config.partition.share(total)
+            self.run = await asyncio.to_thread(self.store.update_run, self.run.id, baselines_total=total)
 
     def _read_page(self, after: int) -> list[Baseline]:
         return list(itertools.islice(self.store.iter_baselines(self.run.record_id, after_seq=after), PAGE))

@@ -28,7 +28,7 @@ from lunge import aio
 from lunge.checks import load
 from lunge.engine.runner import Events, RunConfig, RunEngine
 from lunge.errors import ConfigError, LungeError
-from lunge.node import shards
+from lunge.node import liverun, shards
 from lunge.node.apiclient import ApiClient
 from lunge.node.settings import TestingSettings, api_settings, shard_size, store_settings, testing_settings
 from lunge.policy import BUILTIN, TestPolicy, parse_policy
@@ -56,23 +56,28 @@ def run_api_node(flags: Mapping[str, Any] | None = None, *, once: bool = False, 
     settings = testing_settings(flags)
     store_url = store_settings(flags).url
     size = shard_size(flags)
-    node = api.call("POST", "/v1/nodes", {"name": socket.gethostname(), "build_id": settings.build_id})
-    logger.info("node %s registered with %s%s; waiting for test runs", node["id"], api.base,
-                f" for BUILD_ID {settings.build_id}" if settings.build_id else "")
-    if store_url.startswith("postgresql"):
-        try:
-            from lunge.store.sql import jobqueue
-        except ImportError as exc:  # pgqueuer comes with the postgres extra
-            raise ConfigError(f"LUNGE_DB is PostgreSQL but the job queue is missing ({exc}): "
-                              "install lunge[postgres]") from None
-        node_run = _ShardingNode(api, node, settings, store_url, size, poll_s, jobqueue.entrypoint)
-        return aio.run(node_run.serve(once))
-    if node.get("job_queue"):  # the remote store, and a control plane that brokers shard jobs
-        from lunge.node.remoteshards import RemoteShardingNode
+    live = liverun.start_proxy(flags)  # recording runs (ordered without a record) store what it proxies
+    try:
+        node = api.call("POST", "/v1/nodes", {"name": socket.gethostname(), "build_id": settings.build_id})
+        logger.info("node %s registered with %s%s; waiting for test runs", node["id"], api.base,
+                    f" for BUILD_ID {settings.build_id}" if settings.build_id else "")
+        if store_url.startswith("postgresql"):
+            try:
+                from lunge.store.sql import jobqueue
+            except ImportError as exc:  # pgqueuer comes with the postgres extra
+                raise ConfigError(f"LUNGE_DB is PostgreSQL but the job queue is missing ({exc}): "
+                                  "install lunge[postgres]") from None
+            node_run = _ShardingNode(api, node, settings, store_url, size, poll_s, jobqueue.entrypoint)
+            node_run.live = live
+            return aio.run(node_run.serve(once))
+        if node.get("job_queue"):  # the remote store, and a control plane that brokers shard jobs
+            from lunge.node.remoteshards import RemoteShardingNode
 
-        remote = RemoteShardingNode(api, node, store_url, size, poll_s, _configure(api, settings))
-        return aio.run(remote.serve(once))
-    return _whole_runs(api, node, settings, store_url, once, poll_s)
+            remote = RemoteShardingNode(api, node, store_url, size, poll_s, _configure(api, settings), live)
+            return aio.run(remote.serve(once))
+        return _whole_runs(api, node, settings, store_url, once, poll_s, live=live)
+    finally:
+        live.close()
 
 
 def _configure(api: ApiClient, settings: TestingSettings) -> Callable[[TestRun], RunConfig]:
@@ -86,10 +91,11 @@ def _configure(api: ApiClient, settings: TestingSettings) -> Callable[[TestRun],
 
 
 def _whole_runs(api: ApiClient, node: dict[str, Any], settings: TestingSettings, store_url: str, once: bool,
-                poll_s: float) -> int:
+                poll_s: float, *, live: liverun.LiveProxy | None = None) -> int:
     """SQLite: one node tests each run it claims, whole."""
     code, backoff = 0, poll_s
-    while True:
+    signalled = liverun.Signalled()
+    while not signalled.is_set():
         try:
             claimed = api.call("POST", f"/v1/nodes/{node['id']}/claim")
         except ConfigError:
@@ -103,12 +109,13 @@ def _whole_runs(api: ApiClient, node: dict[str, Any], settings: TestingSettings,
             continue
         backoff = poll_s
         if claimed:
-            code = _test(api, node["id"], int(claimed["id"]), store_url, settings)
+            code = _test(api, node["id"], int(claimed["id"]), store_url, settings, live, signalled)
             api.call("POST", f"/v1/nodes/{node['id']}/heartbeat", {"state": "idle"})
         if once:
             return code
         if not claimed:
             time.sleep(poll_s)
+    return code  # SIGTERM or SIGINT while recording a run: recording stopped, the run tested, the node ends
 
 
 class _ShardingNode:
@@ -122,6 +129,7 @@ class _ShardingNode:
         self.configs: dict[int, RunConfig] = {}  # run id -> its configuration (policy fetched once)
         self.current: int | None = None  # the run this node works on (claimed or shard taken)
         self.unqueued: set[int] = set()  # runs claimed whose shards are not queued yet
+        self.live: liverun.LiveProxy | None = None  # the proxy recording runs record through
         self.code = 0
 
     async def serve(self, once: bool) -> int:
@@ -169,9 +177,12 @@ class _ShardingNode:
             backoff = self.poll_s
             if claimed:
                 run_id = int(claimed["id"])
-                self.current = run_id
-                self.unqueued.add(run_id)
                 waiting = waiting or run_id
+                if (await asyncio.to_thread(self.store.get_run, run_id)).records:
+                    await self._record(run_id, manager)  # recorded and tested whole here: never sharded
+                else:
+                    self.current = run_id
+                    self.unqueued.add(run_id)
             for run_id in sorted(self.unqueued):  # claimed here: splitting it is this node's job, until done
                 try:
                     await self._queue(queue, run_id)
@@ -186,6 +197,21 @@ class _ShardingNode:
                     self.code = 0 if run.state is RunState.PASSED else 1
                     return
             await _idle(manager, self.poll_s if not once else 0.2)
+
+    async def _record(self, run_id: int, manager: QueueManager) -> None:
+        """A recording run: recorded and tested whole by this node (shard jobs held meanwhile go on)."""
+        self.current = run_id
+        run = await asyncio.to_thread(self.store.get_run, run_id)
+        try:
+            config = await self._config(run_id)
+        except LungeError as exc:  # its stored policy is gone or invalid: no node could test the run
+            await asyncio.to_thread(liverun.abandon, self.store, run, f"the run's policy: {exc}")
+            self.code = 1
+            return
+        final = await liverun.test_claimed(self.store, run, config, self.live, self.api, int(self.node["id"]),
+                                           manager.shutdown.is_set)
+        logger.info("TestRun#%s %s: %d findings", final.label, final.state.value, final.findings_count)
+        self.code = 0 if final.state is RunState.PASSED else 1
 
     async def _queue(self, queue: jobqueue.JobQueue, run_id: int) -> None:
         run = await asyncio.to_thread(self.store.get_run, run_id)
@@ -269,19 +295,23 @@ def _run_config(run: TestRun, policy: TestPolicy, registry: Any, settings: Testi
                      stop_on_first_fail=bool(order.get("stop_on_first_fail")), identities=settings.identities)
 
 
-def _test(api: ApiClient, node_id: int, run_id: int, store_url: str, settings: TestingSettings) -> int:
+def _test(api: ApiClient, node_id: int, run_id: int, store_url: str, settings: TestingSettings,
+          live: liverun.LiveProxy | None = None, signalled: liverun.Signalled | None = None) -> int:
     store = open_store(store_url)
     try:
         run = store.get_run(run_id)
-        if run.state.finished:  # interrupted through the API between the claim and now
+        if run.state.finished and not run.records:  # interrupted through the API between the claim and now
             logger.info("TestRun#%s was %s before testing started", run.label, run.state.value)
             return 1
-        logger.info("TestRun#%s taken: testing record rec_%04d", run.label, run.record_id)
         registry = load()
         policy = _policy(api, run, set(registry.checks) | registry.kinds)
         config = _run_config(run, policy, registry, settings)
-        engine = RunEngine(store, run, config, Events())
-        final = aio.run(_watched(engine, api, node_id, run_id))
+        if run.records:
+            final = aio.run(liverun.test_claimed_with_signals(store, run, config, live, api, node_id, signalled))
+        else:
+            logger.info("TestRun#%s taken: testing record rec_%04d", run.label, run.record_id)
+            engine = RunEngine(store, run, config, Events())
+            final = aio.run(_watched(engine, api, node_id, run_id))
         logger.info("TestRun#%s %s: %d findings", final.label, final.state.value, final.findings_count)
         return 0 if final.state.value == "passed" else 1
     finally:

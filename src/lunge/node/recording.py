@@ -180,7 +180,7 @@ async def record(settings: RecordingSettings, store: Store, ca: CaFiles, scope: 
     writer = BatchWriter(store)
     recorder = Recorder(record_id=test_record.id, sink=writer.submit_async, scope=scope, dedup=settings.dedup,
                         max_body=settings.max_body, ca=ca, label=test_record.label)
-    proxy = RecordingProxy(_proxy_config(settings, ca, upstream_ca), recorder)
+    proxy = RecordingProxy(proxy_config(settings, ca, upstream_ca), recorder)
     started = time.monotonic()
     problem = "the proxy did not start"
     try:
@@ -204,7 +204,7 @@ async def record(settings: RecordingSettings, store: Store, ca: CaFiles, scope: 
     return await asyncio.to_thread(_close, store, test_record, recorder, stop.reason, time.monotonic() - started)
 
 
-def _proxy_config(settings: RecordingSettings, ca: CaFiles, upstream_ca: Path | None) -> ProxyConfig:
+def proxy_config(settings: RecordingSettings, ca: CaFiles, upstream_ca: Path | None) -> ProxyConfig:
     from lunge.record.proxy import ProxyConfig
 
     return ProxyConfig(bind=settings.bind, port=settings.port, confdir=ca.confdir, reverse=settings.reverse,

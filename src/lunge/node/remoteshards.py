@@ -10,6 +10,9 @@ again by another node after pgqueuer's stale timeout), tests each against the re
 it whole with ``POST /v1/shards/{id}/complete`` (exactly once: a shard already done is left alone).
 Pause, resume and interrupt reach a shard through its run's state, read every half second.
 SIGTERM: no new shard is taken; those held are finished.
+
+A recording run (ordered without a record) is not split: the node that claims it records it
+through its proxy and tests it whole (:mod:`lunge.node.liverun`), while its shard jobs go on.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from lunge.engine.outcome import Stop
 from lunge.engine.results import Counters
 from lunge.engine.runner import RunConfig
 from lunge.errors import ConfigError, LungeError
-from lunge.node import shards
+from lunge.node import liverun, shards
 from lunge.node.apiclient import ApiClient
 from lunge.store import Store, open_store
 from lunge.store.models import RunState, Shard, TestRun
@@ -47,13 +50,14 @@ class RemoteShardingNode:
     """Claim runs (the control plane splits them), take their shard jobs, test and complete them."""
 
     def __init__(self, api: ApiClient, node: dict[str, Any], store_url: str, size: int, poll_s: float,
-                 configure: Configure) -> None:
+                 configure: Configure, live: liverun.LiveProxy | None = None) -> None:
         self.api, self.node, self.store_url, self.size, self.poll_s = api, node, store_url, size, poll_s
-        self.configure = configure
+        self.configure, self.live = configure, live
         self.node_id = int(node["id"])
         self.configs: dict[int, RunConfig] = {}  # run id -> its configuration
         self.held: dict[int, int] = {}  # job id -> run id, of the shards being tested here
         self.stop = asyncio.Event()  # SIGTERM or replaced: take nothing new
+        self.recording: int | None = None  # the recording run this node records and tests
         self.code = 0
 
     async def serve(self, once: bool) -> int:
@@ -104,12 +108,35 @@ class RemoteShardingNode:
                 continue
             backoff = self.poll_s
             if claimed:
+                waiting = waiting or int(claimed["id"])
+                run = await asyncio.to_thread(self.store.get_run, int(claimed["id"]))
+                if run.records:
+                    await self._record(run)  # recorded and tested whole here: never sharded
+                    if once:
+                        return
+                    continue
                 logger.info("TestRun#%s taken: %s shard(s) of at most %d baselines queued", claimed["label"],
                             claimed.get("stats", {}).get("shards", "its"), self.size)
-                waiting = waiting or int(claimed["id"])
             if once and waiting is None:
                 return
             await self._idle(self.poll_s if not once else 0.2)
+
+    async def _record(self, run: TestRun) -> None:
+        """A recording run: recorded through the node's proxy and tested whole here."""
+        try:
+            config = await asyncio.to_thread(self.configure, run)
+        except LungeError as exc:  # its stored policy is gone or invalid: no node could test the run
+            await asyncio.to_thread(liverun.abandon, self.store, run, f"the run's policy: {exc}")
+            self.code = 1
+            return
+        self.recording = run.id
+        try:
+            final = await liverun.test_claimed(self.store, run, config, self.live, self.api, self.node_id,
+                                               self.stop.is_set)
+        finally:
+            self.recording = None
+        logger.info("TestRun#%s %s: %d findings", final.label, final.state.value, final.findings_count)
+        self.code = 0 if final.state is RunState.PASSED else 1
 
     async def _idle(self, seconds: float) -> None:
         try:
@@ -185,7 +212,7 @@ class RemoteShardingNode:
         takes nothing new."""
         while True:
             await asyncio.sleep(HEARTBEAT_S)
-            runs = sorted(set(self.held.values()))
+            runs = sorted(set(self.held.values()) | ({self.recording} if self.recording else set()))
             body = {"state": "testing" if runs else "idle", "run_id": runs[0] if runs else None}
             try:
                 if self.held:

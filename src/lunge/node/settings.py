@@ -316,7 +316,7 @@ def recording_settings(flags: Mapping[str, Any] | None = None,
         record_name=_parse(src, "record_name", ("TEST_RECORD_NAME",), _now_label("TestRecord"), _text, "a name"),
         build_id=_parse(src, "build_id", ("BUILD_ID",), None, _build_id,
                         "letters and digits (and . _ -), at most 128 characters"),
-        port=_parse(src, "port", ("PROXY_PORT",), 8080, _int_in(1, 65535), "a TCP port, 1-65535"),
+        port=_parse(src, "port", ("PROXY_PORT",), 8080, _int_in(0, 65535), "a TCP port, 1-65535 (0: any free port)"),
         bind=_parse(src, "bind", ("LUNGE_PROXY_BIND",), "127.0.0.1", _text, "an IP address to listen on"),
         allowed_hosts=_parse(src, "allowed_hosts", ("ALLOWED_HOSTS",), None, _optional_text,
                              "host names, .suffix, *, a|b alternation or ~regex"),
@@ -332,6 +332,15 @@ def recording_settings(flags: Mapping[str, Any] | None = None,
         max_body=_parse(src, "max_body", ("LUNGE_MAX_BODY",), 1_048_576, _int_in(0, 1 << 30),
                         "bytes of response body kept per baseline, 0-1073741824"),
     )
+
+
+def inactivity_cap(flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> float | None:
+    """An API-mode node's ``INACTIVITY_TIMEOUT`` when it is set: it caps the ``inactivity_timeout``
+    each recording run was ordered with (FAST's 300-86400 s); None when it is not set."""
+    env = os.environ if environ is None else environ
+    if (flags or {}).get("inactivity_timeout") is None and not env.get("INACTIVITY_TIMEOUT", "").strip():
+        return None
+    return recording_settings(flags, env).inactivity_timeout
 
 
 def testing_settings(flags: Mapping[str, Any] | None = None,

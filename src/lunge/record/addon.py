@@ -72,15 +72,18 @@ class Recorder:
     (scope, de-duplication, storing) and ``error`` (requests that never got a response).
     """
 
-    def __init__(self, *, record_id: int, sink: BaselineSink, scope: Scope, dedup: bool, max_body: int,
-                 ca: CaFiles | None = None, label: str | None = None,
+    def __init__(self, *, record_id: int | None, sink: BaselineSink | None, scope: Scope, dedup: bool,
+                 max_body: int, ca: CaFiles | None = None, label: str | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        # record_id None: no record yet (an API-mode node before it takes a recording run): every
+        # exchange is forwarded as it is and nothing is stored, until attach().
         self.record_id = record_id
-        self.label = label or f"rec_{record_id:04d}"
+        self.label = label or (f"rec_{record_id:04d}" if record_id is not None else "no record")
         self.stats = RecordingStats()
         self.stopping = False
         self._sink = sink
         self._scope = scope
+        self._use_dedup = dedup
         self._dedup = Deduplicator() if dedup else None
         self._max_body = max_body
         self._clock = clock
@@ -103,6 +106,21 @@ class Recorder:
     def release_waiters(self) -> None:
         """Wake :meth:`wait_idle` now, exchanges in flight or not (a forced stop)."""
         self._idle.set()
+
+    def attach(self, record_id: int, sink: BaselineSink, label: str) -> None:
+        """Store every in-scope exchange answered from now on into ``record_id`` through ``sink``,
+        with fresh counters and de-duplication (an API-mode node taking a recording run)."""
+        self.record_id, self._sink, self.label = record_id, sink, label
+        self.stats = RecordingStats()
+        self._dedup = Deduplicator() if self._use_dedup else None
+        self.last_request_at = self._clock()
+
+    def detach(self) -> RecordingStats:
+        """Store nothing more (exchanges keep being forwarded); returns the counters of the record.
+        Every exchange that was being stored has already handed its baseline to the sink: between
+        the check of ``record_id`` and the sink's submission nothing awaits (see :meth:`_store`)."""
+        self.record_id, self._sink, self.label = None, None, "no record"
+        return self.stats
 
     # ------------------------------------------------------------------ hooks
     def requestheaders(self, flow: mhttp.HTTPFlow) -> None:
@@ -159,6 +177,8 @@ class Recorder:
 
     # ------------------------------------------------------------------ recording
     async def _record(self, flow: mhttp.HTTPFlow) -> None:
+        if self.record_id is None:  # no record to store into: forwarded only
+            return
         if flow.websocket is not None:
             self.stats.count(outcomes.WEBSOCKET)
             return
@@ -178,7 +198,9 @@ class Recorder:
         await self._store(flow, request, host)
 
     async def _store(self, flow: mhttp.HTTPFlow, request: Request, host: str) -> None:
-        assert flow.response is not None
+        assert flow.response is not None and self.record_id is not None and self._sink is not None
+        # No await from _record's check of record_id to the sink taking the baseline: detach()
+        # cannot come in between, so what was being stored when it came is in the sink's hands.
         capture = flow.response.stream if isinstance(flow.response.stream, _Capture) else None
         baseline = to_baseline(flow, self.record_id, self._max_body, request=request,
                                streamed_body=bytes(capture.data) if capture else None,

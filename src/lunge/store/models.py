@@ -168,6 +168,12 @@ class TestRun:
     def label(self) -> str:
         return f"run_{self.id:04d}"
 
+    @property
+    def records(self) -> bool:
+        """Whether the run records its own record as it is tested (ordered through the control
+        plane without a record: FAST's "create a test run"), rather than testing a closed one."""
+        return bool((self.stats.get("order") or {}).get("recording"))
+
     def as_seen_at(self, now: datetime) -> TestRun:
         """The run as every reader must see it at ``now``: a run not finished whose lease expired
         was abandoned by its node (killed, or its machine lost) and is ``interrupted``."""
@@ -175,6 +181,12 @@ class TestRun:
             return self
         return replace(self, state=RunState.INTERRUPTED, finished_at=self.finished_at or self.lease_expires_at,
                        error=self.error or abandoned(self.lease_owner, self.lease_expires_at))
+
+
+# A recording run's marks in its ``stats``: top-level keys, since ``update_run`` merges ``stats``
+# key by key, so the node's mark and the control plane's never overwrite each other.
+RECORDING_ATTACHED = "recording_attached"  # the node's proxy stores into the run's record now
+RECORDING_STOP = "recording_stop"  # recording was asked to stop (through the API)
 
 
 def abandoned(owner: str | None, since: datetime) -> str:

@@ -19,9 +19,10 @@ def list_records(control: ControlDep, project: ProjectId, limit: int = Query(100
     return {"objects": records.listing(control, project, limit, offset)}
 
 
-@router.get("/{record_id}", summary="Read a test record")
+@router.get("/{record_id}", summary="Read a test record, with its recording counters once closed")
 def read_record(record_id: int, control: ControlDep, project: ProjectId) -> dict[str, Any]:
-    return record_section(records.get(control, project, record_id))
+    record = records.get(control, project, record_id)
+    return {**record_section(record), "stats": record.stats}
 
 
 @router.get("/{record_id}/baselines", summary="A page of the record's baselines, secrets masked")

@@ -22,7 +22,10 @@ _FORMATS = "^(" + "|".join(FORMATS) + ")$"
 
 
 class TestRunIn(BaseModel):
-    """FAST's fields, under lunge's names or FAST's (``desc``, ``policy_id``, ``test_record_id``)."""
+    """FAST's fields, under lunge's names or FAST's (``desc``, ``policy_id``, ``test_record_id``).
+
+    Without ``record`` the run records a new test record through the node that takes it (FAST's
+    "create a test run"); with a record id, or ``latest``, it tests that closed record ("copy")."""
 
     __test__ = False
 
@@ -30,8 +33,14 @@ class TestRunIn(BaseModel):
     description: str = Field("", max_length=10_000, validation_alias=AliasChoices("description", "desc"))
     policy: int | str | None = Field(None, validation_alias=AliasChoices("policy", "policy_id"),
                                      description="a policy id of the project, or a built-in name; default: default")
-    record: int | None = Field(None, validation_alias=AliasChoices("record", "test_record_id"),
-                               description="the record to test; default: the latest of BUILD_ID, else the latest")
+    record: int | Literal["latest"] | None = Field(
+        None, validation_alias=AliasChoices("record", "test_record_id"),
+        description="the record to test, or 'latest' (the latest of BUILD_ID, else the latest); default: none, "
+                    "the node records a new one from the traffic proxied through it and tests it as it arrives")
+    test_record_name: str | None = Field(None, min_length=1, max_length=500,
+                                         description="the new record's name (a run without record); default: the run's")
+    inactivity_timeout: int = Field(runs.INACTIVITY_TIMEOUT, ge=300, le=86400,
+                                    description="seconds without a new baseline after which recording stops, 300-86400")
     build_id: str | None = Field(None, pattern=_BUILD_ID, validation_alias=AliasChoices("build_id", "BUILD_ID"))
     rps: int | None = Field(None, ge=1, le=1000)
     stop_on_first_fail: bool = False
@@ -66,6 +75,12 @@ def list_runs(control: ControlDep, project: ProjectId, limit: int = Query(100, g
 @router.get("/v1/test_run/{run_id}", summary="A test run's state and counters")
 def read_run(run_id: int, control: ControlDep, project: ProjectId) -> dict[str, Any]:
     return runs.view(control, runs.get(control, project, run_id))
+
+
+@router.post("/v1/test_run/{run_id}/action/stop", summary="Stop recording (testing goes on until every baseline "
+             "recorded is tested)")
+def stop_recording(run_id: int, control: ControlDep, project: ProjectId) -> dict[str, Any]:
+    return runs.view(control, runs.stop_recording(control, project, run_id))
 
 
 @router.post("/v1/test_run/{run_id}/action/{action}", summary="Pause, resume or interrupt a test run")

@@ -40,7 +40,15 @@ def baselines_page(control: Control, project_id: int, record_id: int, after_seq:
 
 
 def stop_recording(control: Control, project_id: int, record_id: int) -> TestRecord:
-    get(control, project_id, record_id)
+    """Close the record; a record a node is recording for a run is stopped through its run (the
+    node closes it once what it answered is stored: :func:`lunge.control.services.runs.stop_recording`)."""
+    from lunge.control.services import runs  # runs uses this module: imported when needed
+
+    record = get(control, project_id, record_id)
+    live = runs.recording_run_of(control, project_id, record_id)
+    if live is not None:
+        runs.stop_recording(control, project_id, live.id)
+        return record
     return control.store.close_record(record_id)
 
 

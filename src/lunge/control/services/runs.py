@@ -12,7 +12,7 @@ from lunge.control.services import ConflictError, policies, records
 from lunge.errors import NotFoundError
 from lunge.logs import mask_secrets
 from lunge.report.document import SEVERITY_ORDER, finding_section, run_section, test_set_section
-from lunge.store.models import Finding, RecordState, RunState, TestRun
+from lunge.store.models import RECORDING_ATTACHED, RECORDING_STOP, Finding, RecordState, RunState, TestRun
 
 # FAST's run actions and the states each may start from (fast.md: running ⇄ paused; any running
 # state → interrupted).
@@ -21,6 +21,8 @@ ACTIONS: dict[str, tuple[tuple[RunState, ...], RunState]] = {
     "resume": ((RunState.PAUSED,), RunState.RUNNING),
     "interrupt": ((RunState.CREATED, RunState.RUNNING, RunState.PAUSED), RunState.INTERRUPTED),
 }
+LATEST = "latest"  # ``record: "latest"``: the project's latest record of BUILD_ID, else its latest
+INACTIVITY_TIMEOUT = 1800  # FAST's default for a recording run, seconds (fast.md: 300-86400)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,34 +32,73 @@ class RunOrder:
     name: str
     description: str = ""
     policy: int | str | None = None
-    record: int | None = None
+    record: int | str | None = None  # None: record a new one through the node (FAST's first scenario)
     build_id: str | None = None
     rps: int | None = None
     stop_on_first_fail: bool = False
     target: str | None = None
+    test_record_name: str | None = None  # the new record's name; default: the run's
+    inactivity_timeout: int = INACTIVITY_TIMEOUT  # seconds without a new baseline that end the recording
 
 
 def create(control: Control, project_id: int, order: RunOrder) -> TestRun:
-    """A run in state ``created`` over the given record (else the project's latest record of
-    BUILD_ID, else its latest); a node of the project picks it up."""
+    """A run in state ``created``; a node of the project picks it up.
+
+    Without a record (FAST's "create a test run"), a new record in state ``recording`` is made for
+    it: the node that takes the run stores the traffic proxied through it into the record and tests
+    the baselines as they arrive. With a record id (FAST's "copy"), or ``latest`` (the project's
+    latest record of BUILD_ID, else its latest), the run tests that closed record."""
     policy, policy_id = policies.resolve(control, project_id, order.policy)
-    if order.record is not None:
-        record = records.get(control, project_id, order.record)
-    else:
+    recording = order.record is None
+    if recording:
+        record = control.store.create_record(order.test_record_name or order.name, order.build_id)
+        control.projects.assign_record(record.id, project_id)
+    elif order.record == LATEST:
         latest = control.projects.latest_record(project_id, order.build_id)
         if latest is None:
             raise ConflictError("the project has no test record with baselines"
                                 + (f" for BUILD_ID {order.build_id}" if order.build_id else "") + ": record one first")
         record = latest
-    if record.state is RecordState.RECORDING:
+    elif isinstance(order.record, int):
+        record = records.get(control, project_id, order.record)
+    else:
+        raise ConflictError(f"record must be a record id or {LATEST!r}, not {order.record!r}")
+    if not recording and record.state is RecordState.RECORDING:
         raise ConflictError(f"test record {record.label} is still recording: stop it first (not ready for cloning)")
     run = control.store.create_run(name=order.name, record_id=record.id, policy_name=policy.name,
                                    description=order.description, build_id=order.build_id or record.build_id,
                                    target=order.target)
     control.projects.assign_run(run.id, project_id)
-    stats = {"policy": policy.summary(), "order": {"policy_id": policy_id, "rps": order.rps,
-                                                   "stop_on_first_fail": order.stop_on_first_fail}}
+    kept: dict[str, Any] = {"policy_id": policy_id, "rps": order.rps, "stop_on_first_fail": order.stop_on_first_fail}
+    if recording:
+        kept.update(recording=True, inactivity_timeout=order.inactivity_timeout)
+    stats = {"policy": policy.summary(), "order": kept}
     return control.store.update_run(run.id, baselines_total=record.baseline_count, stats=stats)
+
+
+def stop_recording(control: Control, project_id: int, run_id: int) -> TestRun:
+    """FAST's "stop recording": the node recording the run stops storing traffic, closes the record
+    with everything answered stored, and goes on testing what it holds. Only that node closes the
+    record (what it has answered but not yet committed would otherwise land in a closed record,
+    untested); a run no node holds any more (finished) has its record closed here."""
+    run = get(control, project_id, run_id)
+    if not run.records:
+        raise ConflictError(f"test run {run.label} tests record rec_{run.record_id:04d}: it does not record")
+    record = control.store.get_record(run.record_id)
+    if record.state is RecordState.RECORDING:
+        if run.state.finished:
+            control.store.close_record(record.id, stats={"stopped_by": "stop"})
+        elif not run.stats.get(RECORDING_STOP):
+            return control.store.update_run(run.id, stats={RECORDING_STOP: "stop"})
+    return run
+
+
+def recording_run_of(control: Control, project_id: int, record_id: int) -> TestRun | None:
+    """The unfinished run that records ``record_id``, if any."""
+    for run in control.projects.runs_of_record(project_id, record_id):
+        if run.records and not run.state.finished:
+            return run
+    return None
 
 
 def copy(control: Control, project_id: int, run_id: int, name: str | None, policy: int | str | None) -> TestRun:
@@ -66,6 +107,9 @@ def copy(control: Control, project_id: int, run_id: int, name: str | None, polic
     ``cloning`` state has nothing to wait for."""
     source = get(control, project_id, run_id)
     order = dict(source.stats.get("order") or {})
+    if source.records and control.store.get_record(source.record_id).state is RecordState.RECORDING:
+        raise ConflictError(f"test record rec_{source.record_id:04d} is still recording: stop it first "
+                            "(not ready for cloning)")
     keep_policy = policy is None
     return create(control, project_id, RunOrder(
         name=name or f"{source.name} (copy)", description=source.description,
@@ -89,6 +133,8 @@ def act(control: Control, project_id: int, run_id: int, action: str) -> TestRun:
         now = control.store.get_run(run.id).state.value
         raise ConflictError(f"test run {run.label} is {now}: {action} needs it "
                             + " or ".join(s.value for s in allowed_from))
+    if to is RunState.INTERRUPTED and run.state is RunState.CREATED and run.records:
+        control.store.close_record(run.record_id, stats={"stopped_by": "interrupt"})  # no node ever recorded it
     return changed
 
 
@@ -107,7 +153,21 @@ def view(control: Control, run: TestRun) -> dict[str, Any]:
         "findings_by_severity": {s: by_severity.get(s, 0) for s in SEVERITY_ORDER},
         "baselines_remaining": max(0, run.baselines_total - run.baselines_tested - run.baselines_not_tested),
     })
+    out.update(recording_flags(control, run))
     return out
+
+
+def recording_flags(control: Control, run: TestRun) -> dict[str, Any]:
+    """FAST's recording fields: ``recording`` (the run's record is still being recorded and no stop
+    was asked), ``ready_for_recording`` and ``node_active`` (a node holds the run and its proxy
+    stores into the record: send the traffic now), ``test_record_id``."""
+    recording = (run.records and not run.state.finished and not run.stats.get(RECORDING_STOP)
+                 and control.store.get_record(run.record_id).state is RecordState.RECORDING)
+    attached = recording and bool(run.stats.get(RECORDING_ATTACHED))
+    return {"recording": recording, "ready_for_recording": attached,
+            "node_active": attached or (run.state in (RunState.RUNNING, RunState.PAUSED)),
+            "test_record_id": run.record_id, "inactivity_timeout": (run.stats.get("order") or {}).get(
+                "inactivity_timeout")}
 
 
 def exit_code(state: RunState) -> int | None:

@@ -99,8 +99,8 @@ def _claim_and_split(control: Control, node: Node, size: int, name: str) -> tupl
     ends the run at once, with the verdict on no counters."""
     with control.store.db.write():
         run = control.projects.claim_run(node)
-        if run is None:
-            return None, []
+        if run is None or run.records:  # a recording run has no baselines yet: its node tests it whole
+            return run, []
         total = control.store.count_baselines(run.record_id)
         control.store.update_run(run.id, baselines_total=total, stats={"queue": name})
         made = control.store.shards.split(run.id, ranges(total, size))

@@ -186,6 +186,13 @@ class Projects:
         with self._db.read() as conn:
             return [_run(r) for r in conn.execute(query).mappings()]
 
+    def runs_of_record(self, project_id: int, record_id: int) -> list[TestRun]:
+        """The project's runs over ``record_id``, newest first."""
+        query = (select(test_runs).where(test_runs.c.project_id == project_id, test_runs.c.record_id == record_id)
+                 .order_by(test_runs.c.id.desc()))
+        with self._db.read() as conn:
+            return [_run(r) for r in conn.execute(query).mappings()]
+
     def transition_run(self, run_id: int, allowed_from: Iterable[RunState], to: RunState) -> TestRun | None:
         """Move the run to ``to`` if it is in one of ``allowed_from`` (atomically); None when it
         was not (the caller reads the run to say why). A finished state stamps ``finished_at``."""

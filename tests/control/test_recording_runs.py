@@ -1,0 +1,270 @@
+"""FAST's first API-mode scenario, end to end on real sockets: a run ordered without a record; the
+node (a real ``lunge node`` process in API mode) records the traffic proxied through it into the
+run's new record and tests the baselines as they arrive; recording stops through the API, on the
+order's inactivity timeout, or when the run is interrupted; the demo shop (a vulnerable endpoint
+and its safe twin) is the target. On SQLite (the node tests runs whole) and on PostgreSQL (the
+sharding node, which tests a recording run whole too)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from lunge.cli import main
+from lunge.control.context import Control
+from tests.control.conftest import tenant
+from tests.fixtures.servers import free_port, wait_for_port
+
+POLICY = "name: sqli-only\nchecks: [sqli]\npassive: false\n"
+DEADLINE = 180.0  # generous: a loaded 2-core machine runs other test suites meanwhile
+
+
+@dataclass
+class Node:
+    """A ``lunge node`` process in API mode and what it needs."""
+
+    api: str
+    token: str
+    proxy_port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+        request = urllib.request.Request(self.api + path, method=method, data=data, headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.load(answer)
+
+    def through_proxy(self, url: str) -> tuple[int, bytes]:
+        """GET ``url`` through the node's forward proxy (absolute-form request, as a proxied client sends)."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.proxy_port, timeout=60)
+        try:
+            connection.request("GET", url, headers={"Accept": "*/*"})
+            answer = connection.getresponse()
+            return answer.status, answer.read()
+        finally:
+            connection.close()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def _until(done: Callable[[], Any], what: str, node: Node, timeout: float = DEADLINE) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = done()
+        if value:
+            return value
+        if node.process.poll() is not None:
+            raise AssertionError(f"the node exited ({node.process.returncode}) before {what}:\n{node.output()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:.0f} s\n{node.output()}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def node_factory(server: str, db_url: str, tmp_path: Path,
+                 capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[..., Node]]:
+    assert main(["token", "create", "--project", "shop", "--db", db_url, "--json"]) == 0
+    secret = json.loads(capsys.readouterr().out)["token"]
+    started: list[Node] = []
+
+    def start(remote: bool = False, **settings: str) -> Node:
+        """A node on the shared database, or with ``remote`` on the remote store (no LUNGE_DB)."""
+        port = free_port()
+        env = {k: v for k, v in os.environ.items()  # noqa: TID251  # handed to the node process
+               if k not in ("CI_MODE", "BUILD_ID", "LUNGE_API_URL", "LUNGE_API_TOKEN", "INACTIVITY_TIMEOUT")}
+        env.update(LUNGE_API_URL=server, LUNGE_API_TOKEN=secret, PROXY_PORT=str(port),
+                   LUNGE_DATA_DIR=str(tmp_path / "node"), **settings)
+        env.pop("LUNGE_DB", None)
+        if not remote:
+            env["LUNGE_DB"] = db_url
+        log = tmp_path / f"node-{len(started)}.log"
+        with log.open("wb") as sink:
+            process = subprocess.Popen([sys.executable, "-m", "lunge.cli", "node"], env=env, stdout=sink,
+                                       stderr=subprocess.STDOUT)
+        node = Node(server, secret, port, process, log)
+        started.append(node)
+        wait_for_port(port, timeout=60)
+        return node
+
+    yield start
+    for node in started:
+        if node.process.poll() is None:
+            node.process.send_signal(signal.SIGTERM)
+            node.process.wait(timeout=60)
+        assert "Traceback" not in node.output(), node.output()
+
+
+def _order(node: Node, **fields: Any) -> dict[str, Any]:
+    policy = node.call("POST", "/v1/test_policy", {"policy": POLICY})["id"]
+    run: dict[str, Any] = node.call("POST", "/v1/test_run", {"name": "live", "policy_id": policy, **fields})
+    assert (run["state"], run["recording"], run["ready_for_recording"]) == ("created", True, False)
+    return run
+
+
+def _ready(node: Node, run_id: int) -> dict[str, Any]:
+    """FAST's integration polls until the node is recording the run (fast.md: "Poll node_active")."""
+    def ready() -> dict[str, Any] | None:
+        run: dict[str, Any] = node.call("GET", f"/v1/test_run/{run_id}")
+        assert not run["finished"], f"the run ended before recording: {run}\n{node.output()}"
+        return run if run["ready_for_recording"] else None
+
+    return _until(ready, "the node did not take the recording run", node)  # type: ignore[no-any-return]
+
+
+def _record(node: Node, record_id: int) -> dict[str, Any]:
+    return node.call("GET", f"/v1/test_record/{record_id}")  # type: ignore[no-any-return]
+
+
+def _urls(node: Node, record_id: int) -> list[str]:
+    return [b["url"] for b in node.call("GET", f"/v1/test_record/{record_id}/baselines")["objects"]]
+
+
+@pytest.mark.slow
+def test_a_run_records_tests_as_it_arrives_and_ends_failed_after_stop(
+        node_factory: Callable[..., Node], shop: str, capsys: pytest.CaptureFixture[str]) -> None:
+    node = node_factory()
+    _until(lambda: node.call("GET", "/v1/nodes")["objects"], "the node did not register", node)
+    # Before any run is taken: forwarded as it is, stored nowhere (FAST: "Waiting for TestRun to check").
+    status, body = node.through_proxy(f"{shop}/products?id=2")
+    assert status == 200 and body
+    run = _order(node)
+    record_id = run["test_record_id"]
+    assert _record(node, record_id)["state"] == "recording" and _urls(node, record_id) == []
+    _ready(node, run["id"])
+
+    for path in ("/products?id=1", "/safe/products?id=1"):
+        status, _ = node.through_proxy(shop + path)
+        assert status == 200
+    assert sorted(_urls(node, record_id)) == sorted([f"{shop}/products?id=1", f"{shop}/safe/products?id=1"])
+
+    # A finding while the record is still recording: the baselines are tested as they arrive.
+    _until(lambda: node.call("GET", f"/v1/test_run/{run['id']}/findings")["objects"],
+           "no finding while recording", node)
+    assert _record(node, record_id)["state"] == "recording"
+    assert node.call("GET", f"/v1/test_run/{run['id']}")["recording"] is True
+
+    stopped = node.call("POST", f"/v1/test_run/{run['id']}/action/stop")
+    assert (stopped["recording"], stopped["test_record_id"]) == (False, record_id)
+    api = ["--api-url", node.api, "--token", node.token]
+    assert main(["runs", "wait", str(run["id"]), "--interval", "0.2", "--timeout", str(DEADLINE), "--json",
+                 *api]) == 1
+    done = json.loads(capsys.readouterr().out)
+    assert (done["state"], done["baselines_total"], done["baselines_tested"]) == ("failed", 2, 2)
+    record = _record(node, record_id)
+    assert record["state"] == "closed" and record["stats"]["stopped_by"] == "stop"
+    findings = node.call("GET", f"/v1/test_run/{run['id']}/findings")["objects"]
+    urls = {f["url"] for f in findings}
+    assert urls and all("/products?id=1" in u and "/safe/" not in u for u in urls)
+    # The record is closed: it can be copied now, and the copy is tested like any recorded record.
+    copy = node.call("POST", f"/v1/test_run/{run['id']}/copy", {"name": "again"})
+    assert (copy["record_id"], copy["recording"]) == (record_id, False)
+
+
+@pytest.mark.slow
+def test_a_node_on_the_remote_store_records_too(node_factory: Callable[..., Node], shop: str) -> None:
+    node = node_factory(remote=True)
+    run = _order(node)
+    _ready(node, run["id"])
+    for path in ("/products?id=1", "/safe/products?id=1"):
+        status, _ = node.through_proxy(shop + path)
+        assert status == 200
+    node.call("POST", f"/v1/test_record/{run['test_record_id']}/action/stop")  # FAST's Rails example stops the record
+    done = _until(lambda: (r := node.call("GET", f"/v1/test_run/{run['id']}"))["finished"] and r,
+                  "the run did not end", node)
+    assert (done["state"], done["baselines_tested"], done["exit_code"]) == ("failed", 2, 1)
+    record = _record(node, run["test_record_id"])
+    assert (record["state"], record["stats"]["stopped_by"], record["stats"]["recorded"]) == ("closed", "stop", 2)
+
+
+@pytest.mark.slow
+def test_inactivity_ends_the_recording(node_factory: Callable[..., Node], shop: str) -> None:
+    node = node_factory(INACTIVITY_TIMEOUT="5")  # the node's cap under the order's 300 s (room for a loaded machine)
+    run = _order(node, inactivity_timeout=300)
+    _ready(node, run["id"])
+    status, _ = node.through_proxy(f"{shop}/safe/products?id=1")
+    assert status == 200
+    done = _until(lambda: (r := node.call("GET", f"/v1/test_run/{run['id']}"))["finished"] and r,
+                  "the run did not end after the inactivity timeout", node)
+    assert (done["state"], done["baselines_tested"], done["recording"]) == ("passed", 1, False)
+    record = _record(node, run["test_record_id"])
+    assert (record["state"], record["stats"]["stopped_by"], record["baseline_count"]) == ("closed", "inactivity", 1)
+
+
+@pytest.mark.slow
+def test_interrupting_a_recording_run_stops_recording(node_factory: Callable[..., Node], shop: str) -> None:
+    node = node_factory()
+    run = _order(node)
+    _ready(node, run["id"])
+    status, _ = node.through_proxy(f"{shop}/safe/products?id=1")
+    assert status == 200
+    node.call("POST", f"/v1/test_run/{run['id']}/action/interrupt")
+    _until(lambda: _record(node, run["test_record_id"])["state"] == "closed", "the record was not closed", node)
+    record = _record(node, run["test_record_id"])
+    assert (record["stats"]["stopped_by"], record["baseline_count"]) == ("interrupt", 1)
+    assert node.call("GET", f"/v1/test_run/{run['id']}")["state"] == "interrupted"
+    # The node is free again: forwarding, storing nothing, ready for the next run.
+    status, _ = node.through_proxy(f"{shop}/products?id=3")
+    assert status == 200 and _record(node, run["test_record_id"])["baseline_count"] == 1
+
+
+@pytest.mark.slow
+def test_sigterm_closes_the_record_with_everything_answered(node_factory: Callable[..., Node], shop: str) -> None:
+    node = node_factory()
+    run = _order(node)
+    _ready(node, run["id"])
+    for path in ("/safe/products?id=1", "/products?id=1", "/safe/products?id=2"):
+        status, _ = node.through_proxy(shop + path)
+        assert status == 200
+    node.process.send_signal(signal.SIGTERM)
+    assert node.process.wait(timeout=DEADLINE) in (0, 1), node.output()
+    record = _record(node, run["test_record_id"])
+    assert (record["state"], record["stats"]["stopped_by"]) == ("closed", "signal")
+    assert record["baseline_count"] == 2  # every one answered; de-duplication keeps one per endpoint and names
+    assert node.call("GET", f"/v1/test_run/{run['id']}")["finished"] is True
+
+
+def test_ordering_without_a_record_records_one(client: TestClient, control: Control) -> None:
+    team = tenant(control, "team")
+    bad = client.post("/v1/test_run", json={"name": "x", "inactivity_timeout": 10}, headers=team.headers)
+    assert bad.status_code == 422 and "inactivity_timeout" in bad.text and "300" in bad.text
+    run = client.post("/v1/test_run", json={"name": "nightly", "test_record_name": "suite", "BUILD_ID": "b3"},
+                      headers=team.headers).json()
+    assert (run["recording"], run["ready_for_recording"], run["inactivity_timeout"]) == (True, False, 1800)
+    record = client.get(f"/v1/test_record/{run['test_record_id']}", headers=team.headers).json()
+    assert (record["name"], record["state"], record["build_id"]) == ("suite", "recording", "b3")
+    refused = client.post(f"/v1/test_run/{run['id']}/copy", json={}, headers=team.headers)
+    assert refused.status_code == 409 and "still recording" in refused.json()["detail"]
+    # Stopped before any node took it, then interrupted: the record is closed, nothing holds it.
+    stopped = client.post(f"/v1/test_record/{run['test_record_id']}/action/stop", headers=team.headers)
+    assert stopped.status_code == 200
+    assert client.get(f"/v1/test_run/{run['id']}", headers=team.headers).json()["recording"] is False
+    client.post(f"/v1/test_run/{run['id']}/action/interrupt", headers=team.headers)
+    record = client.get(f"/v1/test_record/{run['test_record_id']}", headers=team.headers).json()
+    assert record["state"] == "closed"
+    plain = client.post("/v1/test_run", json={"name": "x", "record": "latest"}, headers=team.headers)
+    assert plain.status_code == 409  # no record with baselines yet
+    not_recording = client.post(f"/v1/test_run/{run['id']}/action/stop", headers=team.headers)
+    assert not_recording.status_code == 200  # stopping again: nothing left to stop, no error
+
+
+def test_a_bad_record_is_refused_on_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["runs", "create", "--name", "x", "--record", "yesterday", "--api-url", "http://127.0.0.1:9",
+                 "--token", "t"])
+    err = capsys.readouterr().err
+    assert code == 2 and "'latest'" in err and "Traceback" not in err
