@@ -159,3 +159,12 @@ class Slots:
 
     async def __aexit__(self, *exc: object) -> None:
         self.release()
+
+
+def first_cause(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first exception inside a task group's (nested) group: what a node reports on one line
+    (a refusal keeps its exit 2) instead of the group's traceback."""
+    leaf: BaseException = group
+    while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
+        leaf = leaf.exceptions[0]
+    return leaf

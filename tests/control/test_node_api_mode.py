@@ -135,3 +135,27 @@ async def test_an_interrupt_through_the_api_stops_the_engine(monkeypatch: pytest
     assert await apimode._watched(engine, Api(), 1, 7) == "interrupted"  # type: ignore[arg-type]
     assert Api.beats[0] == {"state": "testing", "run_id": 7} and len(Api.beats) == 5
     assert engine.seen == ["pause", "resume"]  # pause and resume ordered through the API, once each
+
+
+def test_a_refused_sharding_node_stops_on_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path, pg_url: str) -> None:
+    """On PostgreSQL the node runs a task group (job queue, heartbeat, sweep): a refusal inside it
+    still reaches the CLI as the one ConfigError (exit 2), not as an exception group."""
+    from lunge.errors import ConfigError
+    from lunge.node import apimode
+    from lunge.store import open_store
+
+    open_store(pg_url).close()  # the schema, as `lunge serve` migrates it
+
+    class Refusing:
+        def __init__(self, settings: object) -> None:
+            self.base = "http://127.0.0.1:1"
+
+        def call(self, method: str, path: str, body: object = None) -> dict[str, object]:
+            if path == "/v1/nodes":
+                return {"id": 1, "project_id": 1}
+            raise ConfigError("401 unknown or revoked token")
+
+    monkeypatch.setattr(apimode, "ApiClient", Refusing)
+    flags = {"api_url": "http://127.0.0.1:1", "token": "t", "db": pg_url, "port": 0, "data_dir": str(tmp_path)}
+    with pytest.raises(ConfigError, match="revoked"):
+        run_api_node(flags, poll_s=0.1)

@@ -152,6 +152,8 @@ class _ShardingNode:
                         group.create_task(self._sweep(queue, manager))
                         await self._claim_loop(queue, once, manager)
                         manager.shutdown.set()
+                except BaseExceptionGroup as group:  # the task group's: its cause, one line (exit 2 if refused)
+                    raise aio.first_cause(group) from None
                 finally:
                     for sig in (signal.SIGTERM, signal.SIGINT):
                         loop.remove_signal_handler(sig)

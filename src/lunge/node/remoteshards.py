@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from lunge.aio import first_cause
 from lunge.engine.outcome import Stop
 from lunge.engine.results import Counters
 from lunge.engine.runner import RunConfig
@@ -77,7 +78,7 @@ class RemoteShardingNode:
                 beating.cancel()
             return self.code
         except BaseExceptionGroup as group:  # the task group's: the cause, one line at the top (exit 2 if refused)
-            raise _first(group) from None
+            raise first_cause(group) from None
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
@@ -224,13 +225,6 @@ class RemoteShardingNode:
             if answer.get("state") == "replaced" and not self.stop.is_set():
                 logger.info("node %s replaced by a newer node of the same token: stopping", self.node_id)
                 self.stop.set()
-
-
-def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    leaf: BaseException = group
-    while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
-        leaf = leaf.exceptions[0]
-    return leaf
 
 
 def _shard(data: dict[str, Any]) -> Shard:
