@@ -178,6 +178,10 @@ def runs_create_command(
     stop_on_first_fail: Annotated[bool, typer.Option("--stop-on-first-fail", envvar="TEST_RUN_STOP_ON_FIRST_FAIL",
                                                      help="TEST_RUN_STOP_ON_FIRST_FAIL")] = False,
     target: Annotated[str | None, typer.Option("--target", help="TEST_RUN_URI", envvar="TEST_RUN_URI")] = None,
+    compare_to: Annotated[str | None, typer.Option(
+        "--compare-to", metavar="RUN_ID|latest", envvar="LUNGE_COMPARE_TO",
+        help="The project's run to compare findings with (fail_on: new); default: latest under fail_on: new.",
+    )] = None,
     api_url: ApiUrl = None,
     token: ApiToken = None,
     as_json: JsonFlag = False,
@@ -187,7 +191,7 @@ def runs_create_command(
 
     record_id = parse_id(record) if record else None
     order = {"name": name, "description": desc, "policy": policy, "record": record_id, "build_id": build_id,
-             "rps": rps, "stop_on_first_fail": stop_on_first_fail, "target": target}
+             "rps": rps, "stop_on_first_fail": stop_on_first_fail, "target": target, "compare_to": compare_to}
     run = _client(api_url, token).create_run(order)
     print_json(run) if as_json else sys.stdout.write(f"{run['label']}\n")
 

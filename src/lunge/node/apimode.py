@@ -24,13 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from lunge import aio
 from lunge.checks import load
+from lunge.engine.outcome import Earlier
 from lunge.engine.runner import Events, RunConfig, RunEngine
 from lunge.errors import ConfigError, LungeError
-from lunge.node import shards
+from lunge.node import reporting, shards
 from lunge.node.apiclient import ApiClient
 from lunge.node.settings import TestingSettings, api_settings, shard_size, store_settings, testing_settings
 from lunge.policy import BUILTIN, TestPolicy, parse_policy
-from lunge.store import open_store
+from lunge.store import Store, open_store
 from lunge.store.models import RunState, TestRun
 from lunge.store.sql import SqlStore
 
@@ -215,7 +216,8 @@ class _ShardingNode:
             run = await asyncio.to_thread(self.store.get_run, run_id)
             registry = load()
             policy = await asyncio.to_thread(_policy, self.api, run, set(registry.checks) | registry.kinds)
-            config = self.configs[run_id] = _run_config(run, policy, registry, self.settings)
+            earlier = await asyncio.to_thread(_earlier, self.store, run)
+            config = self.configs[run_id] = _run_config(run, policy, registry, self.settings, earlier)
         return config
 
     async def _beat(self, manager: QueueManager) -> None:
@@ -244,11 +246,20 @@ async def _idle(manager: QueueManager, seconds: float) -> None:
         pass
 
 
-def _run_config(run: TestRun, policy: TestPolicy, registry: Any, settings: TestingSettings) -> RunConfig:
+def _run_config(run: TestRun, policy: TestPolicy, registry: Any, settings: TestingSettings,
+                earlier: Earlier | None) -> RunConfig:
     order = run.stats.get("order") or {}
     return RunConfig(policy=policy, checks=tuple(registry.select(policy.checks)), workers=settings.workers,
                      rps=order.get("rps"), target=run.target, verify_tls=settings.verify_tls,
-                     stop_on_first_fail=bool(order.get("stop_on_first_fail")), identities=settings.identities)
+                     stop_on_first_fail=bool(order.get("stop_on_first_fail")), identities=settings.identities,
+                     earlier=earlier)
+
+
+def _earlier(store: Store, run: TestRun) -> Earlier | None:
+    """The run ``run`` is compared with (fail_on: new), as the control plane chose it when the run
+    was ordered (``stats.order.compare_to``, a run of the same project)."""
+    compare_to = (run.stats.get("order") or {}).get("compare_to")
+    return reporting.earlier_of(store, store.get_run(int(compare_to))) if compare_to is not None else None
 
 
 def _test(api: ApiClient, node_id: int, run_id: int, store_url: str, settings: TestingSettings) -> int:
@@ -261,7 +272,7 @@ def _test(api: ApiClient, node_id: int, run_id: int, store_url: str, settings: T
         logger.info("TestRun#%s taken: testing record rec_%04d", run.label, run.record_id)
         registry = load()
         policy = _policy(api, run, set(registry.checks) | registry.kinds)
-        config = _run_config(run, policy, registry, settings)
+        config = _run_config(run, policy, registry, settings, _earlier(store, run))
         engine = RunEngine(store, run, config, Events())
         final = aio.run(_watched(engine, api, node_id, run_id))
         logger.info("TestRun#%s %s: %d findings", final.label, final.state.value, final.findings_count)

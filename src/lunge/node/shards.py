@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from lunge.engine.events import Events
-from lunge.engine.outcome import Stop, decide
+from lunge.engine.outcome import Earlier, Stop, decide
 from lunge.engine.results import Counters
 from lunge.engine.runner import PartitionResult, RunConfig, RunEngine, first_stop
 from lunge.errors import LungeError
@@ -96,16 +96,19 @@ def decode(row: dict[str, Any]) -> tuple[Counters, Stop | None]:
     return counters, (None if not stop else Stop(RunState(stop["state"]), stop.get("reason")))
 
 
-def conclude(policy: TestPolicy, shards: list[dict[str, Any]]) -> dict[str, Any]:
-    """The run's final state from its shards' counters, summed (:func:`decide`, as for one node)."""
+def conclude(policy: TestPolicy, shards: list[dict[str, Any]], earlier: Earlier | None = None) -> dict[str, Any]:
+    """The run's final state from its shards' counters, summed (:func:`decide`, as for one node);
+    each shard counted its failing findings against ``earlier`` (fail_on: new), the run compared with."""
     total, stops = Counters(), []
     for row in shards:
         counters, stop = decode(row)
         total.merge(counters)
         stops.append(stop)
     outcome = decide(total, policy, first_stop(stops))
-    return {"state": outcome.state, "error": outcome.error,
-            "stats": {**total.stats(), "policy": policy.summary(), "shards": len(shards)}}
+    stats = {**total.stats(), "policy": policy.summary(), "shards": len(shards)}
+    if earlier is not None and policy.fail_on_new:  # as a run tested whole says it (RunEngine.finish)
+        stats["fail_on_new"] = {"compared_with": earlier.label, "new_failing_findings": total.failing_findings}
+    return {"state": outcome.state, "error": outcome.error, "stats": stats}
 
 
 async def test_shard(store: SqlStore, shard_id: int, config: RunConfig, node_id: int | None) -> ShardDone | None:
@@ -129,7 +132,8 @@ async def test_shard(store: SqlStore, shard_id: int, config: RunConfig, node_id:
             stop = first_stop([part.stop, stop])
     final = stop is not None and stop.state in (RunState.FAILED, RunState.ERROR)
     done = await asyncio.to_thread(store.shards.complete, shard.id, buffer.test_sets, buffer.findings,
-                                   encode(counters, stop), lambda rows: conclude(config.policy, rows), node_id,
+                                   encode(counters, stop), lambda rows: conclude(config.policy, rows, config.earlier),
+                                   node_id,
                                    final)
     if not done.stored:
         logger.info("shard %d of TestRun#%s was done by another node: nothing stored", shard.index, run.label)
