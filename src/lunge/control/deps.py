@@ -17,6 +17,7 @@ from starlette.types import Scope
 
 from lunge.control.context import Control
 from lunge.control.services.tenancy import Principal, identify
+from lunge.errors import StoreError
 
 _bearer = HTTPBearer(auto_error=False, description="A project token (lunge token create) or the admin token.")
 _fast_header = APIKeyHeader(name="X-WallarmAPI-Token", auto_error=False, description="FAST's token header.")
@@ -80,6 +81,8 @@ async def project_gate(control: Control, scope: Scope) -> Response | None:
     except HTTPException as refused:
         headers = {**(refused.headers or {}), "Connection": "close"}  # the unread body is not drained
         return JSONResponse({"detail": refused.detail}, status_code=refused.status_code, headers=headers)
+    except StoreError as exc:  # outside the application's error handlers: answered as they do (503)
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Connection": "close"})
     return None
 
 

@@ -26,7 +26,7 @@ from lunge import aio
 from lunge.checks import load
 from lunge.engine.outcome import Earlier
 from lunge.engine.runner import Events, RunConfig, RunEngine
-from lunge.errors import ConfigError, LungeError
+from lunge.errors import ConfigError, LungeError, StoreError
 from lunge.node import reporting, shards
 from lunge.node.apiclient import ApiClient
 from lunge.node.settings import TestingSettings, api_settings, shard_size, store_settings, testing_settings
@@ -106,38 +106,62 @@ class _ShardingNode:
         self.configs: dict[int, RunConfig] = {}  # run id -> its configuration (policy fetched once)
         self.current: int | None = None  # the run this node works on (claimed or shard taken)
         self.unqueued: set[int] = set()  # runs claimed whose shards are not queued yet
+        self.waiting: int | None = None  # with once: the run claimed, whose end ends the node
+        self.manager: QueueManager | None = None  # the job queue's (a new one after a reconnect)
+        self.stopping = asyncio.Event()
         self.code = 0
 
     async def serve(self, once: bool) -> int:
-        from lunge.node import jobqueue
-
         store = open_store(self.store_url)
         assert isinstance(store, SqlStore)  # a postgresql URL opens the SQL store
         self.store = store
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):  # stop taking shards; finish those held
+            loop.add_signal_handler(sig, self._stop)
         try:
-            async with jobqueue.connect(self.store_url) as queue, jobqueue.connect(self.store_url) as taking:
-                await queue.install()
-                manager = taking.manager(self.name, self._take)
-                loop = asyncio.get_running_loop()
-                for sig in (signal.SIGTERM, signal.SIGINT):  # stop taking shards; finish those held
-                    loop.add_signal_handler(sig, manager.shutdown.set)
+            backoff = self.poll_s
+            while True:
+                reason = None
                 try:
-                    async with asyncio.TaskGroup() as group:
-                        group.create_task(jobqueue.run_manager(manager))
-                        group.create_task(self._beat(manager))
-                        group.create_task(self._sweep(queue, manager))
-                        await self._claim_loop(queue, once, manager)
-                        manager.shutdown.set()
-                finally:
-                    for sig in (signal.SIGTERM, signal.SIGINT):
-                        loop.remove_signal_handler(sig)
-            return self.code
+                    await self._session(once)
+                except* StoreError as lost:  # PostgreSQL restarted, or unreachable
+                    reason = str(lost.exceptions[0]).splitlines()[0]
+                if reason is None or self.stopping.is_set():
+                    return self.code
+                logger.warning("the job queue's connection failed (%s); reconnecting in %.0f s", reason, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
         finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
             store.close()
+
+    def _stop(self) -> None:
+        self.stopping.set()
+        if self.manager is not None:
+            self.manager.shutdown.set()
+
+    async def _session(self, once: bool) -> None:
+        """Take and queue shards on two connections of the job queue until stopped (``once``: until
+        the first run claimed ends); StoreError or psycopg's OperationalError when they are lost."""
+        from lunge.node import jobqueue
+
+        async with jobqueue.connect(self.store_url) as queue, jobqueue.connect(self.store_url) as taking:
+            await queue.install()
+            manager = self.manager = taking.manager(self.name, self._take)
+            if self.stopping.is_set():
+                manager.shutdown.set()
+            async with asyncio.TaskGroup() as group:
+                group.create_task(jobqueue.run_manager(manager))
+                group.create_task(self._beat(manager))
+                group.create_task(self._sweep(queue, manager))
+                group.create_task(jobqueue.watch((queue, taking), manager.shutdown))
+                await self._claim_loop(queue, once, manager)
+                manager.shutdown.set()
 
     async def _claim_loop(self, queue: jobqueue.JobQueue, once: bool, manager: QueueManager) -> None:
         """Claim created runs and queue their shards; with ``once``, until the first run claimed ends."""
-        backoff, waiting = self.poll_s, None
+        backoff = self.poll_s
         while not manager.shutdown.is_set():
             try:
                 claimed = await asyncio.to_thread(self.api.call, "POST", f"/v1/nodes/{self.node['id']}/claim")
@@ -154,7 +178,7 @@ class _ShardingNode:
                 run_id = int(claimed["id"])
                 self.current = run_id
                 self.unqueued.add(run_id)
-                waiting = waiting or run_id
+                self.waiting = self.waiting or run_id
             for run_id in sorted(self.unqueued):  # claimed here: splitting it is this node's job, until done
                 try:
                     await self._queue(queue, run_id)
@@ -162,12 +186,16 @@ class _ShardingNode:
                 except LungeError as exc:  # the database is restarting: split on the next turn
                     logger.warning("TestRun#run_%04d not split yet: %s", run_id, exc)
             if once:
-                if waiting is None:
+                if self.waiting is None:
                     return
-                run = await asyncio.to_thread(self.store.get_run, waiting)
-                if run.state.finished:
-                    self.code = 0 if run.state is RunState.PASSED else 1
-                    return
+                try:
+                    run = await asyncio.to_thread(self.store.get_run, self.waiting)
+                except LungeError as exc:  # the database is restarting: look again on the next turn
+                    logger.warning("could not read TestRun#run_%04d: %s", self.waiting, exc)
+                else:
+                    if run.state.finished:
+                        self.code = 0 if run.state is RunState.PASSED else 1
+                        return
             await _idle(manager, self.poll_s if not once else 0.2)
 
     async def _queue(self, queue: jobqueue.JobQueue, run_id: int) -> None:
@@ -196,16 +224,27 @@ class _ShardingNode:
 
     async def _take(self, shard_id: int) -> None:
         """A shard job: test the shard with the run's configuration and commit it."""
-        shard = await asyncio.to_thread(self.store.shards.get, shard_id)
+        try:
+            shard = await asyncio.to_thread(self.store.shards.get, shard_id)
+        except LungeError as exc:  # the database is restarting: the job (or the sweep) brings it back
+            logger.warning("shard %d not taken: %s", shard_id, exc)
+            return
         self.current = shard.run_id
         try:
             config = await self._config(shard.run_id)
-        except LungeError as exc:  # its stored policy is gone or invalid: no node could test the run
+        except ConfigError as exc:  # its stored policy is gone or invalid: no node could test the run
             failed = await asyncio.to_thread(shards.fail, self.store, shard_id, f"the run's policy: {exc}",
                                              int(self.node["id"]))
             logger.error("TestRun#%s error: the run's policy: %s", failed.run.label, exc)
             return
-        done = await shards.test_shard(self.store, shard_id, config, int(self.node["id"]))
+        except LungeError as exc:  # the control plane or the database restarting: the sweep brings the shard back
+            logger.warning("shard %d not taken: %s", shard_id, exc)
+            return
+        try:
+            done = await shards.test_shard(self.store, shard_id, config, int(self.node["id"]))
+        except LungeError as exc:  # not committed (the database restarting): taken again, from its job or the sweep
+            logger.warning("shard %d not committed: %s; it will be tested again", shard_id, exc)
+            return
         if done is not None and done.run.state.finished:
             logger.info("TestRun#%s %s: %d findings", done.run.label, done.run.state.value, done.run.findings_count)
             self.code = 0 if done.run.state is RunState.PASSED else 1

@@ -27,7 +27,7 @@ from lunge.engine.events import Events
 from lunge.engine.outcome import Earlier, Stop, decide
 from lunge.engine.results import Counters
 from lunge.engine.runner import PartitionResult, RunConfig, RunEngine, first_stop
-from lunge.errors import LungeError
+from lunge.errors import LungeError, StoreError
 from lunge.policy import BUILTIN, TestPolicy
 from lunge.store import Store
 from lunge.store.models import Finding, NewFinding, RunState, Shard, ShardDone, TestRun, TestSet
@@ -112,7 +112,8 @@ def conclude(policy: TestPolicy, shards: list[dict[str, Any]], earlier: Earlier 
 
 
 async def test_shard(store: SqlStore, shard_id: int, config: RunConfig, node_id: int | None) -> ShardDone | None:
-    """Test one shard and commit it; None when it was done already (nothing tested)."""
+    """Test one shard and commit it; None when it was done already (nothing tested). StoreError when
+    the database went away meanwhile: nothing of the shard is stored, its job brings it back."""
     shard = await asyncio.to_thread(store.shards.get, shard_id)
     if shard.done:
         return None
@@ -123,6 +124,8 @@ async def test_shard(store: SqlStore, shard_id: int, config: RunConfig, node_id:
         engine = RunEngine(cast(Store, buffer), run, config.for_slice(shard.first_seq, shard.last_seq), Events())
         try:
             part: PartitionResult | None = await _watched(store, run.id, engine)
+        except StoreError:  # the database went away (restarting): the shard is taken again, not the run failed
+            raise
         except Exception as exc:  # a shard's top level (as the node's): the run ends in error, with the reason
             logger.exception("shard %d of TestRun#%s failed", shard.index, run.label)
             part, stop = None, Stop(RunState.ERROR, f"a node failed testing shard {shard.index}: {exc}")
