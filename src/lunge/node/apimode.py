@@ -129,7 +129,11 @@ class _ShardingNode:
                 if reason is None or self.stopping.is_set():
                     return self.code
                 logger.warning("the job queue's connection failed (%s); reconnecting in %.0f s", reason, backoff)
-                await asyncio.sleep(backoff)
+                try:  # SIGTERM meanwhile: stop now
+                    await asyncio.wait_for(self.stopping.wait(), backoff)
+                    return self.code
+                except TimeoutError:
+                    pass
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
