@@ -6,7 +6,7 @@ import os
 
 from hypothesis import settings
 
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.servers"]
+pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.servers", "tests.fixtures.pg_cluster"]
 
 # Local runs explore new random examples every time (that is how fuzzing finds bugs); CI runs
 # (.ci/run sets LUNGE_HYPOTHESIS_PROFILE=ci) draw the same examples every time, so a red CI is

@@ -24,7 +24,8 @@ def test_a_run_is_ordered_with_fast_fields(client: TestClient, control: Control)
     run = created.json()
     assert (run["state"], run["record_id"], run["policy"], run["build_id"]) == ("created", record.id, "quick", "b42")
     assert run["description"] == "from CI" and run["baselines_total"] == record.baseline_count
-    assert run["stats"]["order"] == {"policy_id": policy["id"], "rps": 50, "stop_on_first_fail": True}
+    assert run["stats"]["order"] == {"policy_id": policy["id"], "rps": 50, "stop_on_first_fail": True,
+                                     "compare_to": None}
     assert run["allowed_actions"] == ["interrupt"] and run["exit_code"] is None
     assert run["findings_by_severity"]["high"] == 0
 

@@ -5,15 +5,19 @@ failed-authentication rate limit."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import socket
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi.testclient import TestClient
 
 from lunge.control.app import create_app
 from lunge.control.config import ControlConfig
 from lunge.control.context import Control, open_control
-from tests.control.conftest import seed_record, seed_run_with_finding, tenant
+from lunge.control.limits import STORE_MAX_BODY
+from tests.control.conftest import ADMIN, seed_record, seed_run_with_finding, tenant
 
 PUBLIC = {"/healthz", "/readyz", "/v1/openapi.json", "/v1/docs"}
 MARK = "victim-private-7f3a"  # in every name of the victim's objects: must never leak
@@ -107,6 +111,87 @@ def test_the_request_size_limit(db_url: str) -> None:
             assert streamed.status_code == 413
     finally:
         control.close()
+
+
+BIG = 2 * 1_048_576  # over LUNGE_SERVE_MAX_BODY (1 MiB), under the store's wider limit
+
+
+def _post_batches(control: Control, headers: dict[str, str], body: bytes,
+                  path: str = "/v1/store/batches") -> tuple[int, int]:
+    """(status, how many times the application called ``receive``) of a POST to ``path``,
+    straight through ASGI: the count says whether the body was read at all."""
+    app = create_app(control)
+    reads = 0
+    answer: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal reads
+        reads += 1
+        if reads == 1:
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # the client stays connected
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answer.append(message["status"])
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80),
+             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                         *((k.lower().encode(), v.encode()) for k, v in headers.items())]}
+    asyncio.run(app(scope, receive, send))
+    return answer[0], reads
+
+
+def test_the_store_batches_limit_is_for_project_tokens_only(control: Control) -> None:
+    """/v1/store/batches takes up to STORE_MAX_BODY, but only from a project token: anyone else is
+    refused on the headers, the body never read (no anonymous client makes the server buffer 16 MiB)."""
+    team = tenant(control, "team")
+    body = b'{"batches": "' + b"x" * BIG + b'"}'
+    wrong = {"Authorization": "Bearer lunge_" + "y" * 43}
+    for headers, status in (({}, 401), (wrong, 401), ({"X-WallarmAPI-Token": "nope"}, 401),
+                            ({"Authorization": f"Bearer {ADMIN}"}, 403)):
+        assert _post_batches(control, headers, body) == (status, 0), headers
+    # The project's token: the body is read, and judged on its content (not a list), not on its size.
+    assert _post_batches(control, team.headers, body) == (422, 1)
+    over = b"x" * (STORE_MAX_BODY + 1)
+    assert _post_batches(control, team.headers, over) == (413, 0)  # declared length: refused unread
+
+
+def test_a_shard_commit_may_be_big_for_project_tokens_only(control: Control) -> None:
+    """A tested shard's findings with their evidence pass the ordinary 1 MiB: its commit has the
+    store's wider limit, behind the same gate (the route then judges it: no such shard here)."""
+    team = tenant(control, "team")
+    body = b'{"node_id": 1, "findings": "' + b"x" * BIG + b'"}'
+    assert _post_batches(control, {}, body, "/v1/shards/7/complete") == (401, 0)
+    status, reads = _post_batches(control, team.headers, body, "/v1/shards/7/complete")
+    assert (status, reads) != (413, 0) and reads == 1
+    assert _post_batches(control, team.headers, body, "/v1/shards/7/other") == (413, 0)  # not widened
+
+
+def _answer_before_the_body(url: str, headers: str, timeout: float = 30.0) -> str:
+    """The status line ``lunge serve`` at ``url`` answers a 2 MiB batch POST with, read after
+    sending the headers and only 64 KiB of the body (the rest is never sent)."""
+    where = urlsplit(url)
+    with socket.create_connection((where.hostname or "127.0.0.1", where.port or 80), timeout=timeout) as conn:
+        head = (f"POST /v1/store/batches HTTP/1.1\r\nHost: {where.netloc}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {BIG}\r\n{headers}\r\n").encode()
+        conn.sendall(head + b"{" * 65536)
+        received = b""
+        while b"\r\n" not in received:  # a server waiting for the body times out here: the test fails
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            received += chunk
+    return received.split(b"\r\n", 1)[0].decode()
+
+
+def test_a_real_server_refuses_an_anonymous_big_batch_before_its_body(server: str) -> None:
+    assert _answer_before_the_body(server, "") == "HTTP/1.1 401 Unauthorized"
+    wrong = "Authorization: Bearer lunge_" + "y" * 43 + "\r\n"
+    assert _answer_before_the_body(server, wrong) == "HTTP/1.1 401 Unauthorized"
 
 
 def test_failed_authentications_are_rate_limited(db_url: str) -> None:

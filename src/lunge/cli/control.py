@@ -186,6 +186,10 @@ def runs_create_command(
     stop_on_first_fail: Annotated[bool, typer.Option("--stop-on-first-fail", envvar="TEST_RUN_STOP_ON_FIRST_FAIL",
                                                      help="TEST_RUN_STOP_ON_FIRST_FAIL")] = False,
     target: Annotated[str | None, typer.Option("--target", help="TEST_RUN_URI", envvar="TEST_RUN_URI")] = None,
+    compare_to: Annotated[str | None, typer.Option(
+        "--compare-to", metavar="RUN_ID|latest", envvar="LUNGE_COMPARE_TO",
+        help="The project's run to compare findings with (fail_on: new); default: latest under fail_on: new.",
+    )] = None,
     api_url: ApiUrl = None,
     token: ApiToken = None,
     as_json: JsonFlag = False,
@@ -201,7 +205,7 @@ def runs_create_command(
             raise ConfigError(f"--record: {record!r} is not a record id (such as 12 or rec_0012) nor 'latest'")
     order: dict[str, Any] = {"name": name, "description": desc, "policy": policy, "record": chosen,
                              "build_id": build_id, "rps": rps, "stop_on_first_fail": stop_on_first_fail,
-                             "target": target}
+                             "target": target, "compare_to": compare_to}
     if record_name:
         order["test_record_name"] = record_name
     if inactivity_timeout is not None:

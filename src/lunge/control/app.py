@@ -3,6 +3,7 @@ opened :class:`~lunge.control.context.Control` (tests hand it one on a temporary
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from lunge import __version__
 from lunge.control import dashboard
 from lunge.control.context import Control
+from lunge.control.deps import project_gate
 from lunge.control.limits import STORE_MAX_BODY, BodySizeLimit
 from lunge.control.routes import nodes, policies, projects, records, runs, shards, store, system
 from lunge.control.services import ConflictError
@@ -42,7 +44,9 @@ def create_app(control: Control, *, close_on_shutdown: bool = False) -> FastAPI:
     dashboard.install(api)
     _install_error_handlers(api)
     api.add_middleware(BodySizeLimit, max_body=control.config.max_body,
-                       wider={"/v1/store/batches": max(control.config.max_body, STORE_MAX_BODY)})
+                       wider={path: max(control.config.max_body, STORE_MAX_BODY)
+                              for path in ("/v1/store/batches", "/v1/shards/{shard_id}/complete")},
+                       gate=functools.partial(project_gate, control))
     return api
 
 

@@ -15,10 +15,11 @@ from lunge.store.sql.engine import connect
 from lunge.store.sql.migrate import migrate
 from lunge.store.sql.projects import Projects
 
-# A run's final changes (state, error, stats) from its policy and its done shards' counters: the
-# engine's verdict (``lunge.node.shards.conclude``), handed in by ``lunge serve`` because the control
-# plane imports no engine (pyproject's import contracts).
-Verdict = Callable[[TestPolicy, list[dict[str, Any]]], dict[str, Any]]
+# A run's final changes (state, error, stats) from its policy, its done shards' counters and the
+# label of the run it is compared with (fail_on: new): the engine's verdict
+# (``lunge.node.shards.conclude``), handed in by ``lunge serve`` because the control plane imports
+# no engine (pyproject's import contracts).
+Verdict = Callable[[TestPolicy, list[dict[str, Any]], str | None], dict[str, Any]]
 
 
 @dataclass(slots=True)

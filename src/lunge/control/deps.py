@@ -10,10 +10,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
 from lunge.control.context import Control
 from lunge.control.services.tenancy import Principal, identify
+from lunge.errors import StoreError
 
 _bearer = HTTPBearer(auto_error=False, description="A project token (lunge token create) or the admin token.")
 _fast_header = APIKeyHeader(name="X-WallarmAPI-Token", auto_error=False, description="FAST's token header.")
@@ -31,11 +35,15 @@ def principal(request: Request, control: ControlDep,
               bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
               fast_token: Annotated[str | None, Security(_fast_header)]) -> Principal:
     client = request.client.host if request.client else "unknown"
+    return authenticate(control, client, bearer.credentials if bearer is not None else fast_token)
+
+
+def authenticate(control: Control, client: str, presented: str | None) -> Principal:
+    """Who ``presented`` is, counting a failure against ``client``; HTTPException 429/401 otherwise."""
     wait = control.limiter.retry_after(client)
     if wait:
         raise HTTPException(429, "too many failed authentications: try again later",
                             headers={"Retry-After": str(wait)})
-    presented = bearer.credentials if bearer is not None else fast_token
     if not presented:  # not a guess: not counted (a browser opening /v1/test_run is not an attack)
         raise HTTPException(401, "a token is required (Authorization: Bearer <token>)",
                             headers={"WWW-Authenticate": "Bearer"})
@@ -57,6 +65,25 @@ def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
     if not who.admin:
         raise HTTPException(403, "this needs the admin token (LUNGE_ADMIN_TOKEN)")
     return who
+
+
+async def project_gate(control: Control, scope: Scope) -> Response | None:
+    """The answer refusing a request before its body is read (None: a project token, go on): the
+    size limit lets only such requests send the bodies of its wider paths (``limits.BodySizeLimit``).
+    The same checks as :func:`principal` then :func:`project_id`, the route's own, on the headers."""
+    request = Request(scope)
+    bearer = await _bearer(request)
+    fast_token = await _fast_header(request)
+    client = request.client.host if request.client else "unknown"
+    presented = bearer.credentials if bearer is not None else fast_token
+    try:  # a database lookup: off the event loop, as the sync routes' dependencies run
+        project_id(await run_in_threadpool(authenticate, control, client, presented))
+    except HTTPException as refused:
+        headers = {**(refused.headers or {}), "Connection": "close"}  # the unread body is not drained
+        return JSONResponse({"detail": refused.detail}, status_code=refused.status_code, headers=headers)
+    except StoreError as exc:  # outside the application's error handlers: answered as they do (503)
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Connection": "close"})
+    return None
 
 
 ProjectId = Annotated[int, Depends(project_id)]

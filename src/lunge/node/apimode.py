@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 from lunge import aio
 from lunge.checks import load
+from lunge.engine.outcome import Earlier
 from lunge.engine.runner import Events, RunConfig, RunEngine
-from lunge.errors import ConfigError, LungeError
-from lunge.node import liverun, shards
+from lunge.errors import ConfigError, LungeError, StoreError
+from lunge.node import liverun, reporting, shards
 from lunge.node.apiclient import ApiClient
 from lunge.node.settings import TestingSettings, api_settings, shard_size, store_settings, testing_settings
 from lunge.policy import BUILTIN, TestPolicy, parse_policy
-from lunge.store import open_store
+from lunge.store import Store, open_store
 from lunge.store.models import RunState, TestRun
 from lunge.store.sql import SqlStore
 
@@ -80,12 +81,14 @@ def run_api_node(flags: Mapping[str, Any] | None = None, *, once: bool = False, 
         live.close()
 
 
-def _configure(api: ApiClient, settings: TestingSettings) -> Callable[[TestRun], RunConfig]:
-    """How a node on the remote store configures a run: its policy fetched through the API."""
+def _configure(api: ApiClient, settings: TestingSettings) -> Callable[[Store, TestRun], RunConfig]:
+    """How a node on the remote store configures a run: its policy fetched through the API, the
+    findings of the run it is compared with (fail_on: new) read from ``store``."""
 
-    def configure(run: TestRun) -> RunConfig:
+    def configure(store: Store, run: TestRun) -> RunConfig:
         registry = load()
-        return _run_config(run, _policy(api, run, set(registry.checks) | registry.kinds), registry, settings)
+        policy = _policy(api, run, set(registry.checks) | registry.kinds)
+        return _run_config(run, policy, registry, settings, _earlier(store, run))
 
     return configure
 
@@ -130,40 +133,68 @@ class _ShardingNode:
         self.current: int | None = None  # the run this node works on (claimed or shard taken)
         self.unqueued: set[int] = set()  # runs claimed whose shards are not queued yet
         self.live: liverun.LiveProxy | None = None  # the proxy recording runs record through
+        self.waiting: int | None = None  # with once: the run claimed, whose end ends the node
+        self.manager: QueueManager | None = None  # the job queue's (a new one after a reconnect)
+        self.stopping = asyncio.Event()
         self.code = 0
 
     async def serve(self, once: bool) -> int:
-        from lunge.store.sql import jobqueue
-
         store = open_store(self.store_url)
         assert isinstance(store, SqlStore)  # a postgresql URL opens the SQL store
         self.store = store
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):  # stop taking shards; finish those held
+            loop.add_signal_handler(sig, self._stop)
         try:
-            async with jobqueue.connect(self.store_url) as queue, jobqueue.connect(self.store_url) as taking:
-                await queue.install()
-                manager = taking.manager(self.name, self._take)
-                loop = asyncio.get_running_loop()
-                for sig in (signal.SIGTERM, signal.SIGINT):  # stop taking shards; finish those held
-                    loop.add_signal_handler(sig, manager.shutdown.set)
+            backoff = self.poll_s
+            while True:
+                reason = None
                 try:
-                    async with asyncio.TaskGroup() as group:
-                        group.create_task(jobqueue.run_manager(manager))
-                        group.create_task(self._beat(manager))
-                        group.create_task(self._sweep(queue, manager))
-                        await self._claim_loop(queue, once, manager)
-                        manager.shutdown.set()
-                except BaseExceptionGroup as group:  # the task group's: its cause, one line (exit 2 if refused)
-                    raise aio.first_cause(group) from None
-                finally:
-                    for sig in (signal.SIGTERM, signal.SIGINT):
-                        loop.remove_signal_handler(sig)
-            return self.code
+                    await self._session(once)
+                except* StoreError as lost:  # PostgreSQL restarted, or unreachable
+                    reason = str(lost.exceptions[0]).splitlines()[0]
+                if reason is None or self.stopping.is_set():
+                    return self.code
+                logger.warning("the job queue's connection failed (%s); reconnecting in %.0f s", reason, backoff)
+                try:  # SIGTERM meanwhile: stop now
+                    await asyncio.wait_for(self.stopping.wait(), backoff)
+                    return self.code
+                except TimeoutError:
+                    pass
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+        except BaseExceptionGroup as group:  # the task group's other errors: the cause, one line (exit 2 if refused)
+            raise aio.first_cause(group) from None
         finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
             store.close()
+
+    def _stop(self) -> None:
+        self.stopping.set()
+        if self.manager is not None:
+            self.manager.shutdown.set()
+
+    async def _session(self, once: bool) -> None:
+        """Take and queue shards on two connections of the job queue until stopped (``once``: until
+        the first run claimed ends); StoreError or psycopg's OperationalError when they are lost."""
+        from lunge.store.sql import jobqueue
+
+        async with jobqueue.connect(self.store_url) as queue, jobqueue.connect(self.store_url) as taking:
+            await queue.install()
+            manager = self.manager = taking.manager(self.name, self._take)
+            if self.stopping.is_set():
+                manager.shutdown.set()
+            async with asyncio.TaskGroup() as group:
+                group.create_task(jobqueue.run_manager(manager))
+                group.create_task(self._beat(manager))
+                group.create_task(self._sweep(queue, manager))
+                group.create_task(jobqueue.watch((queue, taking), manager.shutdown))
+                await self._claim_loop(queue, once, manager)
+                manager.shutdown.set()
 
     async def _claim_loop(self, queue: jobqueue.JobQueue, once: bool, manager: QueueManager) -> None:
         """Claim created runs and queue their shards; with ``once``, until the first run claimed ends."""
-        backoff, waiting = self.poll_s, None
+        backoff = self.poll_s
         while not manager.shutdown.is_set():
             try:
                 claimed = await asyncio.to_thread(self.api.call, "POST", f"/v1/nodes/{self.node['id']}/claim",
@@ -179,7 +210,7 @@ class _ShardingNode:
             backoff = self.poll_s
             if claimed:
                 run_id = int(claimed["id"])
-                waiting = waiting or run_id
+                self.waiting = self.waiting or run_id
                 if (await asyncio.to_thread(self.store.get_run, run_id)).records:
                     await self._record(run_id, manager)  # recorded and tested whole here: never sharded
                 else:
@@ -192,12 +223,16 @@ class _ShardingNode:
                 except LungeError as exc:  # the database is restarting: split on the next turn
                     logger.warning("TestRun#run_%04d not split yet: %s", run_id, exc)
             if once:
-                if waiting is None:
+                if self.waiting is None:
                     return
-                run = await asyncio.to_thread(self.store.get_run, waiting)
-                if run.state.finished:
-                    self.code = 0 if run.state is RunState.PASSED else 1
-                    return
+                try:
+                    run = await asyncio.to_thread(self.store.get_run, self.waiting)
+                except LungeError as exc:  # the database is restarting: look again on the next turn
+                    logger.warning("could not read TestRun#run_%04d: %s", self.waiting, exc)
+                else:
+                    if run.state.finished:
+                        self.code = 0 if run.state is RunState.PASSED else 1
+                        return
             await _idle(manager, self.poll_s if not once else 0.2)
 
     async def _record(self, run_id: int, manager: QueueManager) -> None:
@@ -241,16 +276,27 @@ class _ShardingNode:
 
     async def _take(self, shard_id: int) -> None:
         """A shard job: test the shard with the run's configuration and commit it."""
-        shard = await asyncio.to_thread(self.store.shards.get, shard_id)
+        try:
+            shard = await asyncio.to_thread(self.store.shards.get, shard_id)
+        except LungeError as exc:  # the database is restarting: the job (or the sweep) brings it back
+            logger.warning("shard %d not taken: %s", shard_id, exc)
+            return
         self.current = shard.run_id
         try:
             config = await self._config(shard.run_id)
-        except LungeError as exc:  # its stored policy is gone or invalid: no node could test the run
+        except ConfigError as exc:  # its stored policy is gone or invalid: no node could test the run
             failed = await asyncio.to_thread(shards.fail, self.store, shard_id, f"the run's policy: {exc}",
                                              int(self.node["id"]))
             logger.error("TestRun#%s error: the run's policy: %s", failed.run.label, exc)
             return
-        done = await shards.test_shard(self.store, shard_id, config, int(self.node["id"]))
+        except LungeError as exc:  # the control plane or the database restarting: the sweep brings the shard back
+            logger.warning("shard %d not taken: %s", shard_id, exc)
+            return
+        try:
+            done = await shards.test_shard(self.store, shard_id, config, int(self.node["id"]))
+        except LungeError as exc:  # not committed (the database restarting): taken again, from its job or the sweep
+            logger.warning("shard %d not committed: %s; it will be tested again", shard_id, exc)
+            return
         if done is not None and done.run.state.finished:
             logger.info("TestRun#%s %s: %d findings", done.run.label, done.run.state.value, done.run.findings_count)
             self.code = 0 if done.run.state is RunState.PASSED else 1
@@ -261,7 +307,8 @@ class _ShardingNode:
             run = await asyncio.to_thread(self.store.get_run, run_id)
             registry = load()
             policy = await asyncio.to_thread(_policy, self.api, run, set(registry.checks) | registry.kinds)
-            config = self.configs[run_id] = _run_config(run, policy, registry, self.settings)
+            earlier = await asyncio.to_thread(_earlier, self.store, run)
+            config = self.configs[run_id] = _run_config(run, policy, registry, self.settings, earlier)
         return config
 
     async def _beat(self, manager: QueueManager) -> None:
@@ -290,11 +337,20 @@ async def _idle(manager: QueueManager, seconds: float) -> None:
         pass
 
 
-def _run_config(run: TestRun, policy: TestPolicy, registry: Any, settings: TestingSettings) -> RunConfig:
+def _run_config(run: TestRun, policy: TestPolicy, registry: Any, settings: TestingSettings,
+                earlier: Earlier | None) -> RunConfig:
     order = run.stats.get("order") or {}
     return RunConfig(policy=policy, checks=tuple(registry.select(policy.checks)), workers=settings.workers,
                      rps=order.get("rps"), target=run.target, verify_tls=settings.verify_tls,
-                     stop_on_first_fail=bool(order.get("stop_on_first_fail")), identities=settings.identities)
+                     stop_on_first_fail=bool(order.get("stop_on_first_fail")), identities=settings.identities,
+                     earlier=earlier)
+
+
+def _earlier(store: Store, run: TestRun) -> Earlier | None:
+    """The run ``run`` is compared with (fail_on: new), as the control plane chose it when the run
+    was ordered (``stats.order.compare_to``, a run of the same project)."""
+    compare_to = (run.stats.get("order") or {}).get("compare_to")
+    return reporting.earlier_of(store, store.get_run(int(compare_to))) if compare_to is not None else None
 
 
 def _test(api: ApiClient, node_id: int, run_id: int, store_url: str, settings: TestingSettings,
@@ -307,7 +363,7 @@ def _test(api: ApiClient, node_id: int, run_id: int, store_url: str, settings: T
             return 1
         registry = load()
         policy = _policy(api, run, set(registry.checks) | registry.kinds)
-        config = _run_config(run, policy, registry, settings)
+        config = _run_config(run, policy, registry, settings, _earlier(store, run))
         if run.records:
             final = aio.run(liverun.test_claimed_with_signals(store, run, config, live, api, node_id, signalled))
         else:

@@ -43,8 +43,8 @@ TAKE_WAIT_S = 5.0  # the take's long poll
 COMMIT_PATIENCE_S = 120.0  # how long a tested shard's commit is retried while the control plane is away
 MAX_BACKOFF_S = 30.0
 
-# The run's configuration (its policy fetched once through the API), given the run.
-Configure = Callable[[TestRun], RunConfig]
+# The run's configuration (its policy fetched once through the API), given the store and the run.
+Configure = Callable[[Store, TestRun], RunConfig]
 
 
 class RemoteShardingNode:
@@ -125,7 +125,7 @@ class RemoteShardingNode:
     async def _record(self, run: TestRun) -> None:
         """A recording run: recorded through the node's proxy and tested whole here."""
         try:
-            config = await asyncio.to_thread(self.configure, run)
+            config = await asyncio.to_thread(self.configure, self.store, run)
         except LungeError as exc:  # its stored policy is gone or invalid: no node could test the run
             await asyncio.to_thread(liverun.abandon, self.store, run, f"the run's policy: {exc}")
             self.code = 1
@@ -166,13 +166,20 @@ class RemoteShardingNode:
             try:
                 config = self.configs.get(run.id)
                 if config is None:
-                    config = self.configs[run.id] = await asyncio.to_thread(self.configure, run)
-            except LungeError as exc:  # its stored policy is gone or invalid: no node could test the run
+                    config = self.configs[run.id] = await asyncio.to_thread(self.configure, self.store, run)
+            except ConfigError as exc:  # its stored policy is gone or invalid: no node could test the run
                 logger.error("TestRun#%s error: the run's policy: %s", run.label, exc)
                 stop = Stop(RunState.ERROR, f"the run's policy: {exc}")
                 await self._complete(job_id, shard, [], [], shards.encode(Counters(), stop), True)
                 return
-            tested = await shards.test_slice(self.store, shard, config)
+            except LungeError as exc:  # the control plane is away: the job, no longer kept alive, comes back
+                logger.warning("shard %d of TestRun#%s left to its job: %s", shard.index, run.label, exc)
+                return
+            try:
+                tested = await shards.test_slice(self.store, shard, config)
+            except LungeError as exc:  # the store went away mid-shard: nothing of it is kept, its job comes back
+                logger.warning("shard %d of TestRun#%s left to its job: %s", shard.index, run.label, exc)
+                return
             await self._complete(job_id, shard, [wire.test_set_to(t) for t in tested.buffer.test_sets],
                                  [wire.new_finding_to(f) for f in tested.buffer.findings], tested.counters,
                                  tested.final)

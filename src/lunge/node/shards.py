@@ -30,7 +30,7 @@ from lunge.engine.events import Events
 from lunge.engine.outcome import Stop, decide
 from lunge.engine.results import Counters
 from lunge.engine.runner import PartitionResult, RunConfig, RunEngine, first_stop
-from lunge.errors import LungeError
+from lunge.errors import LungeError, StoreError
 from lunge.policy import BUILTIN, TestPolicy
 from lunge.store import Store
 from lunge.store.models import Finding, NewFinding, RunState, Shard, ShardDone, TestRun, TestSet
@@ -91,27 +91,31 @@ def decode(row: dict[str, Any]) -> tuple[Counters, Stop | None]:
     return counters, (None if not stop else Stop(RunState(stop["state"]), stop.get("reason")))
 
 
-def conclude(policy: TestPolicy, shards: list[dict[str, Any]]) -> dict[str, Any]:
-    """The run's final state from its shards' counters, summed (:func:`decide`, as for one node)."""
+def conclude(policy: TestPolicy, shards: list[dict[str, Any]], compared_with: str | None = None) -> dict[str, Any]:
+    """The run's final state from its shards' counters, summed (:func:`decide`, as for one node);
+    each shard counted its failing findings against the run ``compared_with`` (its label; fail_on: new)."""
     total, stops = Counters(), []
     for row in shards:
         counters, stop = decode(row)
         total.merge(counters)
         stops.append(stop)
     outcome = decide(total, policy, first_stop(stops))
-    return {"state": outcome.state, "error": outcome.error,
-            "stats": {**total.stats(), "policy": policy.summary(), "shards": len(shards)}}
+    stats = {**total.stats(), "policy": policy.summary(), "shards": len(shards)}
+    if compared_with is not None and policy.fail_on_new:  # as a run tested whole says it (RunEngine.finish)
+        stats["fail_on_new"] = {"compared_with": compared_with, "new_failing_findings": total.failing_findings}
+    return {"state": outcome.state, "error": outcome.error, "stats": stats}
 
 
 async def test_shard(store: SqlStore, shard_id: int, config: RunConfig, node_id: int | None) -> ShardDone | None:
-    """Test one shard and commit it; None when it was done already (nothing tested)."""
+    """Test one shard and commit it; None when it was done already (nothing tested). StoreError when
+    the database went away meanwhile: nothing of the shard is stored, its job brings it back."""
     shard = await asyncio.to_thread(store.shards.get, shard_id)
     if shard.done:
         return None
     tested = await test_slice(cast(Store, store), shard, config)
     done = await asyncio.to_thread(store.shards.complete, shard.id, tested.buffer.test_sets, tested.buffer.findings,
-                                   tested.counters, lambda rows: conclude(config.policy, rows), node_id,
-                                   tested.final)
+                                   tested.counters, lambda rows: conclude(config.policy, rows, compared_label(config)),
+                                   node_id, tested.final)
     if not done.stored:
         logger.info("shard %d of TestRun#%s was done by another node: nothing stored", shard.index, done.run.label)
     return done
@@ -139,6 +143,8 @@ async def test_slice(store: Store, shard: Shard, config: RunConfig) -> TestedSli
         engine = RunEngine(cast(Store, buffer), run, config.for_slice(shard.first_seq, shard.last_seq), Events())
         try:
             part: PartitionResult | None = await _watched(store, run.id, engine)
+        except StoreError:  # the database went away (restarting): the shard is taken again, not the run failed
+            raise
         except Exception as exc:  # a shard's top level (as the node's): the run ends in error, with the reason
             logger.exception("shard %d of TestRun#%s failed", shard.index, run.label)
             part, stop = None, Stop(RunState.ERROR, f"a node failed testing shard {shard.index}: {exc}")
@@ -148,6 +154,11 @@ async def test_slice(store: Store, shard: Shard, config: RunConfig) -> TestedSli
             stop = first_stop([part.stop, stop])
     final = stop is not None and stop.state in (RunState.FAILED, RunState.ERROR)
     return TestedSlice(buffer, encode(counters, stop), final)
+
+
+def compared_label(config: RunConfig) -> str | None:
+    """The label of the run ``config`` compares findings with (fail_on: new), if any."""
+    return config.earlier.label if config.earlier is not None else None
 
 
 def fail(store: SqlStore, shard_id: int, reason: str, node_id: int | None) -> ShardDone:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 from starlette.background import BackgroundTask
 
 from lunge.control.deps import ControlDep, ProjectId
@@ -45,6 +45,14 @@ class TestRunIn(BaseModel):
     rps: int | None = Field(None, ge=1, le=1000)
     stop_on_first_fail: bool = False
     target: str | None = Field(None, pattern=r"^https?://[^/\s]+", description="TEST_RUN_URI")
+    compare_to: str | None = Field(None, pattern=r"^(?i:latest|(run_)?[0-9]{1,12})$",
+                                   description="the run of the project findings are compared with (fail_on: new): "
+                                               "an id or latest; default: latest under fail_on: new")
+
+    @field_validator("compare_to", mode="before")
+    @classmethod
+    def _run_id_as_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 @router.post("/v1/test_run", status_code=201, summary="Order a test run (state created until a node takes it)")

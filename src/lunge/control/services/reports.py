@@ -13,8 +13,8 @@ from lunge.checks import load
 from lunge.control.context import Control
 from lunge.control.services import runs
 from lunge.policy import DEFAULT_CHECKS
-from lunge.report import FORMATS, ReportInput, Rule, write_reports
-from lunge.store.models import TestRun
+from lunge.report import FORMATS, Comparison, ReportInput, Rule, compare, write_reports
+from lunge.store.models import Finding, TestRun
 
 MEDIA_TYPES = {"txt": "text/plain; charset=utf-8", "json": "application/json", "html": "text/html; charset=utf-8",
                "sarif": "application/sarif+json", "junit": "application/xml", "md": "text/markdown; charset=utf-8"}
@@ -31,6 +31,15 @@ def rules_for(run: TestRun) -> tuple[Rule, ...]:
     return tuple(Rule(c.id, c.title, c.kind, c.severity.value, c.cwe, c.description, c.remediation) for c in checks)
 
 
+def _comparison(control: Control, run: TestRun, findings: list[Finding]) -> Comparison | None:
+    """The diff against the run this one was compared with when it was ordered (``compare_to``)."""
+    compare_to = (run.stats.get("order") or {}).get("compare_to")
+    if compare_to is None:
+        return None
+    previous = control.store.get_run(int(compare_to))
+    return compare(previous, control.store.iter_findings(previous.id), findings)
+
+
 def write(control: Control, project_id: int, run_id: int, fmt: str) -> tuple[Path, Path]:
     """(the report file, the temporary directory to delete after sending it)."""
     if fmt not in FORMATS:
@@ -38,8 +47,10 @@ def write(control: Control, project_id: int, run_id: int, fmt: str) -> tuple[Pat
     run = runs.get(control, project_id, run_id)
     store = control.store
     record = store.get_record(run.record_id)
-    data = ReportInput(run, record, list(store.iter_findings(run.id)), (), __version__, rules=rules_for(run),
-                       baselines=lambda: store.iter_baselines(record.id))
+    findings = list(store.iter_findings(run.id))
+    data = ReportInput(run, record, findings, (), __version__, rules=rules_for(run),
+                       baselines=lambda: store.iter_baselines(record.id),
+                       comparison=_comparison(control, run, findings))
     directory = Path(tempfile.mkdtemp(prefix="lunge-report-"))
     try:
         stamp = int((run.finished_at or datetime.now(UTC)).timestamp())

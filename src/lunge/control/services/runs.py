@@ -12,7 +12,7 @@ from lunge.control.services import ConflictError, policies, records
 from lunge.errors import NotFoundError
 from lunge.logs import mask_secrets
 from lunge.report.document import SEVERITY_ORDER, finding_section, run_section, test_set_section
-from lunge.store.models import RECORDING_ATTACHED, RECORDING_STOP, Finding, RecordState, RunState, TestRun
+from lunge.store.models import RECORDING_ATTACHED, RECORDING_STOP, Finding, RecordState, RunState, TestRun, parse_id
 
 # FAST's run actions and the states each may start from (fast.md: running ⇄ paused; any running
 # state → interrupted).
@@ -39,6 +39,7 @@ class RunOrder:
     target: str | None = None
     test_record_name: str | None = None  # the new record's name; default: the run's
     inactivity_timeout: int = INACTIVITY_TIMEOUT  # seconds without a new baseline that end the recording
+    compare_to: str | None = None  # a run id of the project or "latest" (the default under fail_on: new)
 
 
 def create(control: Control, project_id: int, order: RunOrder) -> TestRun:
@@ -50,7 +51,8 @@ def create(control: Control, project_id: int, order: RunOrder) -> TestRun:
     latest record of BUILD_ID, else its latest), the run tests that closed record."""
     policy, policy_id = policies.resolve(control, project_id, order.policy)
     recording = order.record is None
-    if recording:
+    if recording:  # refused orders leave no record behind: the run compared with is checked first
+        _compared(control, project_id, order, policy.fail_on_new, order.build_id)
         record = control.store.create_record(order.test_record_name or order.name, order.build_id)
         control.projects.assign_record(record.id, project_id)
     elif order.record == LATEST:
@@ -65,11 +67,13 @@ def create(control: Control, project_id: int, order: RunOrder) -> TestRun:
         raise ConflictError(f"record must be a record id or {LATEST!r}, not {order.record!r}")
     if not recording and record.state is RecordState.RECORDING:
         raise ConflictError(f"test record {record.label} is still recording: stop it first (not ready for cloning)")
+    build_id = order.build_id or record.build_id
+    previous = _compared(control, project_id, order, policy.fail_on_new, build_id)
     run = control.store.create_run(name=order.name, record_id=record.id, policy_name=policy.name,
-                                   description=order.description, build_id=order.build_id or record.build_id,
-                                   target=order.target)
+                                   description=order.description, build_id=build_id, target=order.target)
     control.projects.assign_run(run.id, project_id)
-    kept: dict[str, Any] = {"policy_id": policy_id, "rps": order.rps, "stop_on_first_fail": order.stop_on_first_fail}
+    kept: dict[str, Any] = {"policy_id": policy_id, "rps": order.rps, "stop_on_first_fail": order.stop_on_first_fail,
+                            "compare_to": previous.id if previous is not None else None}
     if recording:
         kept.update(recording=True, inactivity_timeout=order.inactivity_timeout)
     stats = {"policy": policy.summary(), "order": kept}
@@ -99,6 +103,31 @@ def recording_run_of(control: Control, project_id: int, record_id: int) -> TestR
         if run.records and not run.state.finished:
             return run
     return None
+
+
+def _compared(control: Control, project_id: int, order: RunOrder, fail_on_new: bool,
+              build_id: str | None) -> TestRun | None:
+    """Chosen when the run is ordered, as CI mode chooses it before its run starts: the verdict
+    (fail_on: new) is decided once."""
+    return compared_run(control, project_id, order.compare_to or ("latest" if fail_on_new else None), build_id)
+
+
+def compared_run(control: Control, project_id: int, spec: str | None, build_id: str | None) -> TestRun | None:
+    """The run of the project a new run is compared with: ``spec``'s id (NotFoundError when it is
+    not the project's), or for ``latest`` the newest finished (passed or failed) run of the project,
+    of ``build_id`` when it has one (CI mode's rule, :func:`lunge.node.reporting.previous_run`);
+    None without ``spec`` or when no run finished yet (the first build: every finding is new)."""
+    if not spec:
+        return None
+    if spec.strip().lower() == "latest":
+        finished = control.projects.list_runs(project_id, 1000, 0, (RunState.PASSED, RunState.FAILED))
+        same_build = [r for r in finished if build_id and r.build_id == build_id]
+        candidates = same_build or finished
+        return candidates[0] if candidates else None
+    run_id = parse_id(spec)
+    if run_id is None or control.projects.run_owner(run_id) != project_id:
+        raise NotFoundError(f"compare_to: no test run {spec} in this project to compare with")
+    return control.store.get_run(run_id)
 
 
 def copy(control: Control, project_id: int, run_id: int, name: str | None, policy: int | str | None) -> TestRun:

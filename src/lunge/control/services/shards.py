@@ -106,7 +106,7 @@ def _claim_and_split(control: Control, node: Node, size: int, name: str) -> tupl
         made = control.store.shards.split(run.id, ranges(total, size))
         if not made:
             assert control.verdict is not None  # brokering
-            changes = control.verdict(run_policy(control, node.project_id, run), [])
+            changes = control.verdict(run_policy(control, node.project_id, run), [], None)
             control.store.update_run(run.id, **changes, finished_at=datetime.now(UTC))
     return control.store.get_run(run.id), made
 
@@ -178,9 +178,11 @@ async def complete(control: Control, project_id: int, shard_id: int, node_id: in
     policy = await asyncio.to_thread(run_policy, control, project_id, run)
     verdict = control.verdict
     assert verdict is not None  # brokering
+    compare_to = (run.stats.get("order") or {}).get("compare_to")  # chosen when the run was ordered
+    compared = None if compare_to is None else (await asyncio.to_thread(control.store.get_run, int(compare_to))).label
     done = await asyncio.to_thread(control.store.shards.complete, shard.id, test_sets, findings,
-                                   dict(body.get("counters") or {}), lambda rows: verdict(policy, rows), node_id,
-                                   bool(body.get("final")))
+                                   dict(body.get("counters") or {}), lambda rows: verdict(policy, rows, compared),
+                                   node_id, bool(body.get("final")))
     if job_id is not None:
         try:
             async with _jobs(control) as queue:

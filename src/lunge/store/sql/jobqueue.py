@@ -14,7 +14,9 @@ starting together install once).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -30,6 +32,22 @@ from pgqueuer.domain.types import JobId, QueueEntrypoint, QueueManagerId
 from pgqueuer.ports.repository import EntrypointExecutionParameter
 
 from lunge.errors import StoreError
+
+
+class _LostConnectionOneLine(logging.Filter):
+    """pgqueuer logs its connection lost (PostgreSQL restarted) from several tasks, each with a
+    traceback; the node reconnects (:func:`watch`), so one line each says enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, psycopg.OperationalError):
+            record.msg = f"{record.getMessage()}: {str(error).splitlines()[0]}"
+            record.args, record.exc_info, record.exc_text = None, None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+logging.getLogger("pgqueuer").addFilter(_LostConnectionOneLine())
 
 STALE = timedelta(seconds=10)  # a job unheard of this long is picked again (heartbeats every half of it)
 _INSTALL_LOCK = 0x6C756E6765  # "lunge": the advisory lock nodes take to install the tables once
@@ -65,12 +83,15 @@ class JobQueue:
 
     async def install(self) -> None:
         """Create pgqueuer's tables unless they are there."""
-        await self.connection.execute("SELECT pg_advisory_lock(%s)", (_INSTALL_LOCK,))
         try:
-            if not await self.queries.schema_is_installed():
-                await self.queries.install()
-        finally:
-            await self.connection.execute("SELECT pg_advisory_unlock(%s)", (_INSTALL_LOCK,))
+            await self.connection.execute("SELECT pg_advisory_lock(%s)", (_INSTALL_LOCK,))
+            try:
+                if not await self.queries.schema_is_installed():
+                    await self.queries.install()
+            finally:
+                await self.connection.execute("SELECT pg_advisory_unlock(%s)", (_INSTALL_LOCK,))
+        except psycopg.OperationalError as exc:  # the server restarting: the node connects again
+            raise StoreError(f"could not install the job queue: {exc}") from exc
 
     async def enqueue_shards(self, name: str, run_id: int, shards: list[tuple[int, int]]) -> int:
         """One job per ``(shard id, index)``; a shard already queued or taken is skipped. Returns how
@@ -145,17 +166,43 @@ async def run_manager(manager: QueueManager) -> None:
     """Take jobs until ``manager.shutdown`` is set: at most two shards held, and tested side by side,
     at once (pgqueuer's cap on a worker's jobs is at least twice its batch of one), heartbeats every
     ``STALE / 2``."""
-    await manager.run(dequeue_timeout=timedelta(seconds=1), batch_size=1, max_concurrent_tasks=2,
-                      heartbeat_timeout=STALE, log_aggregation_interval=timedelta(0))
+    try:
+        await manager.run(dequeue_timeout=timedelta(seconds=1), batch_size=1, max_concurrent_tasks=2,
+                          heartbeat_timeout=STALE, log_aggregation_interval=timedelta(0))
+    except psycopg.Error as exc:  # its connection lost: the node connects again
+        raise StoreError(f"the job queue failed: {exc}") from exc
+
+
+async def watch(queues: tuple[JobQueue, ...], shutdown: asyncio.Event, every: float = 1.0) -> None:
+    """Raise StoreError once a queue's connection is lost (PostgreSQL restarted): pgqueuer does not
+    reconnect, and a manager on a dead connection takes no job; the node then connects again.
+    A broken connection says so (pgqueuer's LISTEN noticed); an idle one is asked ``SELECT 1``."""
+    probed = queues[0]  # the caller's own: pgqueuer's connection may be waiting on LISTEN
+    while not shutdown.is_set():
+        try:
+            await asyncio.wait_for(shutdown.wait(), every)
+            return
+        except TimeoutError:
+            pass
+        if any(q.connection.broken or q.connection.closed for q in queues):
+            raise StoreError("the job queue's connection was lost")
+        try:
+            await asyncio.wait_for(probed.connection.execute("SELECT 1"), 10 * every)
+        except (psycopg.Error, TimeoutError) as exc:
+            raise StoreError(f"the job queue's connection was lost: {exc}") from exc
 
 
 @asynccontextmanager
 async def connect(store_url: str) -> AsyncIterator[JobQueue]:
-    connection = await psycopg.AsyncConnection.connect(libpq_url(store_url), autocommit=True)
+    try:
+        connection = await psycopg.AsyncConnection.connect(libpq_url(store_url), autocommit=True)
+    except psycopg.Error as exc:
+        raise StoreError(f"could not connect to the job queue: {exc}") from exc
     try:
         yield JobQueue(connection)
     finally:
         await connection.close()
 
 
-__all__ = ["STALE", "JobQueue", "connect", "dedupe_key", "entrypoint", "libpq_url", "manager_id", "run_manager"]
+__all__ = ["STALE", "JobQueue", "connect", "dedupe_key", "entrypoint", "libpq_url", "manager_id", "run_manager",
+           "watch"]
