@@ -83,7 +83,7 @@ def test_an_api_mode_node_hands_lunge_identities_to_the_engine(tmp_path: Path) -
     try:
         record = store.create_record("r")
         run = store.create_run(name="run", record_id=record.id, policy_name="default")
-        config = _run_config(run, BUILTIN["default"], load(), settings)
+        config = _run_config(run, BUILTIN["default"], load(), settings, None)
     finally:
         store.close()
     assert config.identities == settings.identities and config.identities[0].name == "bob"
