@@ -112,3 +112,46 @@ def test_test_sets_are_paged(client: TestClient, control: Control) -> None:
         seen += [t["baseline_id"] for t in page["objects"]]
         after = page["next_after_baseline"]
     assert seen == ids and len(ids) == 5
+
+
+def test_a_running_run_shows_live_counters_rate_and_eta(client: TestClient, control: Control) -> None:
+    """While a run goes, its test sets are stored as it goes and its row is not: the API's counters
+    come from them, with FAST's current_rps (requests over the last reads), avg_rps and ETA."""
+    from datetime import UTC, datetime, timedelta
+
+    from lunge.store.models import TestSet, TestSetStatus
+
+    team = tenant(control, "team")
+    record = seed_record(control, team.project_id, count=4)
+    run = client.post("/v1/test_run", json={"name": "x", "record": record.id}, headers=team.headers).json()
+    control.store.update_run(run["id"], state="running", started_at=datetime.now(UTC) - timedelta(seconds=10))
+    now = [100.0]
+    control.rates._clock = lambda: now[0]  # the samples' clock, moved by hand
+    baselines = [b.id for b in control.store.iter_baselines(record.id)]
+
+    def tested(ids: list[int], status: TestSetStatus = TestSetStatus.PASSED) -> None:
+        control.store.add_test_sets([TestSet(run_id=run["id"], baseline_id=i, status=status, reason="",
+                                             requests_sent=50, findings_count=0, points_tested=2) for i in ids])
+
+    def read() -> dict[str, object]:
+        answer: dict[str, object] = client.get(f"/v1/test_run/{run['id']}", headers=team.headers).json()
+        return answer
+
+    first = read()
+    assert (first["baselines_tested"], first["requests_sent"], first["current_rps"]) == (0, 0, None)
+    tested(baselines[:1])
+    now[0] += 5
+    second = read()
+    left = first["baselines_total"] - 1
+    assert (second["baselines_tested"], second["baselines_remaining"], second["requests_sent"]) == (1, left, 50)
+    assert second["current_rps"] == 10.0  # 50 requests in the 5 s between the reads
+    assert second["estimated_time_to_completion"] == round(50 * left / 10)  # 50 a baseline, at 10/s
+    assert second["avg_rps"] is not None and 3 < second["avg_rps"] < 6  # 50 requests over about 10 s
+    tested(baselines[1:2], TestSetStatus.NOT_TESTED)
+    now[0] += 20  # a sparse poll: the rate is over the time since the previous read
+    third = read()
+    assert (third["baselines_tested"], third["baselines_not_tested"], third["requests_sent"]) == (1, 1, 100)
+    assert third["current_rps"] == 2.5
+    control.store.update_run(run["id"], state="paused")
+    paused = read()
+    assert (paused["current_rps"], paused["estimated_time_to_completion"]) == (None, None)

@@ -254,6 +254,7 @@ def runs_list_command(
 def _print_run(run: dict[str, Any]) -> None:
     table = Table(title=f"{run['label']} {run['name']}", title_justify="left", show_header=False)
     for key in ("state", "record_id", "recording", "policy", "build_id", "baselines_total", "baselines_tested",
-                "baselines_not_tested", "requests_sent", "findings_count", "allowed_actions", "finished_at"):
+                "baselines_not_tested", "requests_sent", "current_rps", "estimated_time_to_completion",
+                "findings_count", "allowed_actions", "finished_at"):
         table.add_row(key, str(run.get(key)))
     console.print(table)

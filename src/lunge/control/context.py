@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lunge.control.config import ControlConfig
+from lunge.control.progress import RunRates
 from lunge.control.security import AuthLimiter
 from lunge.policy import TestPolicy
 from lunge.store.sql import SqlStore
@@ -34,6 +35,7 @@ class Control:
     limiter: AuthLimiter = field(init=False)
     jobs_installed: bool = field(default=False, init=False)  # pgqueuer's tables are there (this process knows)
     swept: dict[str, float] = field(default_factory=dict, init=False)  # queue -> when its lost shards were requeued
+    rates: RunRates = field(default_factory=RunRates, init=False)  # runs' request counts as read (current_rps)
 
     def __post_init__(self) -> None:
         self.limiter = AuthLimiter(self.config.auth_failures, self.config.auth_window_s)

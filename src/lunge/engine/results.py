@@ -4,6 +4,7 @@ batches off the event loop, and the counters the progress bar and the final stat
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -12,6 +13,7 @@ from lunge.store.base import Store
 from lunge.store.models import Finding, NewFinding, TestSet, TestSetStatus
 
 FLUSH_EVERY = 200
+FLUSH_AFTER_S = 2.0  # at most this old: the control plane's live counters read the stored test sets
 
 
 MAX_ERROR_KINDS = 20  # distinct "no answer" descriptions kept per run (the message shows the top one)
@@ -160,6 +162,7 @@ class Results:
         self._test_sets: list[TestSet] = []
         self._fingerprints: set[str] = set()
         self._lock = asyncio.Lock()
+        self._flushed_at = time.monotonic()
 
     async def add_test_set(self, test_set: TestSet, *, replay_ok: bool, unanswered: bool = False) -> None:
         c = self.counters
@@ -173,7 +176,7 @@ class Results:
         else:
             c.tested += 1
         self._test_sets.append(test_set)
-        if len(self._test_sets) >= FLUSH_EVERY:
+        if len(self._test_sets) >= FLUSH_EVERY or time.monotonic() - self._flushed_at >= FLUSH_AFTER_S:
             await self.flush()
 
     async def add_findings(self, findings: list[NewFinding]) -> list[Finding]:
@@ -189,5 +192,6 @@ class Results:
 
     async def flush(self) -> None:
         batch, self._test_sets = self._test_sets, []
+        self._flushed_at = time.monotonic()
         if batch:
             await asyncio.to_thread(self.store.add_test_sets, batch)

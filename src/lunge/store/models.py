@@ -57,6 +57,18 @@ class RunState(StrEnum):
         return self in (RunState.PASSED, RunState.FAILED, RunState.ERROR, RunState.INTERRUPTED)
 
 
+@dataclass(frozen=True, slots=True)
+class TestSetTotals:
+    """A run's test sets stored so far, summed: its live counters while it runs (the run's row
+    gets its totals when it ends, or when a shard commits)."""
+
+    __test__ = False
+
+    tested: int = 0
+    not_tested: int = 0
+    requests_sent: int = 0
+
+
 class TestSetStatus(StrEnum):
     """What happened to one baseline in a run (FAST's per-baseline check statuses)."""
 

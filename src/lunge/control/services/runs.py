@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from lunge.control.context import Control
+from lunge.control.progress import eta_seconds
 from lunge.control.services import ConflictError, policies, records
 from lunge.errors import NotFoundError
 from lunge.logs import mask_secrets
@@ -180,10 +182,33 @@ def view(control: Control, run: TestRun) -> dict[str, Any]:
         "allowed_actions": allowed_actions(run.state), "finished": run.state.finished,
         "exit_code": exit_code(run.state),
         "findings_by_severity": {s: by_severity.get(s, 0) for s in SEVERITY_ORDER},
-        "baselines_remaining": max(0, run.baselines_total - run.baselines_tested - run.baselines_not_tested),
     })
+    out.update(_live_counters(control, run))
     out.update(recording_flags(control, run))
     return out
+
+
+def _live_counters(control: Control, run: TestRun) -> dict[str, Any]:
+    """Baselines tested / not tested / remaining and requests, live while the run is unfinished (its
+    row has them when it ends or a shard commits; its test sets are stored as it goes), and FAST's
+    speed fields: ``current_rps`` (None unless running), ``avg_rps``, ``estimated_time_to_completion``."""
+    tested, not_tested, sent = run.baselines_tested, run.baselines_not_tested, run.requests_sent
+    if not run.state.finished:
+        live = control.store.test_set_totals(run.id)
+        tested, not_tested = max(tested, live.tested), max(not_tested, live.not_tested)
+        sent = max(sent, live.requests_sent)
+    remaining = max(0, run.baselines_total - tested - not_tested)
+    current = None
+    if run.state is RunState.RUNNING:
+        current = control.rates.observe(run.id, sent)
+    else:
+        control.rates.forget(run.id)
+    end = run.finished_at or datetime.now(UTC)
+    elapsed = (end - run.started_at).total_seconds() if run.started_at else 0.0
+    return {"baselines_tested": tested, "baselines_not_tested": not_tested, "baselines_remaining": remaining,
+            "requests_sent": sent, "current_rps": None if current is None else round(current, 1),
+            "avg_rps": round(sent / elapsed, 1) if elapsed > 0 else None,
+            "estimated_time_to_completion": eta_seconds(current, sent, tested + not_tested, remaining)}
 
 
 def recording_flags(control: Control, run: TestRun) -> dict[str, Any]:

@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Insert, RowMapping, Select, insert, select, update
+from sqlalchemy import Connection, Insert, RowMapping, Select, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lunge.errors import NotFoundError
-from lunge.store.models import RunState, TestRun, TestSet, TestSetStatus
+from lunge.store.models import RunState, TestRun, TestSet, TestSetStatus, TestSetTotals
 from lunge.store.sql.engine import PAGE_SIZE, Database
 from lunge.store.sql.schema import test_records, test_runs, test_sets
 
@@ -106,6 +106,14 @@ class Runs:
         rows = [_test_set_row(item) for item in latest.values()]
         with self._db.write() as conn:
             conn.execute(_upsert_test_sets(self._db.dialect), rows)
+
+    def test_set_totals(self, run_id: int) -> TestSetTotals:
+        skipped = test_sets.c.status == TestSetStatus.NOT_TESTED.value
+        query = select(func.count().filter(~skipped), func.count().filter(skipped),
+                       func.coalesce(func.sum(test_sets.c.requests_sent), 0)).where(test_sets.c.run_id == run_id)
+        with self._db.read() as conn:
+            tested, not_tested, sent = conn.execute(query).one()
+        return TestSetTotals(int(tested), int(not_tested), int(sent))
 
     def iter_test_sets(self, run_id: int) -> Iterator[TestSet]:
         def page(last: int | None) -> Select[Any]:

@@ -15,6 +15,7 @@ from lunge.store.models import (
     TestRecord,
     TestRun,
     TestSet,
+    TestSetTotals,
 )
 from lunge.store.sql.engine import Database
 from lunge.store.sql.findings import Findings
@@ -113,6 +114,11 @@ class SqlStore:
     def iter_test_sets(self, run_id: int) -> Iterator[TestSet]:
         """The run's test sets by baseline id, streamed page by page."""
         return self._runs.iter_test_sets(run_id)
+
+    def test_set_totals(self, run_id: int) -> TestSetTotals:
+        """The run's test sets stored so far, summed (the control plane's live counters; not in the
+        Store protocol)."""
+        return self._runs.test_set_totals(run_id)
 
     def add_findings(self, findings: Sequence[NewFinding]) -> list[Finding]:
         return self._findings.add_findings(findings)
