@@ -222,10 +222,10 @@ async def test_recording_run(store: Store, run: TestRun, config: RunConfig, prox
     """Record the run's record through ``proxy`` while the engine tests it as it grows; returns the
     run as it ended. ``signalled``: whether the node was asked to stop (SIGTERM/SIGINT)."""
     recording = _Recording(store, run, proxy)
-    await asyncio.to_thread(recording.begin)
-    engine = RunEngine(store, run, replace(config, follow=FOLLOW_S), Events())
-    ended = "error"  # the engine raised: the record is closed all the same
+    ended = "error"  # the start or the engine raised: the proxy is detached and the record closed all the same
     try:
+        await asyncio.to_thread(recording.begin)
+        engine = RunEngine(store, run, replace(config, follow=FOLLOW_S), Events())
         async with asyncio.TaskGroup() as group:
             testing = group.create_task(engine.execute())
             watching = group.create_task(_watch(recording, engine, testing, api, node_id, run.id, signalled))

@@ -1,0 +1,45 @@
+"""A recording run's start that fails half way (the database restarting as the node marks the run
+attached) still detaches the node's proxy and closes the record: otherwise the proxy goes on
+storing every exchange into a record no engine tests, and its writer thread is never stopped."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from lunge.engine.runner import RunConfig
+from lunge.errors import StoreError
+from lunge.node import liverun
+from lunge.node.apiclient import ApiClient
+from lunge.policy import BUILTIN
+from lunge.store import open_store
+from lunge.store.models import RECORDING_ATTACHED, RecordState, TestRun
+
+
+def test_a_failed_start_detaches_the_proxy_and_closes_the_record(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'live.db'}")
+    proxy = liverun.start_proxy({"port": 0, "data_dir": str(tmp_path / "data")})
+    try:
+        record = store.create_record("live")
+        run = store.create_run(name="live", record_id=record.id, policy_name="default")
+        update_run = store.update_run
+
+        def restarting(run_id: int, **changes: Any) -> TestRun:
+            if RECORDING_ATTACHED in (changes.get("stats") or {}):
+                raise StoreError("database restarting")
+            return update_run(run_id, **changes)
+
+        monkeypatch.setattr(store, "update_run", restarting)
+        config = RunConfig(policy=BUILTIN["default"], checks=())
+        with pytest.raises(StoreError, match="restarting"):
+            asyncio.run(liverun.test_recording_run(store, run, config, proxy, cast(ApiClient, None), 1,
+                                                   lambda: False))
+        assert proxy.recorder is not None and proxy.recorder.record_id is None  # stores nothing more
+        assert store.get_record(record.id).state is RecordState.CLOSED
+    finally:
+        proxy.close()
+        store.close()
