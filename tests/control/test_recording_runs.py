@@ -268,3 +268,24 @@ def test_a_bad_record_is_refused_on_one_line(capsys: pytest.CaptureFixture[str])
                  "--token", "t"])
     err = capsys.readouterr().err
     assert code == 2 and "'latest'" in err and "Traceback" not in err
+
+
+def test_interrupting_a_run_a_node_just_took_leaves_its_record_to_the_node(
+        client: TestClient, control: Control, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run was read ``created``; a node claims it (and starts recording) before the interrupt's
+    compare-and-set: the record is the node's to close, once what it answered is stored."""
+    team = tenant(control, "team")
+    run = client.post("/v1/test_run", json={"name": "live"}, headers=team.headers).json()
+    node = control.projects.register_node(team.project_id, "node-1", None)
+    transition = control.projects.transition_run
+
+    def claimed_first(run_id: int, allowed_from: Any, to: Any) -> Any:
+        monkeypatch.setattr(control.projects, "transition_run", transition)
+        assert control.projects.claim_run(node) is not None  # the node's claim wins the race
+        return transition(run_id, allowed_from, to)
+
+    monkeypatch.setattr(control.projects, "transition_run", claimed_first)
+    interrupted = client.post(f"/v1/test_run/{run['id']}/action/interrupt", headers=team.headers)
+    assert interrupted.status_code == 200 and interrupted.json()["state"] == "interrupted"
+    record = client.get(f"/v1/test_record/{run['test_record_id']}", headers=team.headers).json()
+    assert record["state"] == "recording"  # the node's watcher sees the interrupt and closes it

@@ -159,13 +159,18 @@ def act(control: Control, project_id: int, run_id: int, action: str) -> TestRun:
     """Apply ``pause``, ``resume`` or ``interrupt``; ConflictError when the state does not allow it."""
     run = get(control, project_id, run_id)
     allowed_from, to = ACTIONS[action]
+    if to is RunState.INTERRUPTED and run.records:
+        # Only a run still unclaimed at the compare-and-set has its record closed here: a node that
+        # claimed it since it was read is recording into it, and closes it once that is stored.
+        unclaimed = control.projects.transition_run(run.id, (RunState.CREATED,), to)
+        if unclaimed is not None:
+            control.store.close_record(run.record_id, stats={"stopped_by": "interrupt"})  # no node ever recorded it
+            return unclaimed
     changed = control.projects.transition_run(run.id, allowed_from, to)
     if changed is None:
         now = control.store.get_run(run.id).state.value
         raise ConflictError(f"test run {run.label} is {now}: {action} needs it "
                             + " or ".join(s.value for s in allowed_from))
-    if to is RunState.INTERRUPTED and run.state is RunState.CREATED and run.records:
-        control.store.close_record(run.record_id, stats={"stopped_by": "interrupt"})  # no node ever recorded it
     return changed
 
 
