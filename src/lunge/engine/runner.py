@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from lunge.checks import anomaly, noise
@@ -161,12 +162,14 @@ class RunEngine:
         return await self.finish([part])
 
     async def start(self) -> None:
-        """Mark the run ``running`` (once, by the process that owns the run)."""
+        """Mark the run ``running`` (once, by the process that owns the run). A run handed out
+        ``running`` (claimed through the control plane, whose compare-and-set started it) keeps the
+        state it has now: an interrupt ordered since the claim must not be overwritten."""
         total = await asyncio.to_thread(self.store.count_baselines, self.run.record_id)
-        self.run = await asyncio.to_thread(
-            self.store.update_run, self.run.id, state=RunState.RUNNING, started_at=datetime.now(UTC),
-            baselines_total=total,
-        )
+        started: dict[str, Any] = {}
+        if self.run.state is not RunState.RUNNING:
+            started = {"state": RunState.RUNNING, "started_at": datetime.now(UTC)}
+        self.run = await asyncio.to_thread(self.store.update_run, self.run.id, baselines_total=total, **started)
         self.events.emit(RunStarted(self.run.id, total))
 
     async def run_partition(self) -> PartitionResult:
