@@ -5,6 +5,9 @@ no job queue: runs are claimed whole."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from fastapi.testclient import TestClient
 
 from lunge.bench.scale import _sql
@@ -97,3 +100,35 @@ def test_a_claimed_run_without_baselines_ends_at_once(client: TestClient, contro
         assert claimed["state"] == "running"
         return
     assert claimed["state"] == "error" and claimed["error"] == "the test record has no baselines to test"
+
+
+def test_a_shard_commit_decodes_its_results_off_the_event_loop(client: TestClient, control: Control, db_url: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit carries up to 16 MiB of test sets and findings (their evidence base64): decoding them
+    on the event loop would hold every other request of the control plane meanwhile."""
+    if db_url.startswith("sqlite"):
+        pytest.skip("no job queue on SQLite")
+    team = tenant(control, "team")
+    record = seed_record(control, team.project_id, count=1)
+    run_id = client.post("/v1/test_run", json={"name": "r", "record": record.id}, headers=team.headers).json()["id"]
+    node = client.post("/v1/nodes", json={"name": "n"}, headers=team.headers).json()
+    client.post(f"/v1/nodes/{node['id']}/claim", json={"shard_size": 10}, headers=team.headers)
+    taken = client.post(f"/v1/nodes/{node['id']}/shards/take", json={"wait_s": 0}, headers=team.headers).json()
+    decoded_on_loop: list[bool] = []
+    test_set_from = wire.test_set_from
+
+    def watched(data: dict[str, object]) -> TestSet:
+        try:
+            asyncio.get_running_loop()
+            decoded_on_loop.append(True)
+        except RuntimeError:  # a worker thread: no loop runs here
+            decoded_on_loop.append(False)
+        return test_set_from(data)
+
+    monkeypatch.setattr(wire, "test_set_from", watched)
+    baseline = next(iter(control.store.iter_baselines(record.id))).id
+    done = client.post(f"/v1/shards/{taken['shard']['id']}/complete",
+                       json={"node_id": node["id"], "job_id": taken["job_id"], **_results(run_id, baseline, 0)},
+                       headers=team.headers)
+    assert done.status_code == 200 and done.json()["stored"]
+    assert decoded_on_loop == [False]
