@@ -28,7 +28,7 @@ from lunge import aio
 from lunge.checks import load
 from lunge.engine.outcome import Earlier
 from lunge.engine.runner import Events, RunConfig, RunEngine
-from lunge.errors import ConfigError, LungeError, StoreError
+from lunge.errors import ConfigError, LungeError, NotFoundError, StoreError
 from lunge.node import liverun, reporting, shards
 from lunge.node.apiclient import ApiClient
 from lunge.node.settings import TestingSettings, api_settings, shard_size, store_settings, testing_settings
@@ -211,17 +211,27 @@ class _ShardingNode:
             if claimed:
                 run_id = int(claimed["id"])
                 self.waiting = self.waiting or run_id
-                if (await asyncio.to_thread(self.store.get_run, run_id)).records:
-                    await self._record(run_id, manager)  # recorded and tested whole here: never sharded
-                else:
-                    self.current = run_id
-                    self.unqueued.add(run_id)
-            for run_id in sorted(self.unqueued):  # claimed here: splitting it is this node's job, until done
+                self.current = run_id
+                self.unqueued.add(run_id)
+            # Claimed here: starting it (splitting it, or recording and testing it) is this node's job
+            # until done; a start that met the database restarting is tried again on the next turn
+            # (the set outlives the job queue's session).
+            for run_id in sorted(self.unqueued):
                 try:
-                    await self._queue(queue, run_id)
+                    if (await asyncio.to_thread(self.store.get_run, run_id)).records:
+                        await self._record(run_id, manager)  # recorded and tested whole here: never sharded
+                    else:
+                        await self._queue(queue, run_id)
                     self.unqueued.discard(run_id)
-                except LungeError as exc:  # the database is restarting: split on the next turn
-                    logger.warning("TestRun#run_%04d not split yet: %s", run_id, exc)
+                except NotFoundError:  # deleted meanwhile: nothing to start
+                    self.unqueued.discard(run_id)
+                except ConfigError as exc:  # its stored policy is gone or invalid: no node could test it
+                    run = await asyncio.to_thread(self.store.get_run, run_id)
+                    await asyncio.to_thread(liverun.abandon, self.store, run, f"the run's policy: {exc}")
+                    self.unqueued.discard(run_id)
+                    self.code = 1
+                except LungeError as exc:  # the database is restarting: start it on the next turn
+                    logger.warning("TestRun#run_%04d not started yet: %s", run_id, exc)
             if once:
                 if self.waiting is None:
                     return
@@ -239,12 +249,7 @@ class _ShardingNode:
         """A recording run: recorded and tested whole by this node (shard jobs held meanwhile go on)."""
         self.current = run_id
         run = await asyncio.to_thread(self.store.get_run, run_id)
-        try:
-            config = await self._config(run_id)
-        except LungeError as exc:  # its stored policy is gone or invalid: no node could test the run
-            await asyncio.to_thread(liverun.abandon, self.store, run, f"the run's policy: {exc}")
-            self.code = 1
-            return
+        config = await self._config(run_id)  # ConfigError: the run is abandoned by the caller
         final = await liverun.test_claimed(self.store, run, config, self.live, self.api, int(self.node["id"]),
                                            manager.shutdown.is_set)
         logger.info("TestRun#%s %s: %d findings", final.label, final.state.value, final.findings_count)

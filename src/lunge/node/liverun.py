@@ -296,7 +296,7 @@ async def test_claimed(store: Store, run: TestRun, config: RunConfig, proxy: Liv
 
 
 def abandon(store: Store, run: TestRun, error: str) -> None:
-    """A recording run this node cannot test (its policy is gone): the run ends in error, its
+    """A run this node cannot test (its policy is gone): the run ends in error; a record it was to
     record is closed empty."""
     logger.error("TestRun#%s error: %s", run.label, error)
     store.update_run(run.id, state=RunState.ERROR, error=error, finished_at=datetime.now(UTC))

@@ -28,7 +28,7 @@ from lunge.aio import first_cause
 from lunge.engine.outcome import Stop
 from lunge.engine.results import Counters
 from lunge.engine.runner import RunConfig
-from lunge.errors import ConfigError, LungeError
+from lunge.errors import ConfigError, LungeError, NotFoundError
 from lunge.node import liverun, shards
 from lunge.node.apiclient import ApiClient
 from lunge.store import Store, open_store
@@ -59,6 +59,7 @@ class RemoteShardingNode:
         self.held: dict[int, int] = {}  # job id -> run id, of the shards being tested here
         self.stop = asyncio.Event()  # SIGTERM or replaced: take nothing new
         self.recording: int | None = None  # the recording run this node records and tests
+        self.unstarted: set[int] = set()  # runs claimed here whose start met an outage
         self.code = 0
 
     async def serve(self, once: bool) -> int:
@@ -110,23 +111,41 @@ class RemoteShardingNode:
             backoff = self.poll_s
             if claimed:
                 waiting = waiting or int(claimed["id"])
-                run = await asyncio.to_thread(self.store.get_run, int(claimed["id"]))
-                if run.records:
-                    await self._record(run)  # recorded and tested whole here: never sharded
-                    if once:
-                        return
-                    continue
-                logger.info("TestRun#%s taken: %s shard(s) of at most %d baselines queued", claimed["label"],
-                            claimed.get("stats", {}).get("shards", "its"), self.size)
+                self.unstarted.add(int(claimed["id"]))
+            if await self._start_claimed() and once:
+                return
             if once and waiting is None:
                 return
             await self._idle(self.poll_s if not once else 0.2)
+
+    async def _start_claimed(self) -> bool:
+        """Start the runs claimed here: a sharded one is the control plane's to split (nothing to do
+        here), a recording one is recorded and tested here. A run whose start meets an outage of the
+        control plane stays claimed by this node and is started on the next turn (no other node can
+        claim it). Whether a recording run was tested."""
+        recorded = False
+        for run_id in sorted(self.unstarted):
+            try:
+                run = await asyncio.to_thread(self.store.get_run, run_id)
+                if run.records:
+                    await self._record(run)  # recorded and tested whole here: never sharded
+                    recorded = True
+                else:
+                    logger.info("TestRun#%s taken: its shards are queued", run.label)
+                self.unstarted.discard(run_id)
+            except NotFoundError:  # deleted meanwhile: nothing to start
+                self.unstarted.discard(run_id)
+            except ConfigError:
+                raise
+            except LungeError as exc:
+                logger.warning("TestRun#run_%04d not started yet: %s; trying again", run_id, exc)
+        return recorded
 
     async def _record(self, run: TestRun) -> None:
         """A recording run: recorded through the node's proxy and tested whole here."""
         try:
             config = await asyncio.to_thread(self.configure, self.store, run)
-        except LungeError as exc:  # its stored policy is gone or invalid: no node could test the run
+        except ConfigError as exc:  # its stored policy is gone or invalid: no node could test the run
             await asyncio.to_thread(liverun.abandon, self.store, run, f"the run's policy: {exc}")
             self.code = 1
             return
