@@ -43,3 +43,36 @@ def test_a_failed_start_detaches_the_proxy_and_closes_the_record(tmp_path: Path,
     finally:
         proxy.close()
         store.close()
+
+
+async def test_a_remote_node_starts_a_claimed_run_after_an_outage() -> None:
+    """The claim succeeded, then the control plane went away: the node keeps the run and starts it
+    on a later turn (a recording run left unstarted would stay running with its record open)."""
+    from datetime import UTC, datetime
+
+    from lunge.errors import LungeError
+    from lunge.node.remoteshards import RemoteShardingNode
+    from lunge.store.models import RunState, TestRun
+
+    recording = TestRun(id=7, name="live", description="", record_id=3, policy_name="default",
+                        state=RunState.RUNNING, created_at=datetime.now(UTC), stats={"order": {"recording": True}})
+
+    class FlakyStore:
+        reads = 0
+
+        def get_run(self, run_id: int) -> TestRun:
+            FlakyStore.reads += 1
+            if FlakyStore.reads == 1:
+                raise LungeError("control plane unreachable")
+            return recording
+
+    node = RemoteShardingNode.__new__(RemoteShardingNode)
+    node.store, node.unstarted, node.recording = FlakyStore(), {7}, None  # type: ignore[assignment]
+    recorded: list[int] = []
+
+    async def record(run: TestRun) -> None:
+        recorded.append(run.id)
+
+    node._record = record  # type: ignore[method-assign]
+    assert await node._start_claimed() is False and node.unstarted == {7}  # kept, not crashed
+    assert await node._start_claimed() is True and node.unstarted == set() and recorded == [7]
