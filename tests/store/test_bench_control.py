@@ -24,3 +24,10 @@ def test_bench_control_tiny(pg_url: str, capsys: pytest.CaptureFixture[str]) -> 
 def test_bench_control_refuses_sqlite(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "control", "--db", f"sqlite:///{tmp_path / 'x.db'}"]) == 2
     assert "PostgreSQL" in capsys.readouterr().err
+
+
+def test_bench_control_refuses_a_database_that_is_not_there(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = pg_url.rsplit("/", 1)[0] + "/lunge_no_such_database"
+    assert main(["bench", "control", "--db", missing, "--nodes", "1", "--baselines", "5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lunge: --db:") and "does not exist" in err[0], err

@@ -29,6 +29,7 @@ from rich.table import Table
 from lunge.control.config import ControlConfig
 from lunge.control.context import open_control
 from lunge.control.services.tenancy import issue_token
+from lunge.errors import ConfigError, LungeError, StoreError
 from lunge.http import Headers, Request, Response
 from lunge.store.models import NewBaseline
 from lunge.store.remote import RemoteStore
@@ -39,6 +40,10 @@ BODY = b"x" * 512  # a response body of a typical small JSON answer's size
 
 def run(db_url: str, *, nodes: tuple[int, ...] = NODES, baselines: int = 2000, batch: int = 50) -> dict[str, Any]:
     """The figures as one JSON-able dict (see the module's docstring)."""
+    try:  # the database named by --db answers (and is migrated) before any server or node starts
+        open_control(ControlConfig(db_url=db_url)).close()
+    except StoreError as exc:
+        raise ConfigError(f"--db: {exc}; the bench needs an existing PostgreSQL database") from None
     with tempfile.TemporaryDirectory(prefix="lunge-bench-control-") as scratch:
         server, url = _serve(db_url, Path(scratch))
         try:
@@ -63,9 +68,11 @@ def _serve(db_url: str, scratch: Path) -> tuple[subprocess.Popen[bytes], str]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     # Flags, not the environment: they win over whatever the caller's environment says.
-    process = subprocess.Popen([sys.executable, "-m", "lunge.cli", "serve", "--db", db_url, "--port", str(port),
-                                "--bind", "127.0.0.1", "--data-dir", str(scratch / "srv")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = scratch / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "lunge.cli", "serve", "--db", db_url, "--port", str(port),
+                                    "--bind", "127.0.0.1", "--data-dir", str(scratch / "srv")],
+                                   stdout=subprocess.DEVNULL, stderr=sink)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -75,7 +82,9 @@ def _serve(db_url: str, scratch: Path) -> tuple[subprocess.Popen[bytes], str]:
         except OSError:
             time.sleep(0.1)
     process.kill()
-    raise RuntimeError("lunge serve did not become ready")
+    process.wait(timeout=30)
+    said = log.read_text(errors="replace").strip().splitlines()
+    raise LungeError("lunge serve did not become ready within 60 s" + (f": {said[-1]}" if said else ""))
 
 
 def _round(db_url: str, url: str, n: int, baselines: int, batch: int, scratch: Path) -> dict[str, Any]:
