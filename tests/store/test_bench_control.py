@@ -28,6 +28,6 @@ def test_bench_control_refuses_sqlite(tmp_path, capsys: pytest.CaptureFixture[st
 
 def test_bench_control_refuses_a_database_that_is_not_there(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     missing = pg_url.rsplit("/", 1)[0] + "/lunge_no_such_database"
-    assert main(["bench", "control", "--db", missing, "--nodes", "1", "--baselines", "5"]) == 2
+    assert main(["bench", "control", "--db", missing, "--nodes", "1", "--baselines", "10"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("lunge: --db:") and "does not exist" in err[0], err
