@@ -10,7 +10,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -20,25 +19,14 @@ from lunge.control.context import open_control
 from lunge.http import Request, Response
 from lunge.node.apimode import run_api_node
 from lunge.store.models import NewBaseline
-from tests.fixtures.servers import QuietHandler, reply, threaded_server
+from tests.fixtures.servers import REFLECTED_PAGE, ReflectingHandler, threaded_server
 
 POLICY = "name: new-only\nchecks: [xss-reflected]\npassive: false\nfail_on: new\n"
-_PAGE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: 50\r\n\r\n"
-         b"<html><body><p>results for hello</p></body></html>")
-
-
-class _Reflecting(QuietHandler):
-    """Reflects ``q`` unescaped into an HTML page (reflected XSS on every path)."""
-
-    def do_GET(self) -> None:
-        query = parse_qs(urlsplit(self.path).query)
-        body = f"<html><body><p>results for {query.get('q', [''])[0]}</p></body></html>".encode()
-        reply(self, body, "text/html; charset=utf-8")
 
 
 @pytest.fixture
 def target() -> Iterator[str]:
-    with threaded_server(_Reflecting) as origin:
+    with threaded_server(ReflectingHandler) as origin:
         yield origin
 
 
@@ -54,7 +42,7 @@ class _Project:
         try:  # what a recording node of the project would have stored
             record = control.store.create_record(name, build_id="7")
             control.store.add_baselines([NewBaseline(record.id, Request.from_url(f"{origin}/a?q=hello"),
-                                                     Response.parse(_PAGE))])
+                                                     Response.parse(REFLECTED_PAGE))])
             control.store.close_record(record.id)
             control.projects.assign_record(record.id, issued["project_id"])
             self.record_id = record.id

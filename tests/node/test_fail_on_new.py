@@ -8,7 +8,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from html import escape
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -16,25 +15,14 @@ from lunge.cli import main
 from lunge.http import Request, Response
 from lunge.store import open_store
 from lunge.store.models import NewBaseline, RunState
-from tests.fixtures.servers import QuietHandler, reply, threaded_server
+from tests.fixtures.servers import REFLECTED_PAGE, ReflectingHandler, threaded_server
 
 FORMATS = "txt,json,html,sarif,junit,md"
-_PAGE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: 50\r\n\r\n"
-         b"<html><body><p>results for hello</p></body></html>")
-
-
-class _Reflecting(QuietHandler):
-    """Reflects ``q`` unescaped into an HTML page (reflected XSS on every path)."""
-
-    def do_GET(self) -> None:
-        query = parse_qs(urlsplit(self.path).query)
-        body = f"<html><body><p>results for {query.get('q', [''])[0]}</p></body></html>".encode()
-        reply(self, body, "text/html; charset=utf-8")
 
 
 @pytest.fixture
 def target() -> Iterator[str]:
-    with threaded_server(_Reflecting) as origin:
+    with threaded_server(ReflectingHandler) as origin:
         yield origin
 
 
@@ -43,7 +31,7 @@ def _record(db: str, origin: str, paths: list[str]) -> int:
     try:
         record = store.create_record("rec", build_id="7")
         store.add_baselines([NewBaseline(record.id, Request.from_url(f"{origin}{p}?q=hello"),
-                                         Response.parse(_PAGE))
+                                         Response.parse(REFLECTED_PAGE))
                              for p in paths])
         store.close_record(record.id)
         return record.id
