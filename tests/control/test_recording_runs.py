@@ -289,3 +289,53 @@ def test_interrupting_a_run_a_node_just_took_leaves_its_record_to_the_node(
     assert interrupted.status_code == 200 and interrupted.json()["state"] == "interrupted"
     record = client.get(f"/v1/test_record/{run['test_record_id']}", headers=team.headers).json()
     assert record["state"] == "recording"  # the node's watcher sees the interrupt and closes it
+
+
+def test_a_run_claimed_by_a_node_that_never_starts_it_reads_interrupted(
+        client: TestClient, control: Control, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The claim leases the run to its node; a node killed before its own heartbeat takes over
+    leaves a run that ends ``interrupted`` (not ``running`` for ever) once the claim's lease passes."""
+    from datetime import timedelta
+
+    from lunge.store.sql import projects
+
+    team = tenant(control, "team")
+    run = client.post("/v1/test_run", json={"name": "live"}, headers=team.headers).json()
+    node = control.projects.register_node(team.project_id, "node-1", None)
+    claimed = control.projects.claim_run(node)
+    assert claimed is not None and claimed.lease_owner == f"node {node.id}"
+    assert claimed.lease_expires_at is not None and claimed.started_at is not None
+    leased = claimed.lease_expires_at - claimed.started_at
+    assert abs(leased - projects.CLAIM_LEASE) < timedelta(seconds=1)
+    assert client.get(f"/v1/test_run/{run['id']}", headers=team.headers).json()["state"] == "running"
+    control.store.update_run(claimed.id, lease_expires_at=claimed.started_at)  # as if the lease had passed
+    seen = client.get(f"/v1/test_run/{run['id']}", headers=team.headers).json()
+    assert seen["state"] == "interrupted" and f"node {node.id}" in seen["error"]
+
+
+@pytest.mark.slow
+def test_a_node_killed_while_it_records_leaves_the_run_interrupted(
+        node_factory: Callable[..., Node], shop: str, db_url: str) -> None:
+    """The node holds the run's lease (host:pid, renewed) while it records; SIGKILLed, it renews
+    no more: the run reads ``interrupted`` with the reason, here at once since the dead process
+    is of this host (engine.lease.reap), elsewhere when the lease expires."""
+    from lunge.engine import lease
+    from lunge.store import open_store
+
+    node = node_factory()
+    run = _order(node)
+    _ready(node, run["id"])
+    status, _ = node.through_proxy(f"{shop}/safe/products?id=1")
+    assert status == 200
+    store = open_store(db_url)
+    try:
+        held = _until(lambda: (r := store.get_run(run["id"])).lease_owner == f"{lease.owner_id().split(':')[0]}:"
+                      f"{node.process.pid}" and r, "the node did not take the run's lease", node)
+        assert held.lease_expires_at is not None
+        node.process.kill()
+        node.process.wait(timeout=60)
+        assert run["id"] in lease.reap(store)
+    finally:
+        store.close()
+    seen = node.call("GET", f"/v1/test_run/{run['id']}")
+    assert seen["state"] == "interrupted" and "stopped before the end" in seen["error"], seen

@@ -10,10 +10,13 @@ process no longer exists was abandoned now.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
@@ -73,6 +76,18 @@ class Lease:
                 logger.warning("run %s: the heartbeat failed: %s", self.run_id, problem)
 
 
+@asynccontextmanager
+async def held(store: Store, run_id: int) -> AsyncIterator[Lease]:
+    """:class:`Lease` for an ``async with`` block: taken and released off the event loop (a
+    remote store's write waits out an outage of the control plane)."""
+    lease = Lease(store, run_id)
+    await asyncio.to_thread(lease.__enter__)
+    try:
+        yield lease
+    finally:
+        await asyncio.to_thread(lease.__exit__, None, None, None)
+
+
 def reap(store: Store) -> list[int]:
     """Mark ``interrupted`` every run abandoned by its node: its lease expired, or its owner is a
     process of this host that no longer exists. Returns their ids."""
@@ -99,4 +114,4 @@ def _alive(pid: int) -> bool:
     return True
 
 
-__all__ = ["HEARTBEAT_SECONDS", "LEASE_SECONDS", "Lease", "owner_id", "reap"]
+__all__ = ["HEARTBEAT_SECONDS", "LEASE_SECONDS", "Lease", "held", "owner_id", "reap"]

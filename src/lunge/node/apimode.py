@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from lunge import aio
 from lunge.checks import load
+from lunge.engine.lease import Lease
 from lunge.engine.outcome import Earlier
 from lunge.engine.runner import Events, RunConfig, RunEngine
 from lunge.errors import ConfigError, LungeError, NotFoundError, StoreError
@@ -374,7 +375,8 @@ def _test(api: ApiClient, node_id: int, run_id: int, store_url: str, settings: T
         else:
             logger.info("TestRun#%s taken: testing record rec_%04d", run.label, run.record_id)
             engine = RunEngine(store, run, config, Events())
-            final = aio.run(_watched(engine, api, node_id, run_id))
+            with Lease(store, run_id):  # a node killed while it tests leaves the run interrupted
+                final = aio.run(_watched(engine, api, node_id, run_id))
         logger.info("TestRun#%s %s: %d findings", final.label, final.state.value, final.findings_count)
         return 0 if final.state.value == "passed" else 1
     finally:

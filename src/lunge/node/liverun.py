@@ -34,6 +34,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from lunge.engine import lease
 from lunge.engine.runner import Events, RunConfig, RunEngine
 from lunge.errors import LungeError
 from lunge.node.settings import inactivity_cap, recording_settings, store_settings
@@ -292,7 +293,8 @@ async def test_claimed(store: Store, run: TestRun, config: RunConfig, proxy: Liv
         if store.get_record(run.record_id).state is RecordState.RECORDING:
             await asyncio.to_thread(store.close_record, run.record_id, {"stopped_by": run.state.value})
         return run
-    return await test_recording_run(store, run, config, proxy, api, node_id, signalled)
+    async with lease.held(store, run.id):  # a node killed while it records leaves the run interrupted
+        return await test_recording_run(store, run, config, proxy, api, node_id, signalled)
 
 
 def abandon(store: Store, run: TestRun, error: str) -> None:

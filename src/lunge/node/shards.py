@@ -46,8 +46,9 @@ def split(store: SqlStore, run: TestRun, size: int, queue: str, policy: TestPoli
     """Mark the run started (with the queue its shards go to) and create its shards (once: a
     second call returns the same shards). A record without baselines ends the run at once."""
     total = store.count_baselines(run.record_id)
+    # The claim's lease is released: the shards are jobs now, each with its own recovery.
     store.update_run(run.id, baselines_total=total, started_at=run.started_at or datetime.now(UTC),
-                     stats={"queue": queue})
+                     stats={"queue": queue}, lease_owner=None, lease_expires_at=None)
     made = store.shards.split(run.id, ranges(total, size))
     if not made:
         outcome = decide(Counters(), policy)

@@ -102,7 +102,8 @@ def _claim_and_split(control: Control, node: Node, size: int, name: str) -> tupl
         if run is None or run.records:  # a recording run has no baselines yet: its node tests it whole
             return run, []
         total = control.store.count_baselines(run.record_id)
-        control.store.update_run(run.id, baselines_total=total, stats={"queue": name})
+        control.store.update_run(run.id, baselines_total=total, stats={"queue": name},
+                                 lease_owner=None, lease_expires_at=None)  # its shards are jobs now
         made = control.store.shards.split(run.id, ranges(total, size))
         if not made:
             assert control.verdict is not None  # brokering

@@ -9,7 +9,7 @@ never undo each other: the loser sees the state the winner left.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, Table, delete, func, insert, select, text, update
@@ -23,6 +23,10 @@ from lunge.store.sql.runs import _run
 from lunge.store.sql.schema import nodes, projects, test_policies, test_records, test_runs, tokens
 
 REPLACED = "replaced"
+# A claimed run is leased to its node from the claim on: a node killed before it starts the run
+# (or before its own heartbeat takes over, engine.lease) leaves a run that reads ``interrupted``
+# once this passes, instead of ``running`` for ever. A split run is released (its shards are jobs).
+CLAIM_LEASE = timedelta(seconds=60)
 _LIVE = (RunState.CREATED.value, RunState.RUNNING.value, RunState.PAUSED.value)
 
 
@@ -258,8 +262,9 @@ class Projects:
 
     def claim_run(self, node: Node, attempts: int = 5) -> TestRun | None:
         """Give the node the oldest ``created`` run of its project (of its BUILD_ID when it has
-        one), moving the run to ``running``. Compare-and-set: of two nodes claiming one run, one
-        wins and the other tries the next run. A replaced node takes nothing."""
+        one), moving the run to ``running`` and leasing it to the node (``CLAIM_LEASE``).
+        Compare-and-set: of two nodes claiming one run, one wins and the other tries the next
+        run. A replaced node takes nothing."""
         if node.state == REPLACED:
             return None
         for _ in range(attempts):
@@ -274,7 +279,8 @@ class Projects:
             with self._db.write() as conn:
                 row = conn.execute(
                     update(test_runs).where(test_runs.c.id == found[0], test_runs.c.state == RunState.CREATED.value)
-                    .values(state=RunState.RUNNING.value, started_at=datetime.now(UTC)).returning(*test_runs.c)
+                    .values(state=RunState.RUNNING.value, started_at=datetime.now(UTC), lease_owner=f"node {node.id}",
+                            lease_expires_at=datetime.now(UTC) + CLAIM_LEASE).returning(*test_runs.c)
                 ).mappings().first()
                 if row is not None:
                     conn.execute(update(nodes).where(nodes.c.id == node.id)
