@@ -114,6 +114,24 @@ def test_a_finding_shows_its_diff_state_against_the_previous_finished_run(client
     assert "diff-still_present" in client.get(f"/dashboard/runs/{second.id}").text
 
 
+def test_a_finding_is_compared_with_the_run_its_order_chose(client: TestClient, control: Control) -> None:
+    """A run ordered with ``compare_to`` (fail_on: new) shows the diff its verdict and reports used,
+    not the diff against whichever run finished last."""
+    team = tenant(control, "team")
+    record = seed_record(control, team.project_id)
+    chosen = seed_run_with_finding(control, team.project_id, record)
+    clean = control.store.create_run(name="clean", record_id=record.id, policy_name="default")
+    control.projects.assign_run(clean.id, team.project_id)
+    control.store.update_run(clean.id, state="passed")  # the previous finished run: it found nothing
+    third = seed_run_with_finding(control, team.project_id, record)
+    finding = next(iter(control.store.iter_findings(third.id)))
+    sign_in(client, team.token)
+    assert 'id="diff-state">new<' in client.get(f"/dashboard/findings/{finding.id}").text
+    control.store.update_run(third.id, stats={"order": {"compare_to": chosen.id}})
+    page = client.get(f"/dashboard/findings/{finding.id}").text
+    assert 'id="diff-state">still present<' in page and f"still present since {chosen.label}" in page
+
+
 def test_security_headers_and_cookie_flags(client: TestClient, control: Control) -> None:
     team = tenant(control, "team")
     form = client.get("/dashboard/signin")

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from lunge.control.context import Control
 from lunge.report import FORMATS
+from lunge.store.models import RunState
 from tests.control.conftest import seed_record, seed_run_with_finding, tenant
 
 
@@ -95,6 +96,31 @@ def test_a_run_is_copied_with_another_policy(client: TestClient, control: Contro
     other = client.post(f"/v1/test_run/{first['id']}/copy", json={"name": "full", "policy": "full"},
                         headers=team.headers).json()
     assert (other["name"], other["policy"]) == ("full", "full")
+
+
+def test_a_copy_is_compared_with_the_copied_runs_choice(client: TestClient, control: Control) -> None:
+    """fail_on: new: a copy judges its findings against the run the copied one was compared with
+    (not whichever run finished last meanwhile), unless the copy names another."""
+    team = tenant(control, "team")
+    record = seed_record(control, team.project_id)
+    earlier = seed_run_with_finding(control, team.project_id, record)
+    control.store.update_run(earlier.id, state=RunState.FAILED)
+    new_only = client.post("/v1/test_policy", json={"policy": "name: new-only\nchecks: [sqli]\nfail_on: new\n"},
+                           headers=team.headers).json()
+    first = client.post("/v1/test_run", json={"name": "n", "record": record.id, "policy": new_only["id"]},
+                        headers=team.headers).json()
+    assert first["stats"]["order"]["compare_to"] == earlier.id
+    later = seed_run_with_finding(control, team.project_id, record)  # finished after the order: latest now
+    control.store.update_run(later.id, state=RunState.PASSED)
+    same = client.post(f"/v1/test_run/{first['id']}/copy", json={}, headers=team.headers).json()
+    assert same["stats"]["order"]["compare_to"] == earlier.id
+    pinned = client.post(f"/v1/test_run/{first['id']}/copy", json={"compare_to": "latest"}, headers=team.headers)
+    assert pinned.status_code == 201 and pinned.json()["stats"]["order"]["compare_to"] == later.id
+    named = client.post(f"/v1/test_run/{first['id']}/copy", json={"compare_to": f"run_{later.id}"},
+                        headers=team.headers)
+    assert named.json()["stats"]["order"]["compare_to"] == later.id
+    bad = client.post(f"/v1/test_run/{first['id']}/copy", json={"compare_to": "yesterday"}, headers=team.headers)
+    assert bad.status_code == 422
 
 
 def test_test_sets_are_paged(client: TestClient, control: Control) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
-from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, BeforeValidator, Field
 from starlette.background import BackgroundTask
 
 from lunge.control.deps import ControlDep, ProjectId
@@ -19,6 +19,14 @@ from lunge.store.models import RunState
 router = APIRouter(tags=["test runs"])
 _BUILD_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 _FORMATS = "^(" + "|".join(FORMATS) + ")$"
+
+
+def _run_id_as_text(value: object) -> object:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+# The run findings are compared with (fail_on: new): a run id of the project (a number, or run_N), or latest.
+CompareTo = Annotated[str | None, BeforeValidator(_run_id_as_text), Field(pattern=r"^(?i:latest|(run_)?[0-9]{1,12})$")]
 
 
 class TestRunIn(BaseModel):
@@ -45,14 +53,8 @@ class TestRunIn(BaseModel):
     rps: int | None = Field(None, ge=1, le=1000)
     stop_on_first_fail: bool = False
     target: str | None = Field(None, pattern=r"^https?://[^/\s]+", description="TEST_RUN_URI")
-    compare_to: str | None = Field(None, pattern=r"^(?i:latest|(run_)?[0-9]{1,12})$",
-                                   description="the run of the project findings are compared with (fail_on: new): "
-                                               "an id or latest; default: latest under fail_on: new")
-
-    @field_validator("compare_to", mode="before")
-    @classmethod
-    def _run_id_as_text(cls, value: object) -> object:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    compare_to: CompareTo = Field(None, description="the run of the project findings are compared with (fail_on: "
+                                                    "new): an id or latest; default: latest under fail_on: new")
 
 
 @router.post("/v1/test_run", status_code=201, summary="Order a test run (state created until a node takes it)")
@@ -65,12 +67,14 @@ class CopyIn(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=500)
     policy: int | str | None = Field(None, validation_alias=AliasChoices("policy", "policy_id"),
                                      description="another policy; default: the copied run's")
+    compare_to: CompareTo = Field(None, description="the run findings are compared with (fail_on: new): an id or "
+                                                    "latest; default: the copied run's, else latest under fail_on: new")
 
 
 @router.post("/v1/test_run/{run_id}/copy", status_code=201,
              summary="Create a similar run: the same record, optionally another policy")
 def copy_run(run_id: int, body: CopyIn, control: ControlDep, project: ProjectId) -> dict[str, Any]:
-    return runs.view(control, runs.copy(control, project, run_id, body.name, body.policy))
+    return runs.view(control, runs.copy(control, project, run_id, body.name, body.policy, body.compare_to))
 
 
 @router.get("/v1/test_run", summary="List the project's test runs, newest first")

@@ -1,6 +1,6 @@
 """Read models the dashboard needs beyond the API's: runs with their counters, a run's baselines
 with their outcome and endpoint, a finding with its evidence split for display and its diff state
-against the previous finished run, nodes with whether they are online. Every function is scoped to
+against the run compared with, nodes with whether they are online. Every function is scoped to
 a project, as the other services are (another project's id is :class:`~lunge.errors.NotFoundError`)."""
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def run_findings(control: Control, project_id: int, run_id: int, limit: int) -> 
 
 def finding_detail(control: Control, project_id: int, finding_id: int) -> dict[str, Any]:
     """The finding with its evidence ready to show: the response excerpt split around the proof,
-    the curl line, and the diff state against the previous finished run (None without one)."""
+    the curl line, and the diff state against the run compared with (None without one)."""
     found = runs.finding(control, project_id, finding_id)
     run = control.store.get_run(found.run_id)
     view = runs.finding_view(found)
@@ -89,18 +89,29 @@ def finding_detail(control: Control, project_id: int, finding_id: int) -> dict[s
         "attack_request": evidence["attack_request"].replace("\r\n", "\n"),
         "curl": curl_line(found),
         "diff_state": diff_states(control, project_id, run, [found]).get(found.id),
+        "compared_with": _label(compared_with(control, project_id, run)),
     })
     return view
 
 
 def diff_states(control: Control, project_id: int, run: TestRun, found: list[Finding]) -> dict[int, str]:
-    """finding id → ``new`` or ``still_present`` against the previous finished run of the project
-    (of the same BUILD_ID when there is one, as ``--compare-to latest`` picks it); empty without one."""
-    previous = previous_run(control, project_id, run)
+    """finding id → ``new`` or ``still_present`` against :func:`compared_with`; empty without one."""
+    previous = compared_with(control, project_id, run)
     if previous is None or not found:
         return {}
     comparison = compare(previous, control.store.iter_findings(previous.id), found)
     return {f.id: comparison.state_of(f).value for f in found}
+
+
+def compared_with(control: Control, project_id: int, run: TestRun) -> TestRun | None:
+    """The run whose findings this run's are compared with: the one chosen when it was ordered
+    (``compare_to``: what its verdict under fail_on: new and its reports use), else the previous
+    finished run of the project (of the same BUILD_ID when there is one, as ``--compare-to latest``
+    picks it)."""
+    chosen = (run.stats.get("order") or {}).get("compare_to")
+    if chosen is not None and control.projects.run_owner(int(chosen)) == project_id:
+        return control.store.get_run(int(chosen))
+    return previous_run(control, project_id, run)
 
 
 def previous_run(control: Control, project_id: int, run: TestRun) -> TestRun | None:
@@ -108,6 +119,10 @@ def previous_run(control: Control, project_id: int, run: TestRun) -> TestRun | N
     same_build = [r for r in earlier if run.build_id and r.build_id == run.build_id]
     candidates = same_build or earlier
     return candidates[0] if candidates else None
+
+
+def _label(run: TestRun | None) -> str | None:
+    return None if run is None else run.label
 
 
 def nodes(control: Control, project_id: int, now: datetime | None = None) -> list[dict[str, Any]]:

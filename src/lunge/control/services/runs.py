@@ -132,10 +132,12 @@ def compared_run(control: Control, project_id: int, spec: str | None, build_id: 
     return control.store.get_run(run_id)
 
 
-def copy(control: Control, project_id: int, run_id: int, name: str | None, policy: int | str | None) -> TestRun:
+def copy(control: Control, project_id: int, run_id: int, name: str | None, policy: int | str | None,
+         compare_to: str | None = None) -> TestRun:
     """A new run over the same record as ``run_id`` (FAST's "create similar test run"), with another
-    policy when given. A closed record's baselines never change, so nothing is copied: FAST's
-    ``cloning`` state has nothing to wait for."""
+    policy when given, compared with the same run as the copied one unless told otherwise (a copy
+    judged against another build's findings would not be the same test). A closed record's
+    baselines never change, so nothing is copied: FAST's ``cloning`` state has nothing to wait for."""
     source = get(control, project_id, run_id)
     order = dict(source.stats.get("order") or {})
     if source.records and control.store.get_record(source.record_id).state is RecordState.RECORDING:
@@ -146,7 +148,13 @@ def copy(control: Control, project_id: int, run_id: int, name: str | None, polic
         name=name or f"{source.name} (copy)", description=source.description,
         policy=(order.get("policy_id") or source.policy_name) if keep_policy else policy,
         record=source.record_id, build_id=source.build_id, rps=order.get("rps"),
-        stop_on_first_fail=bool(order.get("stop_on_first_fail")), target=source.target))
+        stop_on_first_fail=bool(order.get("stop_on_first_fail")), target=source.target,
+        compare_to=compare_to or _kept(order.get("compare_to"))))
+
+
+def _kept(compare_to: object) -> str | None:
+    """The run id a run was ordered to be compared with, as an order names it."""
+    return None if compare_to is None else str(compare_to)
 
 
 def get(control: Control, project_id: int, run_id: int) -> TestRun:
