@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 
 from lunge.cli import main
 from lunge.control.context import Control
+from lunge.control.services.runs import reap_abandoned
 from tests.control.conftest import tenant
 from tests.fixtures.servers import free_port, wait_for_port
 
@@ -311,14 +312,40 @@ def test_a_run_claimed_by_a_node_that_never_starts_it_reads_interrupted(
     control.store.update_run(claimed.id, lease_expires_at=claimed.started_at)  # as if the lease had passed
     seen = client.get(f"/v1/test_run/{run['id']}", headers=team.headers).json()
     assert seen["state"] == "interrupted" and f"node {node.id}" in seen["error"]
+    # The control plane's reaper writes it down and closes the record the lost node was recording.
+    record = f"/v1/test_record/{run['test_record_id']}"
+    assert client.get(record, headers=team.headers).json()["state"] == "recording"
+    assert reap_abandoned(control) == [claimed.id]
+    closed = client.get(record, headers=team.headers).json()
+    assert (closed["state"], closed["stats"]["stopped_by"]) == ("closed", "node lost")
+    assert control.store.get_run(claimed.id).lease_expires_at is None and reap_abandoned(control) == []
+
+
+def test_the_server_reaps_abandoned_runs_on_its_own(control: Control, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lunge.control import app as control_app
+
+    team = tenant(control, "team")
+    monkeypatch.setattr(control_app, "REAP_S", 0.05)
+    with TestClient(control_app.create_app(control)) as client:
+        run = client.post("/v1/test_run", json={"name": "live"}, headers=team.headers).json()
+        claimed = control.projects.claim_run(control.projects.register_node(team.project_id, "node-1", None))
+        assert claimed is not None
+        control.store.update_run(claimed.id, lease_expires_at=claimed.started_at)
+        deadline = time.monotonic() + 30
+        while control.store.get_record(run["test_record_id"]).state.value == "recording":
+            assert time.monotonic() < deadline, "the server did not reap the abandoned run"
+            time.sleep(0.05)
+    assert control.store.get_run(claimed.id).lease_expires_at is None
 
 
 @pytest.mark.slow
 def test_a_node_killed_while_it_records_leaves_the_run_interrupted(
         node_factory: Callable[..., Node], shop: str, db_url: str) -> None:
     """The node holds the run's lease (host:pid, renewed) while it records; SIGKILLed, it renews
-    no more: the run reads ``interrupted`` with the reason, here at once since the dead process
-    is of this host (engine.lease.reap), elsewhere when the lease expires."""
+    no more: once the lease passes (made to pass here rather than waited for), the server's reaper
+    ends the run ``interrupted`` with the reason and closes the record the node was recording."""
+    from datetime import timedelta
+
     from lunge.engine import lease
     from lunge.store import open_store
 
@@ -334,8 +361,14 @@ def test_a_node_killed_while_it_records_leaves_the_run_interrupted(
         assert held.lease_expires_at is not None
         node.process.kill()
         node.process.wait(timeout=60)
-        assert run["id"] in lease.reap(store)
+        store.update_run(run["id"], lease_expires_at=held.lease_expires_at - timedelta(seconds=60))
+        seen = node.call("GET", f"/v1/test_run/{run['id']}")
+        assert seen["state"] == "interrupted" and "stopped before the end" in seen["error"], seen
+        deadline = time.monotonic() + 60  # the server reaps every 10 s
+        while (record := _record(node, run["test_record_id"]))["state"] == "recording":
+            assert time.monotonic() < deadline, "the server did not close the lost node's record"
+            time.sleep(0.2)
+        assert (record["stats"]["stopped_by"], record["baseline_count"]) == ("node lost", 1)
+        assert store.get_run(run["id"]).lease_expires_at is None  # written down for good
     finally:
         store.close()
-    seen = node.call("GET", f"/v1/test_run/{run['id']}")
-    assert seen["state"] == "interrupted" and "stopped before the end" in seen["error"], seen

@@ -3,6 +3,7 @@ opened :class:`~lunge.control.context.Control` (tests hand it one on a temporary
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,9 +19,12 @@ from lunge.control.deps import project_gate
 from lunge.control.limits import STORE_MAX_BODY, BodySizeLimit
 from lunge.control.routes import nodes, policies, projects, records, runs, shards, store, system
 from lunge.control.services import ConflictError
+from lunge.control.services.runs import reap_abandoned
 from lunge.errors import ConfigError, LungeError, NotFoundError, StoreError
 
 logger = logging.getLogger(__name__)
+
+REAP_S = 10.0  # how often runs abandoned by their node (lease expired) are written down as interrupted
 
 DESCRIPTION = """lunge's control plane: projects and tokens, test policies, test records, test runs,
 findings and reports. Authenticate with `Authorization: Bearer <token>` (or FAST's
@@ -32,9 +36,16 @@ def create_app(control: Control, *, close_on_shutdown: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        if close_on_shutdown:
-            control.close()
+        try:
+            async with asyncio.TaskGroup() as group:
+                reaper = group.create_task(_reap_forever(control))
+                try:
+                    yield
+                finally:
+                    reaper.cancel()
+        finally:
+            if close_on_shutdown:
+                control.close()
 
     api = FastAPI(title="lunge control plane", version=__version__, description=DESCRIPTION,
                   openapi_url="/v1/openapi.json", docs_url="/v1/docs", redoc_url=None, lifespan=lifespan)
@@ -48,6 +59,20 @@ def create_app(control: Control, *, close_on_shutdown: bool = False) -> FastAPI:
                               for path in ("/v1/store/batches", "/v1/shards/{shard_id}/complete")},
                        gate=functools.partial(project_gate, control))
     return api
+
+
+async def _reap_forever(control: Control) -> None:
+    """Every :data:`REAP_S`: runs whose node died are ended for good, a record it was recording is
+    closed (a database that is down is tried again on the next turn)."""
+    while True:
+        await asyncio.sleep(REAP_S)
+        try:
+            reaped = await asyncio.to_thread(reap_abandoned, control)
+        except Exception as exc:  # noqa: BLE001  # a sweep must never take the server down: next turn
+            logger.warning("could not end the runs abandoned by their node: %s", exc)
+            continue
+        for run_id in reaped:
+            logger.info("TestRun#run_%04d interrupted: its node stopped renewing its lease", run_id)
 
 
 def _install_error_handlers(api: FastAPI) -> None:

@@ -99,6 +99,22 @@ def stop_recording(control: Control, project_id: int, run_id: int) -> TestRun:
     return run
 
 
+def reap_abandoned(control: Control) -> list[int]:
+    """Write ``interrupted`` on every run whose node stopped renewing its lease (readers see it so
+    already), and close the record a lost node was recording (what it stored stays: a record
+    closed late takes the baselines still on their way, nothing is refused). The ids reaped."""
+    reaped = control.store.expire_leases()
+    for run_id in reaped:
+        close_lost_record(control, control.store.get_run(run_id))
+    return reaped
+
+
+def close_lost_record(control: Control, run: TestRun) -> None:
+    """The record of a recording run whose node was lost, closed (no node is left to close it)."""
+    if run.records and control.store.get_record(run.record_id).state is RecordState.RECORDING:
+        control.store.close_record(run.record_id, stats={"stopped_by": "node lost"})
+
+
 def recording_run_of(control: Control, project_id: int, record_id: int) -> TestRun | None:
     """The unfinished run that records ``record_id``, if any."""
     for run in control.projects.runs_of_record(project_id, record_id):

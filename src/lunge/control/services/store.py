@@ -18,6 +18,7 @@ from itertools import islice
 from typing import Any
 
 from lunge.control.context import Control
+from lunge.control.services.runs import close_lost_record
 from lunge.errors import ConfigError, NotFoundError
 from lunge.store.models import RunState
 from lunge.store.remote import wire
@@ -176,6 +177,7 @@ def expire_leases(control: Control, project_id: int) -> list[int]:
         seen = control.store.get_run(run_id)  # already as_seen_at: interrupted, with its error line
         control.store.update_run(run_id, state=seen.state, error=seen.error, finished_at=seen.finished_at,
                                  lease_expires_at=None)
+        close_lost_record(control, seen)
         out.append(run_id)
     return out
 
