@@ -4,6 +4,7 @@ broken-access found where the application checks nothing, silent on its twins an
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 from aiohttp import web
@@ -16,7 +17,7 @@ from lunge.engine.identities import IdentityBook, for_request, merged, user_of
 from lunge.engine.runner import Events, RunConfig, RunEngine
 from lunge.http import Headers, Request, Response
 from lunge.policy import BUILTIN
-from lunge.store.models import NewBaseline
+from lunge.store.models import NewBaseline, RunState, TestSetStatus
 from tests.demo.wire import send
 
 FORM = [("Content-Type", "application/x-www-form-urlencoded")]
@@ -213,6 +214,46 @@ async def test_a_second_user_from_the_settings_alone(store, loopback) -> None:
     session = (bob_login.response.headers.get("set-cookie") or "").split(";", 1)[0].partition("=")[2]
     bob = Identity("bob", cookies=(("sid", session),), source="settings")
     assert await _findings(store, record_id, (bob,)) == {("bola", "docs/1", "ACTION_NAME_value")}
+
+
+async def test_a_followed_record_meets_the_identity_checks_once_a_second_user_signs_in(store, loopback) -> None:
+    """A record followed while it is recorded (a recording run): alice's baselines are tested as
+    they arrive, before bob ever signed in; once he does, they meet the checks that replay a
+    baseline as another user (a functional suite signs its users in one after another)."""
+    server = await loopback(_team_app())
+    record = store.create_record("live")
+    run = store.create_run(name="run", record_id=record.id, policy_name="default")
+    config = RunConfig(policy=BUILTIN["default"], checks=(BOLA, BROKEN_ACCESS), workers=2, follow=0.05)
+    testing = asyncio.create_task(RunEngine(store, run, config, Events()).execute())
+    jar: dict[str, str] = {}
+
+    async def browse(script: list[tuple[str, str, bytes]]) -> None:
+        for user, path, body in script:
+            headers = [("Cookie", jar[user])] if user in jar else []
+            request = Request.from_url(server.url + path, "POST" if body else "GET",
+                                       headers=headers + (FORM if body else []), body=body)
+            sent = await send(request)
+            if cookie := sent.response.headers.get("set-cookie"):
+                jar[user] = cookie.split(";", 1)[0]
+            store.add_baselines([NewBaseline(record.id, request, sent.response)])
+
+    await browse([("alice", "/login", b"username=alice&password=pw"), ("alice", "/docs/1", b""),
+                  ("alice", "/safe/docs/1", b""), ("alice", "/admin/members", b""),
+                  ("alice", "/safe/admin/members", b"")])
+    async with asyncio.timeout(60):
+        while len(list(store.iter_test_sets(run.id))) < 5:  # every one of alice's tested, bob unknown
+            await asyncio.sleep(0.05)
+    await browse([("bob", "/login", b"username=bob&password=pw"), ("bob", "/home", b"")])
+    store.close_record(record.id)
+    async with asyncio.timeout(120):
+        final = await testing
+    found = {(f.check_id, f.url.split("/", 3)[3], f.point) for f in store.iter_findings(run.id)
+             if not f.check_id.startswith("passive-")}
+    assert found == {("bola", "docs/1", "ACTION_NAME_value"), ("broken-access", "admin/members", "URI_value")}
+    assert final.state is RunState.FAILED and final.findings_count == len(list(store.iter_findings(run.id)))
+    failed = {t.baseline_id for t in store.iter_test_sets(run.id) if t.status is TestSetStatus.FAILED}
+    late = {f.baseline_id for f in store.iter_findings(run.id) if not f.check_id.startswith("passive-")}
+    assert late <= failed  # their first test set (passed) was replaced
 
 
 def test_doctests() -> None:

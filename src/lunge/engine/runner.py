@@ -61,6 +61,7 @@ from lunge.store.models import Baseline, Finding, RecordState, RunState, TestRun
 logger = logging.getLogger(__name__)
 PAGE = 200
 TIMING_SAMPLES_KEPT = 200
+_Job = tuple[tuple[str, ...], Check, CheckContext]  # (the planner's key, the check, its context)
 
 
 @dataclass(slots=True)
@@ -115,6 +116,11 @@ class RunEngine:
         self.keeper = StateKeeper(store, run.record_id, self._send_all, self._moved,
                                   pin_patterns(config.policy.setup), identities=self._wants_identities)
         self.identities: tuple[Identity, ...] = ()  # the record's and the settings' (after learn())
+        self._signed_in: set[int] = set()  # the sign-ins replayed for the identities
+        # Following a record: the baselines tested while fewer than two users were known, with what
+        # their test set said (findings, requests, points), for the checks that replay them as
+        # another user once a second one signs in (_identity_pass).
+        self._awaiting_identities: dict[int, tuple[int, int, int]] = {}
         self._gate = Gate()
         self._deferred: list[int] = []
         self._setup_counted = 0  # the keeper's requests already added to the counters
@@ -252,16 +258,7 @@ class RunEngine:
 
     async def _first_pass(self) -> None:
         await self.keeper.learn(self.config.partition.last_seq)
-        if self.keeper.book is not None:
-            configured = (*self.config.policy.identities, *self.config.identities)  # the settings win
-            self.identities = identities.merged(self.keeper.book.identities(), configured)
-            if self.identities:
-                logger.info("identities: %s", ", ".join(f"{i.name} ({i.source})" for i in self.identities))
-            if len(self.identities) >= 2:
-                # Each user signs in once now: what the record holds may have expired or been revoked
-                # since (a restart, a later sign-in); the values handed out now are sent instead.
-                for producer in self.keeper.book.producers():
-                    await self.keeper.sessions.replay_producer(producer)
+        await self._know_identities()
         total = await asyncio.to_thread(self.store.count_baselines, self.run.record_id)
         self.counters.total = self.config.partition.share(total)
         if self.config.partition.first_seq > 1:  # a slice starting mid-record: the setup before it, first
@@ -273,7 +270,55 @@ class RunEngine:
             group.create_task(self._produce(queue, consumers))
             for _ in range(consumers):
                 group.create_task(self._consume(queue))
+        await self._identity_pass()
         await self._destructive_pass()
+
+    async def _know_identities(self) -> None:
+        """The identities the record holds so far, merged with the settings' (which win). Once two
+        are known each user signs in now: what the record holds may have expired or been revoked
+        since (a restart, a later sign-in); the values handed out now are sent instead."""
+        book = self.keeper.book
+        if book is None:
+            return
+        configured = (*self.config.policy.identities, *self.config.identities)
+        known = identities.merged(book.identities(), configured)
+        if {i.name for i in known} != {i.name for i in self.identities} and known:
+            logger.info("identities: %s", ", ".join(f"{i.name} ({i.source})" for i in known))
+        self.identities = known
+        if len(known) >= 2:
+            for producer in book.producers():
+                if producer not in self._signed_in:
+                    self._signed_in.add(producer)
+                    await self.keeper.sessions.replay_producer(producer)
+
+    async def _identity_pass(self) -> None:
+        """Following a record: the baselines tested before a second user signed in (a suite signs
+        its users in one after another) meet the checks that replay a baseline as another user."""
+        if len(self.identities) < 2:
+            return
+        for baseline_id, (earlier, spent, points_tested) in list(self._awaiting_identities.items()):
+            if self.stopping():
+                return
+            baseline = await asyncio.to_thread(self.store.get_baseline, baseline_id)
+            request = self._moved(baseline.request)
+            replays = await self._replay(baseline, request)
+            if not judge(baseline.response, replays).ok:
+                continue
+            points = parse(request)
+            base_noise = noise.build(replays, baseline.response.text() if baseline.response else None, "")
+            tally = Tally()
+            jobs = self._whole_jobs(baseline, request, points, replays, base_noise, as_others_only=True)
+            results = await self._finish_jobs(jobs, self._counting(tally, self.keeper.sender(baseline)))
+            self.counters.add_tally(tally)
+            for (_, check, _), result in zip(jobs, results, strict=True):
+                self._count_requests(check.id, result.requests)
+            verdicts = most_specific([v for r in results for v in r.verdicts])
+            found = await self._store_verdicts(baseline, request, verdicts)
+            if found:
+                await self.results.flush()  # its first test set is stored first: this one must win
+                await asyncio.to_thread(self.store.add_test_sets, [TestSet(
+                    self.run.id, baseline.id, TestSetStatus.FAILED, "found as another user, once one signed in",
+                    spent + len(replays) + sum(r.requests for r in results), earlier + len(found), points_tested)])
 
     async def _destructive_pass(self) -> None:
         """The destructive baselines (DELETE, logout, reset, password change), last, one at a time,
@@ -330,6 +375,7 @@ class RunEngine:
         record = await asyncio.to_thread(self.store.get_record, self.run.record_id)
         if record.state is RecordState.CLOSED:
             return True
+        await self.results.flush()  # idle until the next baseline: what was tested shows now
         assert self.config.follow is not None
         deadline = asyncio.get_running_loop().time() + self.config.follow
         while not self.stopping() and asyncio.get_running_loop().time() < deadline:
@@ -341,6 +387,7 @@ class RunEngine:
         counted in the run's total as they arrive."""
         for baseline in page:
             self.keeper.note(baseline)
+        await self._know_identities()
         total = page[-1].seq  # seqs are 1, 2, 3... in a record
         if total > self.counters.total:
             self.counters.total = self.config.partition.share(total)
@@ -407,6 +454,8 @@ class RunEngine:
             await self._test_set(baseline, TestSetStatus.NOT_TESTED, tally.reason(), requests, replay_ok=True,
                                  unanswered=True, points=len(selected))
             return
+        if baseline.id in self._awaiting_identities:
+            self._awaiting_identities[baseline.id] = (len(findings), requests, len(selected))
         status = TestSetStatus.FAILED if findings else TestSetStatus.PASSED
         reason = test_set_reason(failures, [note for p in probes for note in p.notes])
         await self._test_set(baseline, status, reason, requests, replay_ok=True, findings=len(findings),
@@ -451,8 +500,7 @@ class RunEngine:
     async def _attack_points(self, baseline: Baseline, request: Request, points: Points, selected: list[Point],
                              replays: list[Exchange], base_noise: noise.NoiseModel, send: SendAll
                              ) -> list[ProbeResult]:
-        jobs = []
-        whole = next(iter(points), None)  # per-baseline checks run once, on the first point (URI_value)
+        jobs: list[_Job] = []
         linked = linked_points(points, selected)
         for point in selected:
             point_noise = _for_point(base_noise, replays, point.value)
@@ -471,12 +519,27 @@ class RunEngine:
                     twins = linked.get(point.name, ())
                     if twins:  # the same payload in the points that carried the same value, too
                         jobs.append(((*key, "linked"), check, replace(ctx, linked=twins)))
+        jobs += self._whole_jobs(baseline, request, points, replays, base_noise)
+        self.counters.points_attacked += len(selected)
+        self.counters.points_lightened = self.frequency.lightened
+        return await self._finish_jobs(jobs, send)
+
+    def _whole_jobs(self, baseline: Baseline, request: Request, points: Points, replays: list[Exchange],
+                    base_noise: noise.NoiseModel, *, as_others_only: bool = False) -> list[_Job]:
+        """The checks that take the baseline whole (run once, on its first point): per-baseline ones,
+        and those that replay it as another user (with ``as_others_only``, only these)."""
+        whole = next(iter(points), None)
+        if whole is None:
+            return []
+        jobs: list[_Job] = []
         known = self._identities_for(request)
         for check in self.config.checks:
-            if whole is None or not (check.per_baseline or check.uses_identities):
+            if not (check.uses_identities or (check.per_baseline and not as_others_only)):
                 continue
-            if check.uses_identities and known is None:
-                continue  # fewer than two users: nobody to replay the baseline as
+            if check.uses_identities and known is None:  # fewer than two users: nobody to replay it as
+                if self.config.follow is not None:  # yet: a second one may sign in later in the record
+                    self._awaiting_identities.setdefault(baseline.id, (0, 0, 0))
+                continue
             key = self.frequency.key(request, whole, check.id)
             if check.uses_identities and known is not None:
                 key = (*key, "as", known.own)  # each user's objects are theirs: /docs/1 of alice, /docs/2 of bob
@@ -487,8 +550,10 @@ class RunEngine:
                     ctx = replace(ctx, identities=known)
                 if _applies(check, ctx):
                     jobs.append((key, check, ctx))
-        self.counters.points_attacked += len(selected)
-        self.counters.points_lightened = self.frequency.lightened
+        return jobs
+
+    async def _finish_jobs(self, jobs: list[_Job], send: SendAll) -> list[ProbeResult]:
+        """Run the probes; a key that found something is remembered (the planner lightens it)."""
         results = await self._run_probes([(check, ctx) for _, check, ctx in jobs], send)
         for (key, _, _), result in zip(jobs, results, strict=True):
             if result.verdicts:
