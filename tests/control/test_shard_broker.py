@@ -132,3 +132,40 @@ def test_a_shard_commit_decodes_its_results_off_the_event_loop(client: TestClien
                        headers=team.headers)
     assert done.status_code == 200 and done.json()["stored"]
     assert decoded_on_loop == [False]
+
+
+def test_many_long_polling_nodes_share_a_few_database_connections(client: TestClient, control: Control,
+                                                                  db_url: str) -> None:
+    """Each take borrows a pooled connection for its few queries, not for its whole long poll: 24
+    nodes waiting at once hold no more than QUEUE_CONNECTIONS of PostgreSQL's connections."""
+    if db_url.startswith("sqlite"):
+        pytest.skip("no job queue on SQLite")
+    import threading
+
+    import psycopg
+
+    from lunge.control.services.shards import QUEUE_CONNECTIONS
+    from lunge.store.sql.jobqueue import APPLICATION_NAME, libpq_url
+
+    team = tenant(control, "team")
+    nodes = [client.post("/v1/nodes", json={"name": f"n{i}", "build_id": "b1"}, headers=team.headers).json()
+             for i in range(24)]
+    answers: list[int] = []
+
+    def poll(node_id: int) -> None:
+        answer = client.post(f"/v1/nodes/{node_id}/shards/take", json={"wait_s": 3}, headers=team.headers)
+        answers.append(answer.status_code)
+
+    threads = [threading.Thread(target=poll, args=(n["id"],)) for n in nodes]
+    for thread in threads:
+        thread.start()
+    seen = 0
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as watcher:
+        while any(t.is_alive() for t in threads):
+            row = watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                                  (APPLICATION_NAME,)).fetchone()
+            seen = max(seen, row[0] if row else 0)
+    for thread in threads:
+        thread.join()
+    assert answers == [204] * 24  # every one waited its 3 s and found nothing
+    assert 1 <= seen <= QUEUE_CONNECTIONS

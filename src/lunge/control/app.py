@@ -44,6 +44,8 @@ def create_app(control: Control, *, close_on_shutdown: bool = False) -> FastAPI:
                 finally:
                     reaper.cancel()
         finally:
+            if control.job_pool is not None:
+                await control.job_pool.close()
             if close_on_shutdown:
                 control.close()
 

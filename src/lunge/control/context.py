@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lunge.control.config import ControlConfig
 from lunge.control.progress import RunRates
@@ -15,6 +15,9 @@ from lunge.store.sql import SqlStore
 from lunge.store.sql.engine import connect
 from lunge.store.sql.migrate import migrate
 from lunge.store.sql.projects import Projects
+
+if TYPE_CHECKING:  # psycopg is the postgres extra's: imported when a broker first needs it
+    from lunge.store.sql.jobqueue import QueuePool
 
 # A run's final changes (state, error, stats) from its policy, its done shards' counters and the
 # label of the run it is compared with (fail_on: new): the engine's verdict
@@ -36,6 +39,7 @@ class Control:
     jobs_installed: bool = field(default=False, init=False)  # pgqueuer's tables are there (this process knows)
     swept: dict[str, float] = field(default_factory=dict, init=False)  # queue -> when its lost shards were requeued
     rates: RunRates = field(default_factory=RunRates, init=False)  # runs' request counts as read (current_rps)
+    job_pool: QueuePool | None = field(default=None, init=False)  # the broker's connections (PostgreSQL)
 
     def __post_init__(self) -> None:
         self.limiter = AuthLimiter(self.config.auth_failures, self.config.auth_window_s)

@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 POLL_S = 0.5  # how often a long-polling take looks at the queue again
 SWEEP_S = 15.0  # how often a queue's lost shards (queued nowhere) are queued again
+# The PostgreSQL connections the broker holds at most, however many nodes long-poll: each take,
+# heartbeat and completion borrows one for its few queries only.
+QUEUE_CONNECTIONS = 8
 REPLACED = "replaced"
 
 
@@ -54,11 +57,13 @@ def queue_name(project_id: int, build_id: str | None) -> str:
 
 @asynccontextmanager
 async def _jobs(control: Control) -> AsyncIterator[JobQueue]:
-    """The job queue on a connection of its own (pgqueuer's driver wants an autocommit one),
-    its tables installed by the first caller of this process."""
+    """The job queue on a connection of the server's pool (pgqueuer's driver wants an autocommit
+    one), held only for the block; its tables installed by the first caller of this process."""
     from lunge.store.sql import jobqueue
 
-    async with jobqueue.connect(control.config.db_url) as queue:
+    if control.job_pool is None:
+        control.job_pool = jobqueue.QueuePool(control.config.db_url, QUEUE_CONNECTIONS)
+    async with control.job_pool.queue() as queue:
         if not control.jobs_installed:
             await queue.install()
             control.jobs_installed = True
@@ -123,21 +128,28 @@ async def take(control: Control, project_id: int, node_id: int, wait_s: float) -
         return None
     name = queue_name(project_id, node.build_id)
     deadline = time.monotonic() + wait_s
-    async with _jobs(control) as queue:
-        await _sweep(control, queue, name)
-        while True:
-            taken = await queue.take(name, node.id)
-            if taken is not None:
-                job_id, shard_id = taken
-                shard = await asyncio.to_thread(control.store.shards.get, shard_id)
-                if shard.done:  # committed by a node whose job mark was lost: nothing to test
-                    await queue.finish(job_id, node.id)
-                    continue
-                run = await asyncio.to_thread(control.store.get_run, shard.run_id)
-                return {"job_id": job_id, "shard": shard_view(shard), "run": wire.run_to(run)}
-            if time.monotonic() >= deadline:
-                return None
-            await asyncio.sleep(POLL_S)
+    while True:
+        async with _jobs(control) as queue:  # a connection only while looking, not while waiting
+            await _sweep(control, queue, name)
+            taken = await _take_one(control, queue, name, node.id)
+        if taken is not None:
+            return taken
+        if time.monotonic() >= deadline:
+            return None
+        await asyncio.sleep(POLL_S)
+
+
+async def _take_one(control: Control, queue: JobQueue, name: str, node_id: int) -> dict[str, Any] | None:
+    """The next job of the queue with its shard and run; None when the queue has none for now."""
+    while (taken := await queue.take(name, node_id)) is not None:
+        job_id, shard_id = taken
+        shard = await asyncio.to_thread(control.store.shards.get, shard_id)
+        if shard.done:  # committed by a node whose job mark was lost: nothing to test
+            await queue.finish(job_id, node_id)
+            continue
+        run = await asyncio.to_thread(control.store.get_run, shard.run_id)
+        return {"job_id": job_id, "shard": shard_view(shard), "run": wire.run_to(run)}
+    return None
 
 
 async def _sweep(control: Control, queue: JobQueue, name: str) -> None:

@@ -30,6 +30,7 @@ from pgqueuer.core.qm import QueueManager
 from pgqueuer.domain.models import Job
 from pgqueuer.domain.types import JobId, QueueEntrypoint, QueueManagerId
 from pgqueuer.ports.repository import EntrypointExecutionParameter
+from psycopg_pool import AsyncConnectionPool
 
 from lunge.errors import StoreError
 
@@ -50,6 +51,7 @@ class _LostConnectionOneLine(logging.Filter):
 logging.getLogger("pgqueuer").addFilter(_LostConnectionOneLine())
 
 STALE = timedelta(seconds=10)  # a job unheard of this long is picked again (heartbeats every half of it)
+APPLICATION_NAME = "lunge-broker"  # the broker's connections, as pg_stat_activity shows them
 _INSTALL_LOCK = 0x6C756E6765  # "lunge": the advisory lock nodes take to install the tables once
 _NODES = uuid.UUID("8f0f4d8e-2f4c-5b7e-9a51-6c756e676501")  # namespace of the nodes' queue manager ids
 
@@ -192,6 +194,47 @@ async def watch(queues: tuple[JobQueue, ...], shutdown: asyncio.Event, every: fl
             raise StoreError(f"the job queue's connection was lost: {exc}") from exc
 
 
+class QueuePool:
+    """The job queue for a server brokering for many nodes: at most ``size`` PostgreSQL
+    connections however many nodes long-poll (psycopg_pool's pool; each connection is checked
+    before it is lent, so a PostgreSQL restart costs a reconnect, not a failed request). Opened
+    lazily in the running event loop, which its connections belong to."""
+
+    def __init__(self, store_url: str, size: int, wait_s: float = 10.0) -> None:
+        self.store_url, self.size, self.wait_s = store_url, size, wait_s
+        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def _opened(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
+        loop = asyncio.get_running_loop()
+        if self._pool is None or self._loop is not loop:  # a pool's connections live in one loop
+            self._pool = AsyncConnectionPool(
+                libpq_url(self.store_url), min_size=1, max_size=self.size, open=False, timeout=self.wait_s,
+                kwargs={"autocommit": True, "application_name": APPLICATION_NAME},
+                check=AsyncConnectionPool.check_connection, name="lunge-jobs")
+            self._loop = loop
+            await self._pool.open(wait=False)
+        return self._pool
+
+    @asynccontextmanager
+    async def queue(self) -> AsyncIterator[JobQueue]:
+        """A connection of the pool as a :class:`JobQueue`, for the ``with`` block."""
+        pool = await self._opened()
+        try:
+            connection = await pool.getconn()
+        except psycopg.Error as exc:  # PoolTimeout: PostgreSQL unreachable, or every connection busy
+            raise StoreError(f"could not connect to the job queue: {exc}") from exc
+        try:
+            yield JobQueue(connection)
+        finally:
+            await pool.putconn(connection)
+
+    async def close(self) -> None:
+        if self._pool is not None and self._loop is asyncio.get_running_loop():
+            await self._pool.close()
+        self._pool = None
+
+
 @asynccontextmanager
 async def connect(store_url: str) -> AsyncIterator[JobQueue]:
     try:
@@ -204,5 +247,5 @@ async def connect(store_url: str) -> AsyncIterator[JobQueue]:
         await connection.close()
 
 
-__all__ = ["STALE", "JobQueue", "connect", "dedupe_key", "entrypoint", "libpq_url", "manager_id", "run_manager",
-           "watch"]
+__all__ = ["STALE", "JobQueue", "QueuePool", "connect", "dedupe_key", "entrypoint", "libpq_url", "manager_id",
+           "run_manager", "watch"]
