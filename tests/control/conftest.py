@@ -109,7 +109,7 @@ def server(db_url: str, tmp_path: Path) -> Iterator[str]:
     """``lunge serve`` (real uvicorn) in its own process on a free loopback port; its URL."""
     port = free_port()
     env = {**os.environ, "LUNGE_DB": db_url, "LUNGE_SERVE_PORT": str(port), "LUNGE_ADMIN_TOKEN": SERVER_ADMIN,
-           "LUNGE_DATA_DIR": str(tmp_path / "data")}
+           "LUNGE_DATA_DIR": str(tmp_path / "data"), "LUNGE_SERVE_REAP_GRACE": "0"}  # sweeps from the start
     process = subprocess.Popen([sys.executable, "-m", "lunge.cli", "serve"], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

@@ -21,12 +21,12 @@ from tests.fixtures.servers import free_port
 class Serve:
     """``lunge serve`` on ``db_url``; :meth:`stop` and :meth:`start` keep its port."""
 
-    def __init__(self, db_url: str, data_dir: Path) -> None:
+    def __init__(self, db_url: str, data_dir: Path, **env: str) -> None:
         self.db_url = db_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = {**os.environ, "LUNGE_DB": db_url, "LUNGE_SERVE_PORT": str(self.port),
-                     "LUNGE_DATA_DIR": str(data_dir)}
+                     "LUNGE_DATA_DIR": str(data_dir), **env}
         self._env.pop("LUNGE_API_URL", None)
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,9 @@ from fastapi.testclient import TestClient
 from lunge.cli import main
 from lunge.control.context import Control
 from lunge.control.services.runs import reap_abandoned
-from tests.control.conftest import tenant
+from lunge.errors import StoreError
+from lunge.store.models import RunState, TestRun
+from tests.control.conftest import Tenant, tenant
 from tests.fixtures.servers import free_port, wait_for_port
 
 POLICY = "name: sqli-only\nchecks: [sqli]\npassive: false\n"
@@ -321,21 +323,93 @@ def test_a_run_claimed_by_a_node_that_never_starts_it_reads_interrupted(
     assert control.store.get_run(claimed.id).lease_expires_at is None and reap_abandoned(control) == []
 
 
-def test_the_server_reaps_abandoned_runs_on_its_own(control: Control, monkeypatch: pytest.MonkeyPatch) -> None:
+def _reaping(control: Control, every: float, grace: float) -> Control:
+    """``control`` with the reaper's timing of ``LUNGE_SERVE_REAP_EVERY`` and ``..._GRACE``."""
+    control.config = replace(control.config, reap_every_s=every, reap_grace_s=grace)
+    return control
+
+
+def _abandoned_run(control: Control, client: TestClient, team: Tenant) -> tuple[dict[str, Any], TestRun]:
+    """A recording run claimed by a node whose lease has passed."""
+    run = client.post("/v1/test_run", json={"name": "live"}, headers=team.headers).json()
+    claimed = control.projects.claim_run(control.projects.register_node(team.project_id, "node-1", None))
+    assert claimed is not None and claimed.started_at is not None
+    control.store.update_run(claimed.id, lease_expires_at=claimed.started_at)
+    return run, claimed
+
+
+def _until_reaped(control: Control, run: dict[str, Any]) -> None:
+    """Until the server's reaper closed the record of ``run`` (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while control.store.get_record(run["test_record_id"]).state.value == "recording":
+        assert time.monotonic() < deadline, "the server did not reap the abandoned run"
+        time.sleep(0.05)
+
+
+def test_the_server_reaps_abandoned_runs_on_its_own(control: Control) -> None:
     from lunge.control import app as control_app
 
     team = tenant(control, "team")
-    monkeypatch.setattr(control_app, "REAP_S", 0.05)
-    with TestClient(control_app.create_app(control)) as client:
-        run = client.post("/v1/test_run", json={"name": "live"}, headers=team.headers).json()
-        claimed = control.projects.claim_run(control.projects.register_node(team.project_id, "node-1", None))
-        assert claimed is not None
-        control.store.update_run(claimed.id, lease_expires_at=claimed.started_at)
-        deadline = time.monotonic() + 30
-        while control.store.get_record(run["test_record_id"]).state.value == "recording":
-            assert time.monotonic() < deadline, "the server did not reap the abandoned run"
-            time.sleep(0.05)
+    with TestClient(control_app.create_app(_reaping(control, every=0.05, grace=0))) as client:
+        run, claimed = _abandoned_run(control, client, team)
+        _until_reaped(control, run)
     assert control.store.get_run(claimed.id).lease_expires_at is None
+
+
+def test_the_reaper_waits_out_its_grace_after_start_up_and_after_a_failed_sweep(
+        control: Control, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lease that lapsed while the server was down (or while its database was) is not taken for
+    a dead node: the nodes could not reach it to renew. The reaper sweeps once the grace passed."""
+    from lunge.control import app as control_app
+
+    sweeps: list[float] = []
+    failing = [True]
+
+    def sweep(ctl: Control) -> list[int]:
+        sweeps.append(time.monotonic())
+        if failing[0]:
+            failing[0] = False
+            raise StoreError("database unreachable")
+        return reap_abandoned(ctl)
+
+    monkeypatch.setattr(control_app, "reap_abandoned", sweep)
+    team = tenant(control, "team")
+    started = time.monotonic()
+    with TestClient(control_app.create_app(_reaping(control, every=0.05, grace=1.0))) as client:
+        run, claimed = _abandoned_run(control, client, team)
+        _until_reaped(control, run)
+    assert len(sweeps) >= 2, sweeps
+    assert sweeps[0] - started >= 1.0  # the grace after start-up
+    assert sweeps[1] - sweeps[0] >= 1.0  # and after the failed sweep
+    assert control.store.get_run(claimed.id).state is RunState.INTERRUPTED
+
+
+def test_the_nodes_heartbeat_keeps_the_runs_it_claimed_and_has_not_started(
+        client: TestClient, control: Control) -> None:
+    """A node that claimed a run and waits out an outage to start it heartbeats meanwhile: its
+    claim's lease is extended by each heartbeat (by the database's clock), not reaped."""
+    from datetime import timedelta
+
+    from lunge.store.sql import projects
+
+    team = tenant(control, "team")
+    client.post("/v1/test_run", json={"name": "live"}, headers=team.headers)
+    node = control.projects.register_node(team.project_id, "node-1", None)
+    claimed = control.projects.claim_run(node)
+    assert claimed is not None
+    soon = control.store.db.now() + timedelta(seconds=1)
+    control.store.update_run(claimed.id, lease_expires_at=soon)
+    beat = client.post(f"/v1/nodes/{node.id}/heartbeat", json={"state": "testing", "run_id": claimed.id},
+                       headers=team.headers)
+    assert beat.status_code == 200, beat.text
+    renewed = control.store.get_run(claimed.id).lease_expires_at
+    assert renewed is not None and renewed - control.store.db.now() > projects.CLAIM_LEASE - timedelta(seconds=5)
+    # Once the node's own lease took over (host:pid), its heartbeat leaves the run's lease alone.
+    control.store.renew_lease(claimed.id, "host:1", 2)
+    client.post(f"/v1/nodes/{node.id}/heartbeat", json={"state": "testing"}, headers=team.headers)
+    held = control.store.get_run(claimed.id)
+    assert held.lease_owner == "host:1" and held.lease_expires_at is not None
+    assert held.lease_expires_at - control.store.db.now() < timedelta(seconds=3)
 
 
 @pytest.mark.slow

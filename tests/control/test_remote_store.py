@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from lunge.checks.base import Severity
+from lunge.engine.lease import Lease
 from lunge.errors import NotFoundError, StoreError
 from lunge.http import Headers, Request, Response
 from lunge.store import open_store
@@ -167,6 +168,31 @@ def test_the_control_plane_stopped_mid_recording_loses_and_doubles_nothing(serve
         assert _numbers(store, record.id) == list(range(600))
     finally:
         store.close()
+
+
+def test_a_lease_that_lapsed_while_the_control_plane_was_down_is_renewed_not_reaped(
+        pg_url: str, tmp_path: Path) -> None:
+    """The control plane stopped for longer than a node's lease, then started again: the node's
+    renewals, sent again until it answers, hold from when they land (the control plane's clock),
+    and the reaper waits out its grace after start-up, so the live run is not ended."""
+    serve = Serve(pg_url, tmp_path / "server", LUNGE_SERVE_REAP_EVERY="0.1", LUNGE_SERVE_REAP_GRACE="4")
+    serve.start()
+    store = _store(serve, tmp_path)
+    try:
+        record = store.create_record("outage")
+        run = store.create_run(name="live", record_id=record.id, policy_name="default")
+        store.update_run(run.id, state=RunState.RUNNING)
+        with Lease(store, run.id, seconds=2, heartbeat=0.2):
+            serve.stop()
+            time.sleep(4)  # twice the lease: it lapsed while nobody could renew it
+            serve.start()
+            time.sleep(6)  # past the grace, many sweeps
+            held = store.get_run(run.id)
+            assert held.state is RunState.RUNNING and held.lease_expires_at is not None, held
+        assert store.get_run(run.id).lease_expires_at is None  # released
+    finally:
+        store.close()
+        serve.stop()
 
 
 def test_a_node_killed_leaves_its_spool_to_the_next_one(serve: Serve, tmp_path: Path) -> None:

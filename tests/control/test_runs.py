@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from lunge.control.context import Control
+from lunge.control.services import overview
 from lunge.report import FORMATS
 from lunge.store.models import RunState
 from tests.control.conftest import seed_record, seed_run_with_finding, tenant
@@ -26,7 +27,7 @@ def test_a_run_is_ordered_with_fast_fields(client: TestClient, control: Control)
     assert (run["state"], run["record_id"], run["policy"], run["build_id"]) == ("created", record.id, "quick", "b42")
     assert run["description"] == "from CI" and run["baselines_total"] == record.baseline_count
     assert run["stats"]["order"] == {"policy_id": policy["id"], "rps": 50, "stop_on_first_fail": True,
-                                     "compare_to": None}
+                                     "compare_to": None, "compared": False}
     assert run["allowed_actions"] == ["interrupt"] and run["exit_code"] is None
     assert run["findings_by_severity"]["high"] == 0
 
@@ -121,6 +122,30 @@ def test_a_copy_is_compared_with_the_copied_runs_choice(client: TestClient, cont
     assert named.json()["stats"]["order"]["compare_to"] == later.id
     bad = client.post(f"/v1/test_run/{first['id']}/copy", json={"compare_to": "yesterday"}, headers=team.headers)
     assert bad.status_code == 422
+
+
+def test_a_copy_of_a_first_build_is_compared_with_no_run_either(client: TestClient, control: Control) -> None:
+    """A fail_on: new run ordered before any run finished was compared with nothing (every
+    finding new): its copy is too, not with a run that finished since (the copied run itself)."""
+    team = tenant(control, "team")
+    record = seed_record(control, team.project_id)
+    new_only = client.post("/v1/test_policy", json={"policy": "name: new-only\nchecks: [sqli]\nfail_on: new\n"},
+                           headers=team.headers).json()
+    first = client.post("/v1/test_run", json={"name": "n", "record": record.id, "policy": new_only["id"]},
+                        headers=team.headers).json()
+    assert first["stats"]["order"]["compare_to"] is None
+    control.store.update_run(first["id"], state=RunState.FAILED)  # finished: the project's latest now
+    same = client.post(f"/v1/test_run/{first['id']}/copy", json={}, headers=team.headers).json()
+    assert same["stats"]["order"]["compare_to"] is None
+    fresh = client.post("/v1/test_run", json={"name": "m", "record": record.id, "policy": new_only["id"],
+                                             "compare_to": "none"}, headers=team.headers)
+    assert fresh.status_code == 201 and fresh.json()["stats"]["order"]["compare_to"] is None
+    assert overview.compared_with(control, team.project_id, control.store.get_run(fresh.json()["id"])) is None
+    # A run ordered with no comparison at all: its copy under fail_on: new compares with the latest.
+    plain = client.post("/v1/test_run", json={"name": "p", "record": record.id}, headers=team.headers).json()
+    copied = client.post(f"/v1/test_run/{plain['id']}/copy", json={"policy": new_only["id"]},
+                         headers=team.headers).json()
+    assert copied["stats"]["order"]["compare_to"] == first["id"]
 
 
 def test_test_sets_are_paged(client: TestClient, control: Control) -> None:

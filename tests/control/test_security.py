@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,8 +35,12 @@ def _victim(client: TestClient, control: Control) -> dict[str, Any]:
     node = client.post("/v1/nodes", json={"name": MARK}, headers=victim.headers).json()
     baseline = next(iter(control.store.iter_baselines(record.id)))
     shard = control.store.shards.split(run.id, [(1, 2**31 - 1)])[0]
+    live = control.store.create_run(name=MARK, record_id=record.id, policy_name="default")  # a node holds it
+    control.projects.assign_run(live.id, victim.project_id)
+    control.store.update_run(live.id, state="running", lease_owner="victim-node:1",
+                             lease_expires_at=datetime.now(UTC) + timedelta(hours=1))
     return {"record_id": record.id, "run_id": run.id, "baseline_id": baseline.id, "policy_id": policy["id"],
-            "finding_id": finding.id, "shard_id": shard.id,
+            "finding_id": finding.id, "shard_id": shard.id, "live_run_id": live.id,
             "project_id": victim.project_id, "node_id": node["id"],
             "token_id": control.projects.list_tokens(victim.project_id)[0].id, "headers": victim.headers,
             "fmt": "json", "action": "interrupt"}
@@ -61,6 +66,9 @@ def _calls(client: TestClient, ids: dict[str, Any]) -> list[tuple[str, str, dict
                 body = {"node_id": ids["node_id"], "counters": {"probe": MARK}}
             if template == "/v1/nodes/{node_id}/shards/heartbeat":
                 body = {"jobs": [1]}
+            if template == "/v1/store/runs/{run_id}/lease":  # renewing the victim's run a node holds
+                path = f"/v1/store/runs/{ids['live_run_id']}/lease"
+                body = {"owner": "probe:1", "seconds": 30}
             out.append((method.upper(), path, body))
     return out
 
@@ -86,6 +94,7 @@ def test_every_route_needs_a_token_and_stays_inside_its_project(client: TestClie
                             "/v1/store/runs/expire_leases"), (method, path)
     # And the victim's data is untouched: the intruder's POST/PUT/DELETE did nothing to it.
     assert control.store.get_run(ids["run_id"]).state.value == "failed"
+    assert control.store.get_run(ids["live_run_id"]).lease_owner == "victim-node:1"
     assert control.store.get_record(ids["record_id"]).stats.get("probe") is None
     assert control.projects.get_policy(ids["project_id"], ids["policy_id"]).name == MARK
     assert control.projects.get_node(ids["project_id"], ids["node_id"]).state == "idle"

@@ -105,7 +105,7 @@ def test_testing_input_is_checked_before_the_run_starts(tmp_path: Path) -> None:
     _assert_one_line("unknown --compare-to", results["unknown --compare-to"], "run_0999", "no such test run")
     _assert_one_line("unknown LUNGE_COMPARE_TO", results["unknown LUNGE_COMPARE_TO"], "run_0042", "no such test run")
     _assert_one_line("LUNGE_COMPARE_TO not an id", results["LUNGE_COMPARE_TO not an id"], "LUNGE_COMPARE_TO",
-                     "'yesterday'", "or latest")
+                     "'yesterday'", "latest or none")
     runs = _run("runs", "--json", env=subprocess_env(data))
     assert runs.returncode == 0 and json.loads(runs.stdout) == []  # no run was started
 

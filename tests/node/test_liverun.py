@@ -5,18 +5,20 @@ storing every exchange into a record no engine tests, and its writer thread is n
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
+from lunge.engine import lease
 from lunge.engine.runner import RunConfig
 from lunge.errors import StoreError
 from lunge.node import liverun
 from lunge.node.apiclient import ApiClient
 from lunge.policy import BUILTIN
 from lunge.store import open_store
-from lunge.store.models import RECORDING_ATTACHED, RecordState, TestRun
+from lunge.store.models import RECORDING_ATTACHED, RecordState, RunState, TestRun
 
 
 def test_a_failed_start_detaches_the_proxy_and_closes_the_record(tmp_path: Path,
@@ -76,3 +78,28 @@ async def test_a_remote_node_starts_a_claimed_run_after_an_outage() -> None:
     node._record = record  # type: ignore[method-assign]
     assert await node._start_claimed() is False and node.unstarted == {7}  # kept, not crashed
     assert await node._start_claimed() is True and node.unstarted == set() and recorded == [7]
+
+
+def test_this_nodes_lapsed_lease_is_renewed_before_the_run_reads_interrupted(tmp_path: Path) -> None:
+    """After an outage longer than the lease, the node's own run reads ``interrupted`` until the
+    delayed renewal lands: the watcher renews first and goes on; a run the reaper wrote down, or
+    another node's lapsed lease, still reads ``interrupted``."""
+    store = open_store(f"sqlite:///{tmp_path / 'live.db'}")
+    try:
+        record = store.create_record("live")
+        past = datetime.now(UTC) - timedelta(seconds=5)
+
+        def running(owner: str) -> int:
+            run = store.create_run(name=owner, record_id=record.id, policy_name="default")
+            store.update_run(run.id, state=RunState.RUNNING, lease_owner=owner, lease_expires_at=past)
+            return run.id
+
+        ours, theirs, reaped = running(lease.owner_id()), running("elsewhere:1"), running(lease.owner_id())
+        assert store.get_run(ours).state is RunState.INTERRUPTED  # as every reader sees it before the renewal
+        store.update_run(reaped, state=RunState.INTERRUPTED, finished_at=past, lease_expires_at=None)
+        kept = liverun._current(store, ours)
+        assert kept.state is RunState.RUNNING and kept.lease_expires_at and kept.lease_expires_at > datetime.now(UTC)
+        assert liverun._current(store, theirs).state is RunState.INTERRUPTED
+        assert liverun._current(store, reaped).state is RunState.INTERRUPTED
+    finally:
+        store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,11 @@ def test_lunge_compare_to_is_the_env_form_of_the_flag(store, tmp_path: Path, mon
     assert code == 1
     document = json.loads(next((tmp_path / "reports").iterdir()).read_text())
     assert document["comparison"]["previous_run"]["label"] == "run_0001" and document["comparison"]["new"] == 1
+    monkeypatch.setenv("LUNGE_COMPARE_TO", "none")  # compared with no run: no diff in the report
+    shutil.rmtree(tmp_path / "reports")
+    assert main(["report", "run_0002", "--db", f"sqlite:///{tmp_path / 'lunge.db'}",
+                 "--report-dir", str(tmp_path / "reports"), "--report-formats", "json"]) == 1
+    assert json.loads(next((tmp_path / "reports").iterdir()).read_text()).get("comparison") is None
     monkeypatch.setenv("LUNGE_COMPARE_TO", "run_0099")  # no such run: bad input
     assert main(["report", "run_0002", "--db", f"sqlite:///{tmp_path / 'lunge.db'}",
                  "--report-dir", str(tmp_path / "reports")]) == 2

@@ -19,11 +19,17 @@ def test_serve_defaults_and_variables(tmp_path) -> None:
     config = serve_settings({"port": "9002"}, env)
     assert (config.bind, config.port, config.admin_token, config.max_body) == ("0.0.0.0", 9002, "a" * 32, 4096)
     assert config.db_url == "postgresql+psycopg://u@db/lunge"
+    assert (config.reap_every_s, config.reap_grace_s) == (10.0, 90.0)
+    config = serve_settings({}, env | {"LUNGE_SERVE_REAP_EVERY": "2.5", "LUNGE_SERVE_REAP_GRACE": "0"})
+    assert (config.reap_every_s, config.reap_grace_s) == (2.5, 0.0)
 
 
 @pytest.mark.parametrize(("name", "value", "shown"), [
     ("LUNGE_SERVE_PORT", "70000", "70000"),
     ("LUNGE_SERVE_MAX_BODY", "10", "10"),
+    ("LUNGE_SERVE_REAP_EVERY", "0", "0"),
+    ("LUNGE_SERVE_REAP_GRACE", "nan", "nan"),
+    ("LUNGE_SERVE_REAP_GRACE", "soon", "soon"),
     ("LUNGE_ADMIN_TOKEN", "short-secret", "****"),  # a secret is never repeated in the message
 ])
 def test_serve_refuses_bad_values(tmp_path, name: str, value: str, shown: str) -> None:

@@ -269,9 +269,9 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(checks_app, name="checks")
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL or SQLite file (LUNGE_DB).")]
 DataDirOption = Annotated[str | None, typer.Option("--data-dir", help="lunge's data directory (LUNGE_DATA_DIR).")]
-CompareToOption = Annotated[str | None, typer.Option("--compare-to", metavar="RUN_ID|latest", help=(
+CompareToOption = Annotated[str | None, typer.Option("--compare-to", metavar="RUN_ID|latest|none", help=(
     "Show new / fixed / still present findings against an earlier run (latest: the newest finished one; "
-    "LUNGE_COMPARE_TO)."))]
+    "none: no run, every finding new; LUNGE_COMPARE_TO)."))]
 
 
 @app.command("test")

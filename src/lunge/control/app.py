@@ -4,8 +4,10 @@ opened :class:`~lunge.control.context.Control` (tests hand it one on a temporary
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -24,8 +26,6 @@ from lunge.errors import ConfigError, LungeError, NotFoundError, StoreError
 
 logger = logging.getLogger(__name__)
 
-REAP_S = 10.0  # how often runs abandoned by their node (lease expired) are written down as interrupted
-
 DESCRIPTION = """lunge's control plane: projects and tokens, test policies, test records, test runs,
 findings and reports. Authenticate with `Authorization: Bearer <token>` (or FAST's
 `X-WallarmAPI-Token`); a token reaches only its own project."""
@@ -36,14 +36,17 @@ def create_app(control: Control, *, close_on_shutdown: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # A plain task, not a TaskGroup: a TaskGroup would wrap the server's own errors in an
+        # ExceptionGroup. The reaper never raises (each sweep's failure is logged); it is cancelled
+        # and awaited, and a sweep under way finishes first (:func:`_sweep`), so none is left
+        # running when the database is closed.
+        reaper = asyncio.create_task(_reap_forever(control))  # noqa: TID251  # cancelled and awaited below
         try:
-            async with asyncio.TaskGroup() as group:
-                reaper = group.create_task(_reap_forever(control))
-                try:
-                    yield
-                finally:
-                    reaper.cancel()
+            yield
         finally:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
             if control.job_pool is not None:
                 await control.job_pool.close()
             if close_on_shutdown:
@@ -64,17 +67,35 @@ def create_app(control: Control, *, close_on_shutdown: bool = False) -> FastAPI:
 
 
 async def _reap_forever(control: Control) -> None:
-    """Every :data:`REAP_S`: runs whose node died are ended for good, a record it was recording is
-    closed (a database that is down is tried again on the next turn)."""
+    """Every ``reap_every_s``: runs whose node died are ended for good, a record it was recording
+    is closed. Not before ``reap_grace_s`` after start-up or after a sweep that failed (the
+    database away): a node that could not renew its lease meanwhile is not taken for dead."""
+    every, grace = control.config.reap_every_s, control.config.reap_grace_s
+    quiet_until = time.monotonic() + grace
     while True:
-        await asyncio.sleep(REAP_S)
+        await asyncio.sleep(every)
+        if time.monotonic() < quiet_until:
+            continue
         try:
-            reaped = await asyncio.to_thread(reap_abandoned, control)
+            reaped = await _sweep(control)
         except Exception as exc:  # noqa: BLE001  # a sweep must never take the server down: next turn
             logger.warning("could not end the runs abandoned by their node: %s", exc)
+            quiet_until = time.monotonic() + grace
             continue
         for run_id in reaped:
             logger.info("TestRun#run_%04d interrupted: its node stopped renewing its lease", run_id)
+
+
+async def _sweep(control: Control) -> list[int]:
+    """One sweep, in a thread. Cancelled (the server stopping), it waits for the thread to finish
+    its sweep, so the database is never closed under it."""
+    sweep = asyncio.ensure_future(asyncio.to_thread(reap_abandoned, control))
+    try:
+        return await asyncio.shield(sweep)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await sweep
+        raise
 
 
 def _install_error_handlers(api: FastAPI) -> None:

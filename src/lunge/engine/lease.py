@@ -1,7 +1,8 @@
 """A test run's lease: while a node runs a test run it renews the run's ``lease_expires_at`` every
 few seconds (a heartbeat, from a thread, so a busy event loop or a parent waiting for its worker
-processes never misses one). A node that is SIGKILLed, or whose machine goes away, stops renewing:
-when the lease expires every reader sees the run as ``interrupted``
+processes never misses one). The expiry is the store's clock plus the lease, when the renewal
+lands (:meth:`~lunge.store.base.Store.renew_lease`). A node that is SIGKILLed, or whose machine
+goes away, stops renewing: when the lease expires every reader sees the run as ``interrupted``
 (:meth:`~lunge.store.models.TestRun.as_seen_at`) and :func:`reap` writes it down.
 
 On one machine there is no need to wait for the lease: a run whose owner is this host and whose
@@ -17,7 +18,7 @@ import socket
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import TracebackType
 
 from lunge.errors import LungeError
@@ -65,8 +66,9 @@ class Lease:
             logger.warning("could not release the lease of run %s: %s", self.run_id, problem)
 
     def renew(self) -> None:
-        expires = datetime.now(UTC) + timedelta(seconds=self.seconds)
-        self.store.update_run(self.run_id, lease_owner=self.owner, lease_expires_at=expires)
+        # The store computes the expiry by its own clock when the renewal lands: neither this
+        # node's clock nor the time the renewal spent waiting out an outage can shorten it.
+        self.store.renew_lease(self.run_id, self.owner, self.seconds)
 
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat):

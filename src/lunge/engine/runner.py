@@ -310,8 +310,7 @@ class RunEngine:
             jobs = self._whole_jobs(baseline, request, points, replays, base_noise, as_others_only=True)
             results = await self._finish_jobs(jobs, self._counting(tally, self.keeper.sender(baseline)))
             self.counters.add_tally(tally)
-            for (_, check, _), result in zip(jobs, results, strict=True):
-                self._count_requests(check.id, result.requests)
+            self._count_probes(results)
             verdicts = most_specific([v for r in results for v in r.verdicts])
             found = await self._store_verdicts(baseline, request, verdicts)
             if found:
@@ -440,17 +439,13 @@ class RunEngine:
         verdicts = self.oob.hold(baseline, request, [v for p in probes for v in p.verdicts])
         findings = await self._store_verdicts(baseline, request, most_specific(verdicts))
         self.counters.add_tally(tally)
-        failures = [p.failure for p in probes if p.failure]
-        self.counters.check_failures += len(failures)
-        for probe in probes:
-            self._count_requests(probe.check_id, probe.requests)
-            if probe.failure:
-                failed = self.counters.failed_checks
-                failed[probe.check_id] = failed.get(probe.check_id, 0) + 1
+        failures = self._count_probes(probes)
         if tally.mostly_unanswered and not findings:
             # Most attacks never reached the application: this baseline was not tested, whatever
             # the few answers said, and the run's coverage must show it. (One with a confirmed
             # finding was tested enough to fail; the run's error ratio still counts its attacks.)
+            # Not tested: the identity pass must not turn it into a tested one later.
+            self._awaiting_identities.pop(baseline.id, None)
             await self._test_set(baseline, TestSetStatus.NOT_TESTED, tally.reason(), requests, replay_ok=True,
                                  unanswered=True, points=len(selected))
             return
@@ -460,6 +455,18 @@ class RunEngine:
         reason = test_set_reason(failures, [note for p in probes for note in p.notes])
         await self._test_set(baseline, status, reason, requests, replay_ok=True, findings=len(findings),
                              points=len(selected))
+
+    def _count_probes(self, probes: list[ProbeResult]) -> list[str]:
+        """The probes' requests and failures in the run's counters; the failures."""
+        failures = []
+        for probe in probes:
+            self._count_requests(probe.check_id, probe.requests)
+            if probe.failure:
+                failures.append(probe.failure)
+                failed = self.counters.failed_checks
+                failed[probe.check_id] = failed.get(probe.check_id, 0) + 1
+        self.counters.check_failures += len(failures)
+        return failures
 
     def _count_requests(self, check_id: str, n: int) -> None:
         """Attack requests sent for ``check_id`` (the run's ``requests_by_check``)."""

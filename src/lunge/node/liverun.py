@@ -245,7 +245,7 @@ async def _watch(recording: _Recording, engine: RunEngine, testing: asyncio.Task
     beat_at = 0.0
     while not testing.done():
         try:
-            run = await asyncio.to_thread(recording.store.get_run, run_id)
+            run = await asyncio.to_thread(_current, recording.store, run_id)
             if recording.stopped_by is None:
                 reason = await asyncio.to_thread(recording.why_stop, run, signalled(), testing.done())
                 if reason is not None:
@@ -263,6 +263,18 @@ async def _watch(recording: _Recording, engine: RunEngine, testing: asyncio.Task
         except LungeError as exc:  # the control plane or the database is restarting: keep going
             logger.warning("TestRun#run_%04d: %s", run_id, exc)
         await _until_done(testing, WATCH_S)
+
+
+def _current(store: Store, run_id: int) -> TestRun:
+    """The run as stored now. After an outage of the control plane longer than the lease, this
+    node's own lease reads as lapsed (the run ``interrupted``) until its delayed renewal lands:
+    renew it here first, then read again. The store renews only a run not ended, so a run the
+    reaper or the API really interrupted still reads ``interrupted``."""
+    run = store.get_run(run_id)
+    if run.state is RunState.INTERRUPTED and run.lease_expires_at is not None and run.lease_owner == lease.owner_id():
+        store.renew_lease(run_id, run.lease_owner, lease.LEASE_SECONDS)
+        run = store.get_run(run_id)
+    return run
 
 
 async def _until_done(task: asyncio.Task[TestRun], seconds: float) -> None:

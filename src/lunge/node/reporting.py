@@ -1,6 +1,6 @@
 """Writing a run's reports from the store: what the report writers need besides the run and its
 findings (the checks as rules, the record's baselines, the diff against an earlier run), and
-choosing that earlier run (``--compare-to RUN_ID|latest``) before the run starts."""
+choosing that earlier run (``--compare-to RUN_ID|latest|none``) before the run starts."""
 
 from __future__ import annotations
 
@@ -39,7 +39,9 @@ def rules_for(run: TestRun) -> tuple[Rule, ...]:
 def previous_run(store: Store, spec: str, current: TestRun | None, build_id: str | None = None) -> TestRun:
     """The run ``spec`` names (an id such as 7 or run_0007), or for ``latest`` the newest run
     other than ``current`` that finished (passed or failed), of the same BUILD_ID (``current``'s,
-    else ``build_id``) when it has one."""
+    else ``build_id``) when it has one. ``none`` names no run (NotFoundError: every finding new)."""
+    if spec.strip().lower() == "none":
+        raise NotFoundError("compared with no run")
     if spec.strip().lower() == "latest":
         build_id = current.build_id if current is not None else build_id
         candidates = [r for r in store.list_runs(1000)
@@ -50,7 +52,7 @@ def previous_run(store: Store, spec: str, current: TestRun | None, build_id: str
         return (same_build or candidates)[0]
     run_id = parse_id(spec)
     if run_id is None:
-        raise SettingError("--compare-to", spec, "a run id such as 7 or run_0007, or latest")
+        raise SettingError("--compare-to", spec, "a run id such as 7 or run_0007, latest or none")
     try:
         return store.get_run(run_id)
     except NotFoundError as exc:  # bad input (exit 2), as an unknown TEST_RECORD_ID is

@@ -80,7 +80,7 @@ class TestingSettings:
     report_formats: tuple[str, ...]
     verify_tls: bool
     oob: OobConfig = OobConfig()
-    compare_to: str | None = None  # --compare-to / LUNGE_COMPARE_TO: a run id (run_0007) or "latest"
+    compare_to: str | None = None  # --compare-to / LUNGE_COMPARE_TO: a run id (run_0007), "latest" or "none"
     identities: tuple[Identity, ...] = ()  # LUNGE_IDENTITIES: users to replay baselines as
 
 
@@ -143,6 +143,16 @@ def _int_in(low: int, high: int) -> Callable[[Any], int]:
     def convert(raw: Any) -> int:
         value = int(str(raw).strip())
         if not low <= value <= high:
+            raise ValueError(value)
+        return value
+
+    return convert
+
+
+def _float_in(low: float, high: float) -> Callable[[Any], float]:
+    def convert(raw: Any) -> float:
+        value = float(str(raw).strip())
+        if not low <= value <= high:  # NaN fails both comparisons: refused too
             raise ValueError(value)
         return value
 
@@ -381,21 +391,22 @@ def testing_settings(flags: Mapping[str, Any] | None = None,
         verify_tls=_parse(src, "verify_tls", ("LUNGE_VERIFY_TLS",), False, _bool, "true or false"),
         oob=oob_settings(src),
         compare_to=_parse(src, "compare_to", ("LUNGE_COMPARE_TO",), None, _compare_to,
-                          "a run id such as 7 or run_0007, or latest"),
+                          "a run id such as 7 or run_0007, latest or none"),
         identities=_identity_settings(src),
     )
 
 
 def _compare_to(raw: Any) -> str | None:
-    """``latest`` or a run id, as its label (``run_0007``): whether that run exists is the
-    store's to say (:func:`lunge.node.reporting.previous_run`), also before a run starts."""
+    """``latest``, ``none`` (compared with no run: every finding new) or a run id, as its label
+    (``run_0007``): whether that run exists is the store's to say
+    (:func:`lunge.node.reporting.previous_run`), also before a run starts."""
     from lunge.store.models import parse_id
 
     text = str(raw).strip()
     if not text:
         return None
-    if text.lower() == "latest":
-        return "latest"
+    if text.lower() in ("latest", "none"):
+        return text.lower()
     run_id = parse_id(text)
     if run_id is None:
         raise ValueError(text)
@@ -497,8 +508,15 @@ class ApiSettings:
 
 def serve_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> ControlConfig:
     """The settings of ``lunge serve``: ``LUNGE_SERVE_BIND``, ``LUNGE_SERVE_PORT``, ``LUNGE_DB``,
-    ``LUNGE_ADMIN_TOKEN``, ``LUNGE_SERVE_MAX_BODY``, ``LUNGE_SERVE_AUTH_FAILURES``."""
-    from lunge.control.config import DEFAULT_AUTH_FAILURES, DEFAULT_MAX_BODY, ControlConfig
+    ``LUNGE_ADMIN_TOKEN``, ``LUNGE_SERVE_MAX_BODY``, ``LUNGE_SERVE_AUTH_FAILURES``,
+    ``LUNGE_SERVE_REAP_EVERY`` and ``LUNGE_SERVE_REAP_GRACE`` (seconds)."""
+    from lunge.control.config import (
+        DEFAULT_AUTH_FAILURES,
+        DEFAULT_MAX_BODY,
+        DEFAULT_REAP_EVERY_S,
+        DEFAULT_REAP_GRACE_S,
+        ControlConfig,
+    )
 
     env = os.environ if environ is None else environ
     src = _Source(flags or {}, env)
@@ -515,6 +533,10 @@ def serve_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str,
                         "request body bytes, 1024-1073741824"),
         auth_failures=_parse(src, "auth_failures", ("LUNGE_SERVE_AUTH_FAILURES",), DEFAULT_AUTH_FAILURES,
                              _int_in(1, 1_000_000), "failed authentications per address per minute, 1-1000000"),
+        reap_every_s=_parse(src, "reap_every", ("LUNGE_SERVE_REAP_EVERY",), DEFAULT_REAP_EVERY_S,
+                            _float_in(0.05, 3600), "seconds between sweeps for abandoned runs, 0.05-3600"),
+        reap_grace_s=_parse(src, "reap_grace", ("LUNGE_SERVE_REAP_GRACE",), DEFAULT_REAP_GRACE_S,
+                            _float_in(0, 3600), "seconds the sweeps wait after start-up or a failed one, 0-3600"),
     )
 
 

@@ -103,6 +103,12 @@ class Store(Protocol):
         """Runs, newest first."""
         ...
 
+    def renew_lease(self, run_id: int, owner: str, seconds: float) -> bool:
+        """Lease the unfinished run to ``owner`` (its node) for ``seconds`` from when the store
+        applies this, by the store's clock, never the caller's. Whether it was renewed (False: the
+        run ended). Raises NotFoundError."""
+        ...
+
     def expire_leases(self) -> list[int]:
         """Mark ``interrupted`` (for good) every run not finished whose lease (``lease_expires_at``,
         renewed by its node's heartbeat) expired; returns their ids. Readers already see such a

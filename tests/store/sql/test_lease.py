@@ -7,11 +7,17 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
+import pytest
+
+from lunge.engine import lease
 from lunge.engine.lease import Lease, reap
-from lunge.store import Store
+from lunge.errors import NotFoundError
+from lunge.store import Store, open_store
 from lunge.store.models import RunState
+from lunge.store.sql import engine, projects, runs
+from tests.fixtures.postgres import pg_database, url_of
 from tests.store.factories import baseline
 
 
@@ -63,3 +69,42 @@ def test_the_lease_is_renewed_while_held_and_released_after(store: Store) -> Non
         assert held.state is RunState.RUNNING and held.lease_owner == lease.owner
         assert first is not None and held.lease_expires_at is not None and held.lease_expires_at > first
     assert store.get_run(run_id).lease_expires_at is None
+
+
+def test_a_renewal_extends_only_a_run_not_ended(store: Store) -> None:
+    live, ended = _running(store), _running(store)
+    store.update_run(ended, state=RunState.INTERRUPTED)
+    assert store.renew_lease(live, "node:1", 30) is True
+    assert store.renew_lease(ended, "node:1", 30) is False  # the reaper or the API ended it: it stays ended
+    assert store.get_run(live).lease_owner == "node:1" and store.get_run(ended).lease_owner is None
+    with pytest.raises(NotFoundError):
+        store.renew_lease(10**6, "node:1", 30)
+
+
+class _Behind(datetime):
+    """This machine's clock, ten minutes behind (the database's is right)."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
+        return datetime.now(tz) - timedelta(minutes=10)
+
+
+@pytest.mark.postgres
+def test_a_node_whose_clock_is_behind_holds_its_lease_by_the_databases_clock(
+        migrated_pg_template: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Leases go by PostgreSQL's clock: a node ten minutes behind renews a lease that holds for
+    its full length (not one already past), and sees its live run running, not abandoned."""
+    for module in (lease, engine, runs, projects):
+        monkeypatch.setattr(module, "datetime", _Behind)
+    with pg_database(template=migrated_pg_template) as name:
+        store = open_store(url_of(name))
+        try:
+            run_id = _running(store)
+            with Lease(store, run_id, seconds=30, heartbeat=60):
+                held = store.get_run(run_id)
+                assert held.state is RunState.RUNNING and held.lease_expires_at is not None
+                left = (held.lease_expires_at - datetime.now(UTC)).total_seconds()
+                assert 25 < left <= 31, left
+                assert store.expire_leases() == [] and reap(store) == []
+        finally:
+            store.close()

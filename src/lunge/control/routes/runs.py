@@ -25,8 +25,10 @@ def _run_id_as_text(value: object) -> object:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-# The run findings are compared with (fail_on: new): a run id of the project (a number, or run_N), or latest.
-CompareTo = Annotated[str | None, BeforeValidator(_run_id_as_text), Field(pattern=r"^(?i:latest|(run_)?[0-9]{1,12})$")]
+# The run findings are compared with (fail_on: new): a run id of the project (a number, or run_N),
+# latest, or none (no run: every finding new).
+CompareTo = Annotated[str | None, BeforeValidator(_run_id_as_text),
+                      Field(pattern=r"^(?i:latest|none|(run_)?[0-9]{1,12})$")]
 
 
 class TestRunIn(BaseModel):
@@ -54,7 +56,7 @@ class TestRunIn(BaseModel):
     stop_on_first_fail: bool = False
     target: str | None = Field(None, pattern=r"^https?://[^/\s]+", description="TEST_RUN_URI")
     compare_to: CompareTo = Field(None, description="the run of the project findings are compared with (fail_on: "
-                                                    "new): an id or latest; default: latest under fail_on: new")
+                                                    "new): an id, latest or none; default: latest under fail_on: new")
 
 
 @router.post("/v1/test_run", status_code=201, summary="Order a test run (state created until a node takes it)")
@@ -67,8 +69,8 @@ class CopyIn(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=500)
     policy: int | str | None = Field(None, validation_alias=AliasChoices("policy", "policy_id"),
                                      description="another policy; default: the copied run's")
-    compare_to: CompareTo = Field(None, description="the run findings are compared with (fail_on: new): an id or "
-                                                    "latest; default: the copied run's, else latest under fail_on: new")
+    compare_to: CompareTo = Field(None, description="the run findings are compared with (fail_on: new): an id, "
+                                                    "latest or none; default: the copied run's")
 
 
 @router.post("/v1/test_run/{run_id}/copy", status_code=201,

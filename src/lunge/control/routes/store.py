@@ -30,6 +30,16 @@ def apply_batches(body: BatchesIn, control: ControlDep, project: ProjectId) -> d
     return {"results": [store.apply(control, project, b.id, b.op, b.payload) for b in body.batches]}
 
 
+class LeaseIn(BaseModel):
+    owner: str = Field(min_length=1, max_length=200, description="the node holding the run (host:pid)")
+    seconds: float = Field(ge=1, le=3600, description="the lease's length from when the control plane applies it")
+
+
+@router.post("/runs/{run_id}/lease", summary="Renew the run's lease now, by the control plane's clock (not queued)")
+def renew_lease(run_id: int, body: LeaseIn, control: ControlDep, project: ProjectId) -> dict[str, Any]:
+    return {"renewed": store.renew_lease(control, project, run_id, body.owner, body.seconds)}
+
+
 @router.post("/runs/expire_leases", summary="Mark interrupted the project's runs whose node stopped heartbeating")
 def expire_leases(control: ControlDep, project: ProjectId) -> dict[str, Any]:
     return {"ids": store.expire_leases(control, project)}

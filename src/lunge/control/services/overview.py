@@ -107,10 +107,13 @@ def compared_with(control: Control, project_id: int, run: TestRun) -> TestRun | 
     """The run whose findings this run's are compared with: the one chosen when it was ordered
     (``compare_to``: what its verdict under fail_on: new and its reports use), else the previous
     finished run of the project (of the same BUILD_ID when there is one, as ``--compare-to latest``
-    picks it)."""
-    chosen = (run.stats.get("order") or {}).get("compare_to")
+    picks it). None when the run was ordered compared with no run (``none``, or the first build)."""
+    order = run.stats.get("order") or {}
+    chosen = order.get("compare_to")
     if chosen is not None and control.projects.run_owner(int(chosen)) == project_id:
         return control.store.get_run(int(chosen))
+    if chosen is None and order.get(runs.COMPARED):
+        return None
     return previous_run(control, project_id, run)
 
 

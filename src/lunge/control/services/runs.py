@@ -3,6 +3,7 @@ pausing, resuming and interrupting it (compare-and-set in the store), its findin
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,10 +12,12 @@ from typing import Any
 from lunge.control.context import Control
 from lunge.control.progress import eta_seconds
 from lunge.control.services import ConflictError, policies, records
-from lunge.errors import NotFoundError
+from lunge.errors import NotFoundError, StoreError
 from lunge.logs import mask_secrets
 from lunge.report.document import SEVERITY_ORDER, finding_section, run_section, test_set_section
 from lunge.store.models import RECORDING_ATTACHED, RECORDING_STOP, Finding, RecordState, RunState, TestRun, parse_id
+
+logger = logging.getLogger(__name__)
 
 # FAST's run actions and the states each may start from (fast.md: running ⇄ paused; any running
 # state → interrupted).
@@ -41,7 +44,14 @@ class RunOrder:
     target: str | None = None
     test_record_name: str | None = None  # the new record's name; default: the run's
     inactivity_timeout: int = INACTIVITY_TIMEOUT  # seconds without a new baseline that end the recording
-    compare_to: str | None = None  # a run id of the project or "latest" (the default under fail_on: new)
+    # A run id of the project, "latest" (the default under fail_on: new) or "none" (every finding new).
+    compare_to: str | None = None
+
+
+NO_RUN = "none"  # compare_to: compared with no run
+# In a run's kept order: a comparison was asked for (``compare_to`` is None then when there was no
+# run to compare with, the first build, or ``none`` was asked: every finding is new).
+COMPARED = "compared"
 
 
 def create(control: Control, project_id: int, order: RunOrder) -> TestRun:
@@ -54,7 +64,7 @@ def create(control: Control, project_id: int, order: RunOrder) -> TestRun:
     policy, policy_id = policies.resolve(control, project_id, order.policy)
     recording = order.record is None
     if recording:  # refused orders leave no record behind: the run compared with is checked first
-        _compared(control, project_id, order, policy.fail_on_new, order.build_id)
+        compared_run(control, project_id, _compare_spec(order, policy.fail_on_new), order.build_id)
         record = control.store.create_record(order.test_record_name or order.name, order.build_id)
         control.projects.assign_record(record.id, project_id)
     elif order.record == LATEST:
@@ -70,12 +80,14 @@ def create(control: Control, project_id: int, order: RunOrder) -> TestRun:
     if not recording and record.state is RecordState.RECORDING:
         raise ConflictError(f"test record {record.label} is still recording: stop it first (not ready for cloning)")
     build_id = order.build_id or record.build_id
-    previous = _compared(control, project_id, order, policy.fail_on_new, build_id)
+    spec = _compare_spec(order, policy.fail_on_new)
+    previous = compared_run(control, project_id, spec, build_id)
     run = control.store.create_run(name=order.name, record_id=record.id, policy_name=policy.name,
                                    description=order.description, build_id=build_id, target=order.target)
     control.projects.assign_run(run.id, project_id)
     kept: dict[str, Any] = {"policy_id": policy_id, "rps": order.rps, "stop_on_first_fail": order.stop_on_first_fail,
-                            "compare_to": previous.id if previous is not None else None}
+                            "compare_to": previous.id if previous is not None else None,
+                            COMPARED: spec is not None}
     if recording:
         kept.update(recording=True, inactivity_timeout=order.inactivity_timeout)
     stats = {"policy": policy.summary(), "order": kept}
@@ -99,13 +111,29 @@ def stop_recording(control: Control, project_id: int, run_id: int) -> TestRun:
     return run
 
 
-def reap_abandoned(control: Control) -> list[int]:
-    """Write ``interrupted`` on every run whose node stopped renewing its lease (readers see it so
-    already), and close the record a lost node was recording (what it stored stays: a record
-    closed late takes the baselines still on their way, nothing is refused). The ids reaped."""
-    reaped = control.store.expire_leases()
-    for run_id in reaped:
-        close_lost_record(control, control.store.get_run(run_id))
+def reap_abandoned(control: Control, project_id: int | None = None) -> list[int]:
+    """Write ``interrupted`` on every run (of ``project_id``, or of every project) whose node
+    stopped renewing its lease (readers see it so already), and close the record a lost node was
+    recording (what it stored stays: a record closed late takes the baselines still on their way,
+    nothing is refused). One transaction per run: a close that fails leaves that run as it was,
+    for the next sweep, rather than written down with its record open for ever, and does not hold
+    up the others. The ids reaped; a StoreError when every run tried failed (the database is
+    likely away: the reaper then waits out its grace)."""
+    reaped: list[int] = []
+    failed: StoreError | None = None
+    for run_id in control.store.lapsed_leases(project_id):
+        try:
+            with control.store.db.write():
+                if not control.store.expire_leases(run_id=run_id):
+                    continue  # renewed, or ended, since it was listed
+                close_lost_record(control, control.store.get_run(run_id))
+        except StoreError as exc:
+            logger.warning("TestRun#run_%04d could not be ended after its node was lost: %s", run_id, exc)
+            failed = exc
+            continue
+        reaped.append(run_id)
+    if failed is not None and not reaped:
+        raise failed
     return reaped
 
 
@@ -123,19 +151,20 @@ def recording_run_of(control: Control, project_id: int, record_id: int) -> TestR
     return None
 
 
-def _compared(control: Control, project_id: int, order: RunOrder, fail_on_new: bool,
-              build_id: str | None) -> TestRun | None:
-    """Chosen when the run is ordered, as CI mode chooses it before its run starts: the verdict
-    (fail_on: new) is decided once."""
-    return compared_run(control, project_id, order.compare_to or ("latest" if fail_on_new else None), build_id)
+def _compare_spec(order: RunOrder, fail_on_new: bool) -> str | None:
+    """What the run is compared with, chosen when it is ordered as CI mode chooses it before its
+    run starts (the verdict under fail_on: new is decided once): the order's, else ``latest``
+    under fail_on: new; None: no comparison was asked for."""
+    return order.compare_to or ("latest" if fail_on_new else None)
 
 
 def compared_run(control: Control, project_id: int, spec: str | None, build_id: str | None) -> TestRun | None:
     """The run of the project a new run is compared with: ``spec``'s id (NotFoundError when it is
     not the project's), or for ``latest`` the newest finished (passed or failed) run of the project,
     of ``build_id`` when it has one (CI mode's rule, :func:`lunge.node.reporting.previous_run`);
-    None without ``spec`` or when no run finished yet (the first build: every finding is new)."""
-    if not spec:
+    None without ``spec``, for ``none``, or when no run finished yet (the first build: every
+    finding is new)."""
+    if not spec or spec.strip().lower() == NO_RUN:
         return None
     if spec.strip().lower() == "latest":
         finished = control.projects.list_runs(project_id, 1000, 0, (RunState.PASSED, RunState.FAILED))
@@ -165,12 +194,16 @@ def copy(control: Control, project_id: int, run_id: int, name: str | None, polic
         policy=(order.get("policy_id") or source.policy_name) if keep_policy else policy,
         record=source.record_id, build_id=source.build_id, rps=order.get("rps"),
         stop_on_first_fail=bool(order.get("stop_on_first_fail")), target=source.target,
-        compare_to=compare_to or _kept(order.get("compare_to"))))
+        compare_to=compare_to or _kept(order)))
 
 
-def _kept(compare_to: object) -> str | None:
-    """The run id a run was ordered to be compared with, as an order names it."""
-    return None if compare_to is None else str(compare_to)
+def _kept(order: dict[str, Any]) -> str | None:
+    """The run a run was ordered to be compared with, as an order names it: its id; ``none`` when
+    a comparison was asked for and there was no run (the first build: a copy must not take a later
+    run instead); None when none was asked for (the copy's policy decides)."""
+    if order.get("compare_to") is not None:
+        return str(order["compare_to"])
+    return NO_RUN if order.get(COMPARED) else None
 
 
 def get(control: Control, project_id: int, run_id: int) -> TestRun:

@@ -18,7 +18,7 @@ from itertools import islice
 from typing import Any
 
 from lunge.control.context import Control
-from lunge.control.services.runs import close_lost_record
+from lunge.control.services.runs import reap_abandoned
 from lunge.errors import ConfigError, NotFoundError
 from lunge.store.models import RunState
 from lunge.store.remote import wire
@@ -170,16 +170,15 @@ def runs(control: Control, project_id: int, limit: int, state: RunState | None) 
     return [wire.run_to(r) for r in control.projects.list_runs(project_id, limit, 0, [state] if state else [])]
 
 
+def renew_lease(control: Control, project_id: int, run_id: int, owner: str, seconds: float) -> bool:
+    _require(Ingest(control.store.db).owned_runs(project_id, [run_id]), [run_id], "test run")
+    return control.store.renew_lease(run_id, owner, seconds)
+
+
 def expire_leases(control: Control, project_id: int) -> list[int]:
-    """Write ``interrupted`` on the project's runs whose lease expired (each reads so already)."""
-    out = []
-    for run_id in Ingest(control.store.db).expired_runs(project_id):
-        seen = control.store.get_run(run_id)  # already as_seen_at: interrupted, with its error line
-        control.store.update_run(run_id, state=seen.state, error=seen.error, finished_at=seen.finished_at,
-                                 lease_expires_at=None)
-        close_lost_record(control, seen)
-        out.append(run_id)
-    return out
+    """Write ``interrupted`` on the project's runs whose lease expired (each reads so already) and
+    close the records their lost nodes were recording."""
+    return reap_abandoned(control, project_id)
 
 
 def test_sets(control: Control, project_id: int, run_id: int, after_baseline: int, limit: int) -> dict[str, Any]:

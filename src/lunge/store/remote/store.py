@@ -201,6 +201,13 @@ class RemoteStore:
         payload = {"run_id": run_id, "changes": wire.run_changes_to(changes)}
         return wire.run_from(self._write("update_run", payload, spooled=False, wait=True))
 
+    def renew_lease(self, run_id: int, owner: str, seconds: float) -> bool:
+        """Sent at once, not queued behind the writes: the control plane computes the expiry when
+        it receives the renewal, so a renewal must not wait behind a backlog of baselines (and
+        needs no order: it only ever extends an unfinished run's lease)."""
+        body = json.dumps({"owner": owner, "seconds": seconds}).encode()
+        return bool(self._call("POST", f"/v1/store/runs/{run_id}/lease", body=body)["renewed"])
+
     def expire_leases(self) -> list[int]:
         ids: list[int] = self._read("POST", "/v1/store/runs/expire_leases")["ids"]
         return ids
@@ -210,10 +217,14 @@ class RemoteStore:
         """After every write made so far is acknowledged: one request, tried again while the
         control plane is unreachable (``patience`` seconds at most)."""
         self._wait_drained()
+        return self._call(method, path, query=query)
+
+    def _call(self, method: str, path: str, query: dict[str, Any] | None = None, body: bytes | None = None) -> Any:
+        """One request, tried again while the control plane is unreachable (``patience`` seconds)."""
         started, backoff = time.monotonic(), BACKOFF_FIRST_S
         while True:
             try:
-                return self._client.call(method, path, query=query)
+                return self._client.call(method, path, body, query)
             except Rejected as exc:
                 if exc.status == 404:
                     raise NotFoundError(exc.detail) from exc

@@ -17,10 +17,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, Select, create_engine, event
+from sqlalchemy import Connection, Engine, RowMapping, Select, create_engine, event, func, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -34,6 +35,7 @@ BUSY_TIMEOUT_MS = 5000
 SYNCHRONOUS = ("normal", "full", "extra")
 _URL_HELP = "a SQLAlchemy URL: sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB"
 _WRITE = "lunge_write"
+CLOCK_CHECK_S = 300.0  # how often PostgreSQL's clock is read again (clocks drift slowly)
 
 
 class Database:
@@ -44,6 +46,29 @@ class Database:
         self.label = label  # the URL with its password masked, for messages
         self.dialect = engine.dialect.name
         self._local = threading.local()  # the write transaction this thread has open, if any
+        self._clock_offset = timedelta(0)  # the database's clock minus this machine's
+        self._clock_read_at = -CLOCK_CHECK_S  # monotonic time of the last reading (none yet)
+        self._clock_lock = threading.Lock()
+
+    def now(self) -> datetime:
+        """The database's clock: the one clock of run leases, whichever machine asks. A node whose
+        own clock is off would otherwise renew leases already past, or see live runs abandoned.
+        SQLite is on this machine: its clock. PostgreSQL: this machine's clock corrected by the
+        offset read from the server every :data:`CLOCK_CHECK_S` (one query, not one per call)."""
+        if self.dialect != "sqlite" and time.monotonic() - self._clock_read_at >= CLOCK_CHECK_S:
+            self._read_clock()
+        return datetime.now(UTC) + self._clock_offset
+
+    def _read_clock(self) -> None:
+        with self._clock_lock:  # one reading for the threads that found it stale together
+            if time.monotonic() - self._clock_read_at < CLOCK_CHECK_S:
+                return
+            with self.read() as conn:  # inside this thread's write, on its connection
+                before = datetime.now(UTC)
+                server: datetime = conn.execute(select(func.clock_timestamp())).scalar_one()
+                after = datetime.now(UTC)
+            self._clock_offset = server - (before + (after - before) / 2)
+            self._clock_read_at = time.monotonic()
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

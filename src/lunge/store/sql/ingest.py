@@ -17,12 +17,11 @@ from sqlalchemy import case, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lunge.errors import NotFoundError
-from lunge.store.models import RecordState, RunState
+from lunge.store.models import RecordState
 from lunge.store.sql.engine import Database
 from lunge.store.sql.schema import baselines, ingested_batches, test_records, test_runs
 
 Apply = Callable[[], Any]
-_UNFINISHED = (RunState.CREATED.value, RunState.RUNNING.value, RunState.PAUSED.value)
 
 
 class Ingest:
@@ -103,11 +102,3 @@ class Ingest:
         with self._db.read() as conn:
             row = conn.execute(query.order_by(test_runs.c.id.desc()).limit(1)).first()
         return None if row is None else int(row[0])
-
-    def expired_runs(self, project_id: int) -> list[int]:
-        """The project's unfinished runs whose lease expired (their node stopped heartbeating)."""
-        query = select(test_runs.c.id).where(test_runs.c.project_id == project_id,
-                                             test_runs.c.state.in_(_UNFINISHED),
-                                             test_runs.c.lease_expires_at < datetime.now(UTC))
-        with self._db.read() as conn:
-            return [int(r[0]) for r in conn.execute(query.order_by(test_runs.c.id))]

@@ -208,6 +208,8 @@ class QueuePool:
     async def _opened(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
         loop = asyncio.get_running_loop()
         if self._pool is None or self._loop is not loop:  # a pool's connections live in one loop
+            if self._pool is not None and self._loop is not None and self._loop.is_running():
+                asyncio.run_coroutine_threadsafe(self._pool.close(), self._loop)  # closed in its own loop
             self._pool = AsyncConnectionPool(
                 libpq_url(self.store_url), min_size=1, max_size=self.size, open=False, timeout=self.wait_s,
                 kwargs={"autocommit": True, "application_name": APPLICATION_NAME},

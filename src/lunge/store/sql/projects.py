@@ -23,9 +23,11 @@ from lunge.store.sql.runs import _run
 from lunge.store.sql.schema import nodes, projects, test_policies, test_records, test_runs, tokens
 
 REPLACED = "replaced"
-# A claimed run is leased to its node from the claim on: a node killed before it starts the run
-# (or before its own heartbeat takes over, engine.lease) leaves a run that reads ``interrupted``
-# once this passes, instead of ``running`` for ever. A split run is released (its shards are jobs).
+# A claimed run is leased to its node from the claim on, and each heartbeat of the node extends
+# the lease until the node starts the run (its own lease, engine.lease, takes over; a split run is
+# released: its shards are jobs). A node killed before that leaves a run that reads
+# ``interrupted`` once this passes, instead of ``running`` for ever; a node that waits out an
+# outage of the control plane to start it keeps it.
 CLAIM_LEASE = timedelta(seconds=60)
 _LIVE = (RunState.CREATED.value, RunState.RUNNING.value, RunState.PAUSED.value)
 
@@ -187,15 +189,17 @@ class Projects:
         if wanted:
             query = query.where(test_runs.c.state.in_(wanted))
         query = query.order_by(test_runs.c.id.desc()).limit(limit).offset(offset)
+        now = self._db.now()
         with self._db.read() as conn:
-            return [_run(r) for r in conn.execute(query).mappings()]
+            return [_run(r, now) for r in conn.execute(query).mappings()]
 
     def runs_of_record(self, project_id: int, record_id: int) -> list[TestRun]:
         """The project's runs over ``record_id``, newest first."""
         query = (select(test_runs).where(test_runs.c.project_id == project_id, test_runs.c.record_id == record_id)
                  .order_by(test_runs.c.id.desc()))
+        now = self._db.now()
         with self._db.read() as conn:
-            return [_run(r) for r in conn.execute(query).mappings()]
+            return [_run(r, now) for r in conn.execute(query).mappings()]
 
     def transition_run(self, run_id: int, allowed_from: Iterable[RunState], to: RunState) -> TestRun | None:
         """Move the run to ``to`` if it is in one of ``allowed_from`` (atomically); None when it
@@ -208,7 +212,7 @@ class Projects:
                  .values(values).returning(*test_runs.c))
         with self._db.write() as conn:
             row = conn.execute(query).mappings().first()
-        return None if row is None else _run(row)
+        return None if row is None else _run(row, self._db.now())
 
     # ------------------------------------------------------------------ nodes
     def register_node(self, project_id: int, name: str, build_id: str | None, token_id: int | None = None) -> Node:
@@ -249,13 +253,21 @@ class Projects:
             return [_node(r) for r in conn.execute(query).mappings()]
 
     def heartbeat(self, project_id: int, node_id: int, state: str, run_id: int | None) -> Node:
+        """The node is alive: its state, and the lease of every run it claimed and has not started
+        yet (``CLAIM_LEASE`` from now by the database's clock). A replaced node is told so."""
         mine = (nodes.c.id == node_id, nodes.c.project_id == project_id)
+        claimed_until = self._db.now() + CLAIM_LEASE
         with self._db.write() as conn:
             row = conn.execute(update(nodes).where(*mine, nodes.c.state != REPLACED).values(
                 state=state, run_id=run_id, last_seen_at=datetime.now(UTC)).returning(*nodes.c)).mappings().first()
             if row is None:  # a replaced node stays replaced; it is told so in the answer
                 row = conn.execute(update(nodes).where(*mine).values(last_seen_at=datetime.now(UTC))
                                    .returning(*nodes.c)).mappings().first()
+            else:  # the runs it claimed and has not started yet (an outage meanwhile) stay its own
+                conn.execute(update(test_runs).where(
+                    test_runs.c.project_id == project_id, test_runs.c.lease_owner == claim_owner(node_id),
+                    test_runs.c.state.in_([RunState.RUNNING.value, RunState.PAUSED.value]))
+                    .values(lease_expires_at=claimed_until))
         if row is None:
             raise NotFoundError(f"no node {node_id}")
         return _node(row)
@@ -276,17 +288,24 @@ class Projects:
                 found = conn.execute(query.order_by(test_runs.c.id).limit(1)).first()
             if found is None:
                 return None
+            now = self._db.now()
             with self._db.write() as conn:
                 row = conn.execute(
                     update(test_runs).where(test_runs.c.id == found[0], test_runs.c.state == RunState.CREATED.value)
-                    .values(state=RunState.RUNNING.value, started_at=datetime.now(UTC), lease_owner=f"node {node.id}",
-                            lease_expires_at=datetime.now(UTC) + CLAIM_LEASE).returning(*test_runs.c)
+                    .values(state=RunState.RUNNING.value, started_at=datetime.now(UTC),
+                            lease_owner=claim_owner(node.id), lease_expires_at=now + CLAIM_LEASE)
+                    .returning(*test_runs.c)
                 ).mappings().first()
                 if row is not None:
                     conn.execute(update(nodes).where(nodes.c.id == node.id)
                                  .values(state="testing", run_id=row["id"], last_seen_at=datetime.now(UTC)))
-                    return _run(row)
+                    return _run(row, now)
         return None
+
+
+def claim_owner(node_id: int) -> str:
+    """The lease owner of a run claimed by node ``node_id`` until the node's own lease takes over."""
+    return f"node {node_id}"
 
 
 def _node(row: RowMapping) -> Node:

@@ -7,10 +7,10 @@ JSON under the run's row lock, so two updaters never lose each other's keys.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Insert, RowMapping, Select, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Insert, RowMapping, Select, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lunge.errors import NotFoundError
@@ -46,7 +46,7 @@ class Runs:
             if conn.execute(select(test_records.c.id).where(test_records.c.id == record_id)).first() is None:
                 raise NotFoundError(f"no test record {record_id} to create a run for")
             row = conn.execute(insert(test_runs).values(values).returning(*test_runs.c)).mappings().one()
-        return _run(row)
+        return _run(row, self._db.now())
 
     def update_run(self, run_id: int, **changes: Any) -> TestRun:
         values = _column_values(changes)
@@ -61,14 +61,14 @@ class Runs:
             row = conn.execute(query.returning(*test_runs.c)).mappings().first()
         if row is None:
             raise NotFoundError(f"no test run {run_id}")
-        return _run(row)
+        return _run(row, self._db.now())
 
     def get_run(self, run_id: int) -> TestRun:
         with self._db.read() as conn:
             row = conn.execute(select(test_runs).where(test_runs.c.id == run_id)).mappings().first()
         if row is None:
             raise NotFoundError(f"no test run {run_id}")
-        return _run(row)
+        return _run(row, self._db.now())
 
     def latest_run(self, build_id: str | None = None) -> TestRun | None:
         query = select(test_runs).order_by(test_runs.c.id.desc()).limit(1)
@@ -76,23 +76,48 @@ class Runs:
             query = query.where(test_runs.c.build_id == build_id)
         with self._db.read() as conn:
             row = conn.execute(query).mappings().first()
-        return None if row is None else _run(row)
+        return None if row is None else _run(row, self._db.now())
 
     def list_runs(self, limit: int = 100, state: RunState | None = None) -> list[TestRun]:
         query = select(test_runs).order_by(test_runs.c.id.desc()).limit(limit)
         if state is not None:
             query = query.where(test_runs.c.state == RunState(state).value)
+        now = self._db.now()
         with self._db.read() as conn:
-            return [_run(row) for row in conn.execute(query).mappings()]
+            return [_run(row, now) for row in conn.execute(query).mappings()]
 
-    def expire_leases(self) -> list[int]:
-        """Mark ``interrupted`` every unfinished run whose lease expired; returns their ids."""
-        now = datetime.now(UTC)
-        expired = test_runs.c.state.in_(_UNFINISHED) & (test_runs.c.lease_expires_at < now)
+    def renew_lease(self, run_id: int, owner: str, seconds: float) -> bool:
+        """Lease the run to ``owner`` until ``seconds`` from now by the database's clock (the time
+        the renewal lands, not the time it was sent: a renewal that waited out an outage still
+        holds). Whether it was renewed: a finished run is left alone; an unknown one is a NotFoundError."""
+        expires = self._db.now() + timedelta(seconds=seconds)
         with self._db.write() as conn:
-            rows = conn.execute(select(test_runs).where(expired).with_for_update()).mappings().all()
+            found = conn.execute(update(test_runs).where(test_runs.c.id == run_id, test_runs.c.state.in_(_UNFINISHED))
+                                 .values(lease_owner=owner, lease_expires_at=expires).returning(test_runs.c.id)).first()
+            if found is None and conn.execute(select(test_runs.c.id).where(test_runs.c.id == run_id)).first() is None:
+                raise NotFoundError(f"no test run {run_id}")
+        return found is not None
+
+    def lapsed_leases(self, project_id: int | None = None) -> list[int]:
+        """The unfinished runs (of ``project_id``, or of every project) whose lease expired by the
+        database's clock, not yet written down: what :meth:`expire_leases` would mark."""
+        query = select(test_runs.c.id).where(_lapsed_at(self._db.now(), project_id)).order_by(test_runs.c.id)
+        with self._db.read() as conn:
+            return [int(run_id) for run_id in conn.execute(query).scalars()]
+
+    def expire_leases(self, project_id: int | None = None, run_id: int | None = None) -> list[int]:
+        """Mark ``interrupted`` every unfinished run (of ``project_id``, or of every project; only
+        ``run_id`` when given) whose lease expired by the database's clock; returns their ids. The
+        rows are locked: a renewal that lands meanwhile waits, then finds the run interrupted."""
+        now = self._db.now()
+        expired = _lapsed_at(now, project_id)
+        if run_id is not None:
+            expired &= test_runs.c.id == run_id
+        with self._db.write() as conn:
+            rows = conn.execute(select(test_runs).where(expired).order_by(test_runs.c.id).with_for_update()
+                                ).mappings().all()
             for row in rows:
-                seen = _run(row)
+                seen = _run(row, now)
                 conn.execute(update(test_runs).where(test_runs.c.id == seen.id).values(
                     state=seen.state.value, error=seen.error, finished_at=seen.finished_at, lease_expires_at=None))
         return [int(row["id"]) for row in rows]
@@ -154,14 +179,20 @@ def _test_set_row(item: TestSet) -> dict[str, Any]:
             "points_tested": item.points_tested}
 
 
+def _lapsed_at(now: datetime, project_id: int | None) -> ColumnElement[bool]:
+    lapsed = test_runs.c.state.in_(_UNFINISHED) & (test_runs.c.lease_expires_at < now)
+    return lapsed if project_id is None else lapsed & (test_runs.c.project_id == project_id)
+
+
 def _test_set(row: RowMapping) -> TestSet:
     return TestSet(run_id=row["run_id"], baseline_id=row["baseline_id"], status=TestSetStatus(row["status"]),
                    reason=row["reason"], requests_sent=row["requests_sent"], findings_count=row["findings_count"],
                    points_tested=row["points_tested"])
 
 
-def _run(row: RowMapping) -> TestRun:
-    """A row as every reader must see it: an abandoned run (lease expired) is ``interrupted``."""
+def _run(row: RowMapping, now: datetime) -> TestRun:
+    """A row as every reader must see it at ``now`` (the database's clock, :meth:`Database.now`):
+    an abandoned run (lease expired) is ``interrupted``."""
     fields = {name: row[name] for name in TestRun.__dataclass_fields__ if name not in ("state", "stats")}
     run = TestRun(**fields, state=RunState(row["state"]), stats=dict(row["stats"] or {}))
-    return run.as_seen_at(datetime.now(UTC))
+    return run.as_seen_at(now)

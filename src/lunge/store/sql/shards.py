@@ -154,7 +154,7 @@ def _sum_into_run(conn: Connection, run_id: int, conclude: Conclude, final: bool
         changes["stats"] = {**dict(row["stats"] or {}), **changes["stats"]}
     updated = conn.execute(update(test_runs).where(test_runs.c.id == run_id).values(**changes)
                            .returning(*test_runs.c)).mappings().one()
-    return _run(updated)
+    return _run(updated, datetime.now(UTC))  # a split run holds no lease
 
 
 def _shard(row: RowMapping) -> Shard:

@@ -104,8 +104,17 @@ class SqlStore:
     def list_runs(self, limit: int = 100, state: RunState | None = None) -> list[TestRun]:
         return self._runs.list_runs(limit, state)
 
-    def expire_leases(self) -> list[int]:
-        return self._runs.expire_leases()
+    def renew_lease(self, run_id: int, owner: str, seconds: float) -> bool:
+        return self._runs.renew_lease(run_id, owner, seconds)
+
+    def lapsed_leases(self, project_id: int | None = None) -> list[int]:
+        """The runs :meth:`expire_leases` would mark now (of ``project_id`` when given)."""
+        return self._runs.lapsed_leases(project_id)
+
+    def expire_leases(self, project_id: int | None = None, run_id: int | None = None) -> list[int]:
+        """As the protocol's; ``project_id``: that project's runs only (the control plane's API);
+        ``run_id``: that run only (the reaper's one transaction per run)."""
+        return self._runs.expire_leases(project_id, run_id)
 
     # ------------------------------------------------------------------ results
     def add_test_sets(self, test_sets: Sequence[TestSet]) -> None:
