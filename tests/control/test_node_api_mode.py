@@ -8,17 +8,19 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from lunge.cli import main
 from lunge.control.config import ControlConfig
 from lunge.control.context import open_control
+from lunge.engine import lease
 from lunge.http import Headers, Request, Response
 from lunge.node.apimode import run_api_node
-from lunge.store.models import NewBaseline
+from lunge.store.models import NewBaseline, RunState
 
 POLICY = "name: sqli-only\nchecks: [sqli]\npassive: false\n"
 
@@ -128,13 +130,31 @@ async def test_an_interrupt_through_the_api_stops_the_engine(monkeypatch: pytest
 
         def call(self, method: str, path: str, body: object = None) -> dict[str, object]:
             Api.beats.append(body)
-            return {"run_state": ["running", "paused", "paused", "running", "interrupted"][len(Api.beats) - 1]}
+            states = ["running", "paused", "paused", "running", "interrupted", "interrupted"]
+            return {"run_state": states[len(Api.beats) - 1]}
+
+    class Store:  # the run as stored: the first "interrupted" is this node's lease lapsed in an outage
+        def __init__(self) -> None:
+            lapsed = datetime.now(UTC) - timedelta(seconds=1)
+            self.seen = [SimpleNamespace(state=RunState.INTERRUPTED, lease_owner=lease.owner_id(),
+                                         lease_expires_at=lapsed),
+                         SimpleNamespace(state=RunState.RUNNING, lease_owner=lease.owner_id(), lease_expires_at=None),
+                         SimpleNamespace(state=RunState.INTERRUPTED, lease_owner=None, lease_expires_at=None)]
+            self.renewed: list[int] = []
+
+        def get_run(self, run_id: int) -> SimpleNamespace:
+            return self.seen.pop(0)
+
+        def renew_lease(self, run_id: int, owner: str, seconds: float) -> bool:
+            self.renewed.append(run_id)
+            return True
 
     monkeypatch.setattr(apimode, "HEARTBEAT_S", 0.01)
-    engine = Engine()
-    assert await apimode._watched(engine, Api(), 1, 7) == "interrupted"  # type: ignore[arg-type]
-    assert Api.beats[0] == {"state": "testing", "run_id": 7} and len(Api.beats) == 5
+    engine, store = Engine(), Store()
+    assert await apimode._watched(engine, Api(), 1, 7, store) == "interrupted"  # type: ignore[arg-type]
+    assert Api.beats[0] == {"state": "testing", "run_id": 7} and len(Api.beats) == 6
     assert engine.seen == ["pause", "resume"]  # pause and resume ordered through the API, once each
+    assert store.renewed == [7]  # the lapsed lease renewed, the run went on; the real interrupt stopped it
 
 
 def test_a_refused_sharding_node_stops_on_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path, pg_url: str) -> None:

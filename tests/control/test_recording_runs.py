@@ -384,6 +384,22 @@ def test_the_reaper_waits_out_its_grace_after_start_up_and_after_a_failed_sweep(
     assert control.store.get_run(claimed.id).state is RunState.INTERRUPTED
 
 
+def test_the_store_api_writes_nothing_down_during_the_grace(control: Control) -> None:
+    """``lunge runs`` or ``lunge test`` on the remote store asks the control plane to write down
+    lapsed leases: during the reaper's grace it writes nothing (the nodes have not renewed yet)."""
+    from lunge.control import app as control_app
+
+    team = tenant(control, "team")
+    with TestClient(control_app.create_app(_reaping(control, every=3600, grace=3600))) as client:
+        run, claimed = _abandoned_run(control, client, team)
+        answer = client.post("/v1/store/runs/expire_leases", headers=team.headers)
+        assert answer.status_code == 200 and answer.json() == {"ids": []}
+        assert control.store.lapsed_leases() == [claimed.id]  # still only read as interrupted
+        control.reap_quiet_until = 0.0  # the grace is over
+        assert client.post("/v1/store/runs/expire_leases", headers=team.headers).json() == {"ids": [claimed.id]}
+    assert control.store.get_record(run["test_record_id"]).state.value == "closed"
+
+
 def test_the_nodes_heartbeat_keeps_the_runs_it_claimed_and_has_not_started(
         client: TestClient, control: Control) -> None:
     """A node that claimed a run and waits out an outage to start it heartbeats meanwhile: its

@@ -18,7 +18,7 @@ from lunge.node import liverun
 from lunge.node.apiclient import ApiClient
 from lunge.policy import BUILTIN
 from lunge.store import open_store
-from lunge.store.models import RECORDING_ATTACHED, RecordState, RunState, TestRun
+from lunge.store.models import RECORDING_ATTACHED, RecordState, RunState, TestRun, claim_owner
 
 
 def test_a_failed_start_detaches_the_proxy_and_closes_the_record(tmp_path: Path,
@@ -95,11 +95,14 @@ def test_this_nodes_lapsed_lease_is_renewed_before_the_run_reads_interrupted(tmp
             return run.id
 
         ours, theirs, reaped = running(lease.owner_id()), running("elsewhere:1"), running(lease.owner_id())
+        claimed = running(claim_owner(7))  # claimed by this node (7), not started yet
         assert store.get_run(ours).state is RunState.INTERRUPTED  # as every reader sees it before the renewal
         store.update_run(reaped, state=RunState.INTERRUPTED, finished_at=past, lease_expires_at=None)
-        kept = liverun._current(store, ours)
-        assert kept.state is RunState.RUNNING and kept.lease_expires_at and kept.lease_expires_at > datetime.now(UTC)
-        assert liverun._current(store, theirs).state is RunState.INTERRUPTED
-        assert liverun._current(store, reaped).state is RunState.INTERRUPTED
+        for run_id in (ours, claimed):
+            kept = liverun.current(store, run_id, 7)
+            assert kept.state is RunState.RUNNING
+            assert kept.lease_expires_at and kept.lease_expires_at > datetime.now(UTC)
+        assert liverun.current(store, theirs, 7).state is RunState.INTERRUPTED
+        assert liverun.current(store, reaped, 7).state is RunState.INTERRUPTED
     finally:
         store.close()

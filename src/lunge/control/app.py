@@ -40,6 +40,7 @@ def create_app(control: Control, *, close_on_shutdown: bool = False) -> FastAPI:
         # ExceptionGroup. The reaper never raises (each sweep's failure is logged); it is cancelled
         # and awaited, and a sweep under way finishes first (:func:`_sweep`), so none is left
         # running when the database is closed.
+        control.reap_quiet_until = time.monotonic() + control.config.reap_grace_s
         reaper = asyncio.create_task(_reap_forever(control))  # noqa: TID251  # cancelled and awaited below
         try:
             yield
@@ -71,16 +72,15 @@ async def _reap_forever(control: Control) -> None:
     is closed. Not before ``reap_grace_s`` after start-up or after a sweep that failed (the
     database away): a node that could not renew its lease meanwhile is not taken for dead."""
     every, grace = control.config.reap_every_s, control.config.reap_grace_s
-    quiet_until = time.monotonic() + grace
     while True:
         await asyncio.sleep(every)
-        if time.monotonic() < quiet_until:
+        if time.monotonic() < control.reap_quiet_until:
             continue
         try:
             reaped = await _sweep(control)
         except Exception as exc:  # noqa: BLE001  # a sweep must never take the server down: next turn
             logger.warning("could not end the runs abandoned by their node: %s", exc)
-            quiet_until = time.monotonic() + grace
+            control.reap_quiet_until = time.monotonic() + grace
             continue
         for run_id in reaped:
             logger.info("TestRun#run_%04d interrupted: its node stopped renewing its lease", run_id)

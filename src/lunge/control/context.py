@@ -40,6 +40,9 @@ class Control:
     swept: dict[str, float] = field(default_factory=dict, init=False)  # queue -> when its lost shards were requeued
     rates: RunRates = field(default_factory=RunRates, init=False)  # runs' request counts as read (current_rps)
     job_pool: QueuePool | None = field(default=None, init=False)  # the broker's connections (PostgreSQL)
+    # Monotonic time before which lapsed leases are not written down (the reaper's grace, app.py):
+    # set at start-up and after a sweep that failed, honoured by the reaper and the store API alike.
+    reap_quiet_until: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
         self.limiter = AuthLimiter(self.config.auth_failures, self.config.auth_window_s)

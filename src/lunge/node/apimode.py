@@ -363,7 +363,7 @@ def _test(api: ApiClient, node_id: int, run_id: int, store_url: str, settings: T
           live: liverun.LiveProxy | None = None, signalled: liverun.Signalled | None = None) -> int:
     store = open_store(store_url)
     try:
-        run = store.get_run(run_id)
+        run = liverun.current(store, run_id, node_id)
         if run.state.finished and not run.records:  # interrupted through the API between the claim and now
             logger.info("TestRun#%s was %s before testing started", run.label, run.state.value)
             return 1
@@ -376,7 +376,7 @@ def _test(api: ApiClient, node_id: int, run_id: int, store_url: str, settings: T
             logger.info("TestRun#%s taken: testing record rec_%04d", run.label, run.record_id)
             engine = RunEngine(store, run, config, Events())
             with Lease(store, run_id):  # a node killed while it tests leaves the run interrupted
-                final = aio.run(_watched(engine, api, node_id, run_id))
+                final = aio.run(_watched(engine, api, node_id, run_id, store))
         logger.info("TestRun#%s %s: %d findings", final.label, final.state.value, final.findings_count)
         return 0 if final.state.value == "passed" else 1
     finally:
@@ -392,8 +392,10 @@ def _policy(api: ApiClient, run: TestRun, known: set[str]) -> TestPolicy:
     return parse_policy(stored["source"], f"policy {policy_id}", known)
 
 
-async def _watched(engine: RunEngine, api: ApiClient, node_id: int, run_id: int) -> TestRun:
-    """Run the engine while heartbeating; pause, resume and interrupt ordered through the API reach it."""
+async def _watched(engine: RunEngine, api: ApiClient, node_id: int, run_id: int, store: Store) -> TestRun:
+    """Run the engine while heartbeating; pause, resume and interrupt ordered through the API reach
+    it. An ``interrupted`` answer is checked first (:func:`liverun.current`): after an outage the
+    heartbeat can land before the delayed renewal of this node's lease, which then reads lapsed."""
 
     async def heartbeat() -> None:
         while True:
@@ -405,6 +407,11 @@ async def _watched(engine: RunEngine, api: ApiClient, node_id: int, run_id: int)
                 logger.warning("heartbeat failed: %s", exc)
                 continue
             state = answer.get("run_state")
+            if state == "interrupted":
+                try:
+                    state = (await asyncio.to_thread(liverun.current, store, run_id, node_id)).state.value
+                except LungeError as exc:  # believe the control plane's answer
+                    logger.warning("TestRun#run_%04d: %s", run_id, exc)
             if state == "interrupted":
                 logger.info("TestRun#run_%04d interrupted through the control plane", run_id)
                 engine.interrupt()

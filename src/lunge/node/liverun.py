@@ -40,7 +40,15 @@ from lunge.errors import LungeError
 from lunge.node.settings import inactivity_cap, recording_settings, store_settings
 from lunge.record.scope import Scope
 from lunge.store.base import Store
-from lunge.store.models import RECORDING_ATTACHED, RECORDING_STOP, RecordState, RunState, TestRecord, TestRun
+from lunge.store.models import (
+    RECORDING_ATTACHED,
+    RECORDING_STOP,
+    RecordState,
+    RunState,
+    TestRecord,
+    TestRun,
+    claim_owner,
+)
 from lunge.store.writer import BatchWriter
 
 if TYPE_CHECKING:
@@ -245,7 +253,7 @@ async def _watch(recording: _Recording, engine: RunEngine, testing: asyncio.Task
     beat_at = 0.0
     while not testing.done():
         try:
-            run = await asyncio.to_thread(_current, recording.store, run_id)
+            run = await asyncio.to_thread(current, recording.store, run_id, node_id)
             if recording.stopped_by is None:
                 reason = await asyncio.to_thread(recording.why_stop, run, signalled(), testing.done())
                 if reason is not None:
@@ -265,13 +273,15 @@ async def _watch(recording: _Recording, engine: RunEngine, testing: asyncio.Task
         await _until_done(testing, WATCH_S)
 
 
-def _current(store: Store, run_id: int) -> TestRun:
-    """The run as stored now. After an outage of the control plane longer than the lease, this
-    node's own lease reads as lapsed (the run ``interrupted``) until its delayed renewal lands:
-    renew it here first, then read again. The store renews only a run not ended, so a run the
-    reaper or the API really interrupted still reads ``interrupted``."""
+def current(store: Store, run_id: int, node_id: int) -> TestRun:
+    """The run as stored now, for the node ``node_id`` that claimed or holds it. After an outage
+    of the control plane longer than the lease, the node's own lease (its claim's, or this
+    process's) reads as lapsed, the run ``interrupted``, until its delayed renewal lands: renew it
+    here first, then read again. The store renews only a run not ended, so a run the reaper or the
+    API really interrupted still reads ``interrupted``."""
     run = store.get_run(run_id)
-    if run.state is RunState.INTERRUPTED and run.lease_expires_at is not None and run.lease_owner == lease.owner_id():
+    ours = (lease.owner_id(), claim_owner(node_id))
+    if run.state is RunState.INTERRUPTED and run.lease_expires_at is not None and run.lease_owner in ours:
         store.renew_lease(run_id, run.lease_owner, lease.LEASE_SECONDS)
         run = store.get_run(run_id)
     return run
@@ -300,6 +310,7 @@ async def test_claimed(store: Store, run: TestRun, config: RunConfig, proxy: Liv
     """A recording run this node claimed: recorded and tested here, whole."""
     if proxy is None:
         raise LungeError(f"TestRun#{run.label} records through the node's proxy, and this node has none")
+    run = await asyncio.to_thread(current, store, run.id, node_id)
     if run.state.finished:  # interrupted through the API between the claim and now
         logger.info("TestRun#%s was %s before recording started", run.label, run.state.value)
         if store.get_record(run.record_id).state is RecordState.RECORDING:

@@ -32,6 +32,7 @@ __all__ = [
     "TestSet",
     "TestSetStatus",
     "abandoned",
+    "claim_owner",
     "parse_id",
 ]
 
@@ -199,6 +200,11 @@ class TestRun:
 # key by key, so the node's mark and the control plane's never overwrite each other.
 RECORDING_ATTACHED = "recording_attached"  # the node's proxy stores into the run's record now
 RECORDING_STOP = "recording_stop"  # recording was asked to stop (through the API)
+
+
+def claim_owner(node_id: int) -> str:
+    """The lease owner of a run claimed by node ``node_id`` until the node's own lease takes over."""
+    return f"node {node_id}"
 
 
 def abandoned(owner: str | None, since: datetime) -> str:

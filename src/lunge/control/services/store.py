@@ -11,6 +11,7 @@ project's own, the one that recorded them.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
@@ -177,7 +178,10 @@ def renew_lease(control: Control, project_id: int, run_id: int, owner: str, seco
 
 def expire_leases(control: Control, project_id: int) -> list[int]:
     """Write ``interrupted`` on the project's runs whose lease expired (each reads so already) and
-    close the records their lost nodes were recording."""
+    close the records their lost nodes were recording; nothing during the reaper's grace (a node
+    cut off meanwhile has not renewed yet: its run reads interrupted, but is not ended for good)."""
+    if time.monotonic() < control.reap_quiet_until:
+        return []
     return reap_abandoned(control, project_id)
 
 

@@ -36,6 +36,7 @@ SYNCHRONOUS = ("normal", "full", "extra")
 _URL_HELP = "a SQLAlchemy URL: sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB"
 _WRITE = "lunge_write"
 CLOCK_CHECK_S = 300.0  # how often PostgreSQL's clock is read again (clocks drift slowly)
+CLOCK_RETRY_S = 10.0  # after a reading that failed
 
 
 class Database:
@@ -60,15 +61,24 @@ class Database:
         return datetime.now(UTC) + self._clock_offset
 
     def _read_clock(self) -> None:
-        with self._clock_lock:  # one reading for the threads that found it stale together
-            if time.monotonic() - self._clock_read_at < CLOCK_CHECK_S:
-                return
+        """Read the offset again. Never blocks nor fails the caller (often a write that has just
+        committed): another thread reading it, or a database that does not answer, leaves the last
+        offset in use (clocks drift by seconds a month; a lease lasts 30 s)."""
+        if not self._clock_lock.acquire(blocking=False):
+            return
+        try:
             with self.read() as conn:  # inside this thread's write, on its connection
                 before = datetime.now(UTC)
                 server: datetime = conn.execute(select(func.clock_timestamp())).scalar_one()
                 after = datetime.now(UTC)
             self._clock_offset = server - (before + (after - before) / 2)
             self._clock_read_at = time.monotonic()
+        except StoreError as exc:
+            logger.warning("could not read the clock of database %s (%s): the last reading stays in use",
+                           self.label, exc)
+            self._clock_read_at = time.monotonic() - CLOCK_CHECK_S + CLOCK_RETRY_S
+        finally:
+            self._clock_lock.release()
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

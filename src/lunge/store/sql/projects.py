@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, Table, delete, func, insert, select, text, update
 
 from lunge.errors import NotFoundError
-from lunge.store.models import RunState, TestRecord, TestRun
+from lunge.store.models import RunState, TestRecord, TestRun, claim_owner
 from lunge.store.projects import Node, Project, StoredPolicy, Token
 from lunge.store.sql.engine import Database
 from lunge.store.sql.records import _record
@@ -302,10 +302,6 @@ class Projects:
                     return _run(row, now)
         return None
 
-
-def claim_owner(node_id: int) -> str:
-    """The lease owner of a run claimed by node ``node_id`` until the node's own lease takes over."""
-    return f"node {node_id}"
 
 
 def _node(row: RowMapping) -> Node:
