@@ -105,12 +105,12 @@ class Runs:
         with self._db.read() as conn:
             return [int(run_id) for run_id in conn.execute(query).scalars()]
 
-    def expire_leases(self, project_id: int | None = None, run_id: int | None = None) -> list[int]:
-        """Mark ``interrupted`` every unfinished run (of ``project_id``, or of every project; only
-        ``run_id`` when given) whose lease expired by the database's clock; returns their ids. The
-        rows are locked: a renewal that lands meanwhile waits, then finds the run interrupted."""
+    def expire_leases(self, run_id: int | None = None) -> list[int]:
+        """Mark ``interrupted`` every unfinished run (only ``run_id`` when given) whose lease expired
+        by the database's clock; returns their ids. The rows are locked: a renewal that lands
+        meanwhile waits, then finds the run interrupted."""
         now = self._db.now()
-        expired = _lapsed_at(now, project_id)
+        expired = _lapsed_at(now, None)
         if run_id is not None:
             expired &= test_runs.c.id == run_id
         with self._db.write() as conn:

@@ -111,10 +111,9 @@ class SqlStore:
         """The runs :meth:`expire_leases` would mark now (of ``project_id`` when given)."""
         return self._runs.lapsed_leases(project_id)
 
-    def expire_leases(self, project_id: int | None = None, run_id: int | None = None) -> list[int]:
-        """As the protocol's; ``project_id``: that project's runs only (the control plane's API);
-        ``run_id``: that run only (the reaper's one transaction per run)."""
-        return self._runs.expire_leases(project_id, run_id)
+    def expire_leases(self, run_id: int | None = None) -> list[int]:
+        """As the protocol's; ``run_id``: that run only (the reaper's one transaction per run)."""
+        return self._runs.expire_leases(run_id)
 
     # ------------------------------------------------------------------ results
     def add_test_sets(self, test_sets: Sequence[TestSet]) -> None:
